@@ -1,0 +1,161 @@
+//! Residual blocks of torchvision's ResNet (v1.5), with torchvision's field names
+//! (`conv1`, `bn1`, ..., `downsample`) so that weight files map onto them directly.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// torchvision's BatchNorm2d: eps 1e-5, momentum 0.1.
+pub(crate) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(1e-5)
+        .with_momentum(0.1)
+        .init(device)
+}
+
+/// A bias-free convolution with "same"-style symmetric padding `kernel / 2`, initialised like
+/// torchvision's ResNet (`kaiming_normal_(mode="fan_out", nonlinearity="relu")`).
+pub(crate) fn conv(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    device: &Device,
+) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        .with_initializer(Initializer::KaimingNormal {
+            gain: core::f64::consts::SQRT_2,
+            fan_out_only: true,
+        })
+        .init(device)
+}
+
+/// The projection shortcut: a strided 1x1 convolution and a BatchNorm
+/// (torchvision's `downsample.0` and `downsample.1`).
+#[derive(Module, Debug)]
+pub struct Downsample {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+impl Downsample {
+    fn new(in_channels: usize, out_channels: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv: conv(in_channels, out_channels, 1, stride, device),
+            bn: batch_norm(out_channels, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    /// torchvision adds a projection exactly when the block changes the spatial size
+    /// (`stride != 1`) or the channel count (`inplanes != planes * expansion`).
+    fn when_needed(
+        in_channels: usize,
+        out_channels: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Option<Self> {
+        (stride != 1 || in_channels != out_channels)
+            .then(|| Self::new(in_channels, out_channels, stride, device))
+    }
+}
+
+/// ResNet-18/34 block: two 3x3 convolutions (expansion 1).
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub downsample: Option<Downsample>,
+}
+
+impl BasicBlock {
+    pub const EXPANSION: usize = 1;
+
+    pub fn new(in_channels: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv1: conv(in_channels, planes, 3, stride, device),
+            bn1: batch_norm(planes, device),
+            conv2: conv(planes, planes, 3, 1, device),
+            bn2: batch_norm(planes, device),
+            downsample: Downsample::when_needed(in_channels, planes, stride, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let identity = match &self.downsample {
+            Some(downsample) => downsample.forward(x.clone()),
+            None => x.clone(),
+        };
+        let out = relu(self.bn1.forward(self.conv1.forward(x)));
+        let out = self.bn2.forward(self.conv2.forward(out));
+        relu(out + identity)
+    }
+}
+
+/// ResNet-50/101/152 block: 1x1 reduce, 3x3, 1x1 expand (expansion 4).
+/// v1.5: the stride sits on the 3x3 convolution (`conv2`), not on the first 1x1 as in the
+/// original paper; this is what torchvision's weights were trained with.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub conv3: Conv2d,
+    pub bn3: BatchNorm,
+    pub downsample: Option<Downsample>,
+}
+
+impl Bottleneck {
+    pub const EXPANSION: usize = 4;
+
+    pub fn new(in_channels: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        let out_channels = planes * Self::EXPANSION;
+        Self {
+            conv1: conv(in_channels, planes, 1, 1, device),
+            bn1: batch_norm(planes, device),
+            conv2: conv(planes, planes, 3, stride, device),
+            bn2: batch_norm(planes, device),
+            conv3: conv(planes, out_channels, 1, 1, device),
+            bn3: batch_norm(out_channels, device),
+            downsample: Downsample::when_needed(in_channels, out_channels, stride, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let identity = match &self.downsample {
+            Some(downsample) => downsample.forward(x.clone()),
+            None => x.clone(),
+        };
+        let out = relu(self.bn1.forward(self.conv1.forward(x)));
+        let out = relu(self.bn2.forward(self.conv2.forward(out)));
+        let out = self.bn3.forward(self.conv3.forward(out));
+        relu(out + identity)
+    }
+}
+
+/// One residual block of either kind; a stage (`layer1`..`layer4`) is a list of these.
+#[derive(Module, Debug)]
+pub enum Block {
+    Basic(BasicBlock),
+    Bottleneck(Bottleneck),
+}
+
+impl Block {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Block::Basic(block) => block.forward(x),
+            Block::Bottleneck(block) => block.forward(x),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! torchvision's ResNet (v1.5) for 18 to 152 layers.
+
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d, conv::Conv2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
+
+use super::block::{BasicBlock, Block, Bottleneck, batch_norm, conv};
+
+/// The ResNet depths torchvision ships, with their block kind and blocks per stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Resnet18,
+    Resnet34,
+    #[default]
+    Resnet50,
+    Resnet101,
+    Resnet152,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 5] = [
+        Arch::Resnet18,
+        Arch::Resnet34,
+        Arch::Resnet50,
+        Arch::Resnet101,
+        Arch::Resnet152,
+    ];
+
+    /// torchvision's name, e.g. `resnet50`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Resnet18 => "resnet18",
+            Arch::Resnet34 => "resnet34",
+            Arch::Resnet50 => "resnet50",
+            Arch::Resnet101 => "resnet101",
+            Arch::Resnet152 => "resnet152",
+        }
+    }
+
+    pub(crate) fn layers(self) -> [usize; 4] {
+        match self {
+            Arch::Resnet18 => [2, 2, 2, 2],
+            Arch::Resnet34 | Arch::Resnet50 => [3, 4, 6, 3],
+            Arch::Resnet101 => [3, 4, 23, 3],
+            Arch::Resnet152 => [3, 8, 36, 3],
+        }
+    }
+
+    pub(crate) fn bottleneck(self) -> bool {
+        !matches!(self, Arch::Resnet18 | Arch::Resnet34)
+    }
+
+    fn expansion(self) -> usize {
+        if self.bottleneck() {
+            Bottleneck::EXPANSION
+        } else {
+            BasicBlock::EXPANSION
+        }
+    }
+}
+
+impl core::fmt::Display for Arch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl core::str::FromStr for Arch {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Arch::ALL
+            .into_iter()
+            .find(|arch| arch.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Arch::ALL.iter().map(|a| a.name()).collect();
+                format!("unknown architecture `{s}` (expected one of {})", names.join(", "))
+            })
+    }
+}
+
+/// How to build a ResNet.
+#[derive(Config, Debug)]
+pub struct ResNetConfig {
+    #[config(default = "Arch::Resnet50")]
+    pub arch: Arch,
+    /// Outputs of the classifier (`fc`): 1000 for ImageNet, 6 for skirt length.
+    #[config(default = 1000)]
+    pub num_classes: usize,
+    /// Channels of the stem and of the first stage; every later stage doubles it.
+    /// torchvision's models use 64; smaller values give the same graph with fewer
+    /// parameters, for tests and quick experiments.
+    #[config(default = 64)]
+    pub base_width: usize,
+}
+
+/// ResNet with torchvision's module names (`conv1`, `bn1`, `layer1`..`layer4`, `fc`), so a
+/// torchvision state dict maps onto it with only `downsample.{0,1}` renamed.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub maxpool: MaxPool2d,
+    pub layer1: Vec<Block>,
+    pub layer2: Vec<Block>,
+    pub layer3: Vec<Block>,
+    pub layer4: Vec<Block>,
+    pub avgpool: AdaptiveAvgPool2d,
+    pub fc: Linear,
+}
+
+impl ResNetConfig {
+    pub fn init(&self, device: &Device) -> ResNet {
+        let arch = self.arch;
+        let width = self.base_width;
+        let mut in_channels = width;
+        let mut stage = |planes: usize, blocks: usize, stride: usize| -> Vec<Block> {
+            (0..blocks)
+                .map(|i| {
+                    let stride = if i == 0 { stride } else { 1 };
+                    let block = if arch.bottleneck() {
+                        Block::Bottleneck(Bottleneck::new(in_channels, planes, stride, device))
+                    } else {
+                        Block::Basic(BasicBlock::new(in_channels, planes, stride, device))
+                    };
+                    in_channels = planes * arch.expansion();
+                    block
+                })
+                .collect()
+        };
+        let [n1, n2, n3, n4] = arch.layers();
+        let layer1 = stage(width, n1, 1);
+        let layer2 = stage(width * 2, n2, 2);
+        let layer3 = stage(width * 4, n3, 2);
+        let layer4 = stage(width * 8, n4, 2);
+
+        ResNet {
+            conv1: conv(3, width, 7, 2, device),
+            bn1: batch_norm(width, device),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(width * 8 * arch.expansion(), self.num_classes).init(device),
+        }
+    }
+}
+
+impl ResNet {
+    /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classify(self.features(images))
+    }
+
+    /// The last convolutional feature map `[batch, channels, h, w]` (before pooling); with the
+    /// `fc` weights it gives class-activation maps.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let mut x = self.maxpool.forward(x);
+        for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
+        {
+            x = block.forward(x);
+        }
+        x
+    }
+
+    /// Global average pooling and the classifier.
+    pub fn classify(&self, features: Tensor<4>) -> Tensor<2> {
+        let pooled: Tensor<2> = self.avgpool.forward(features).flatten(1, 3);
+        self.fc.forward(pooled)
+    }
+
+    /// Outputs of the classifier.
+    pub fn num_classes(&self) -> usize {
+        self.fc.weight.dims()[1]
+    }
+}

@@ -1,0 +1,85 @@
+//! Turning file bytes into an upright RGB image, with limits against decompression bombs.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+
+/// The largest image we agree to decode, in pixels (a 100-megapixel photo). Larger declared
+/// sizes are refused before any pixel memory is allocated.
+pub const MAX_PIXELS: u64 = 100_000_000;
+/// The longest side we agree to decode.
+pub const MAX_SIDE: u32 = 30_000;
+/// Memory the decoder may allocate (a 100-megapixel RGBA image plus headroom).
+const MAX_ALLOC: u64 = 1 << 30;
+
+/// Why an image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("empty file")]
+    Empty,
+    #[error("not a supported image (expected JPEG, PNG or WebP)")]
+    UnknownFormat,
+    #[error("{format:?} images are not supported (expected JPEG, PNG or WebP)")]
+    UnsupportedFormat { format: ImageFormat },
+    #[error(
+        "image is {width}x{height} pixels, over the limit of {max_pixels} pixels / {max_side} per side"
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+        max_side: u32,
+    },
+    #[error("decoding would need more than {limit_mib} MiB of memory", limit_mib = MAX_ALLOC >> 20)]
+    OverMemoryLimit,
+    #[error("cannot decode {format:?} image: {reason}")]
+    Corrupt { format: ImageFormat, reason: String },
+}
+
+/// Decodes JPEG, PNG or WebP bytes (the format is sniffed from the content, not the file
+/// name), applies the EXIF orientation and converts to 8-bit RGB.
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .expect("reading from memory cannot fail");
+    let format = reader.format().ok_or(ImageError::UnknownFormat)?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP
+    ) {
+        return Err(ImageError::UnsupportedFormat { format });
+    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+
+    let failed = |err: image::ImageError| match err {
+        image::ImageError::Limits(_) => ImageError::OverMemoryLimit,
+        err => ImageError::Corrupt {
+            format,
+            reason: err.to_string(),
+        },
+    };
+    let mut decoder = reader.into_decoder().map_err(failed)?;
+    // The declared size is checked before a single pixel is decoded.
+    let (width, height) = decoder.dimensions();
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS
+    {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            max_pixels: MAX_PIXELS,
+            max_side: MAX_SIDE,
+        });
+    }
+    // A broken EXIF block should not cost the user the picture: keep it unrotated.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}

@@ -1,0 +1,99 @@
+//! Resizing and cropping, with torchvision's exact arithmetic for sizes and offsets.
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::{RgbImage, imageops};
+use rand::{Rng, RngExt};
+
+/// Resizes so that the shorter side is `short`, like torchvision's `Resize(short)` on a PIL
+/// image: the longer side becomes `int(short * long / short_side)` (truncated), and the filter
+/// is PIL's bicubic (Catmull-Rom, a = -0.5), widened when downscaling so it antialiases.
+pub fn resize_shorter_side(image: &RgbImage, short: u32) -> RgbImage {
+    let (width, height) = image.dimensions();
+    let (new_width, new_height) = if width <= height {
+        (short, scaled_long_side(short, height, width))
+    } else {
+        (scaled_long_side(short, width, height), short)
+    };
+    if (new_width, new_height) == (width, height) {
+        return image.clone();
+    }
+    let source = Image::from_vec_u8(width, height, image.as_raw().clone(), PixelType::U8x3)
+        .expect("an RgbImage buffer has 3 bytes per pixel");
+    let mut target = Image::new(new_width, new_height, PixelType::U8x3);
+    Resizer::new()
+        .resize(
+            &source,
+            &mut target,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)),
+        )
+        .expect("source and target have the same pixel type");
+    RgbImage::from_raw(new_width, new_height, target.into_vec())
+        .expect("the resizer fills width * height RGB pixels")
+}
+
+/// `int(short * long / short_side)` as torchvision computes it (in floating point, truncated).
+fn scaled_long_side(short: u32, long: u32, short_side: u32) -> u32 {
+    (f64::from(short) * f64::from(long) / f64::from(short_side)) as u32
+}
+
+/// A `size`x`size` window's top-left corner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub left: u32,
+    pub top: u32,
+    pub size: u32,
+}
+
+impl Window {
+    /// torchvision's `CenterCrop`: offsets `int(round((side - size) / 2))`, where Python's
+    /// `round` rounds halves to even.
+    pub fn center(width: u32, height: u32, size: u32) -> Window {
+        let offset = |side: u32| (f64::from(side - size) / 2.0).round_ties_even() as u32;
+        Window {
+            left: offset(width),
+            top: offset(height),
+            size,
+        }
+    }
+
+    /// torchvision's `FiveCrop` order: top-left, top-right, bottom-left, bottom-right, centre.
+    pub fn five(width: u32, height: u32, size: u32) -> [Window; 5] {
+        let (right, bottom) = (width - size, height - size);
+        let at = |left, top| Window { left, top, size };
+        [
+            at(0, 0),
+            at(right, 0),
+            at(0, bottom),
+            at(right, bottom),
+            Window::center(width, height, size),
+        ]
+    }
+
+    /// torchvision's `RandomCrop`: each offset uniform over every position that fits.
+    pub fn random(width: u32, height: u32, size: u32, rng: &mut impl Rng) -> Window {
+        Window {
+            left: rng.random_range(0..=width - size),
+            top: rng.random_range(0..=height - size),
+            size,
+        }
+    }
+
+    pub fn crop(&self, image: &RgbImage) -> RgbImage {
+        imageops::crop_imm(image, self.left, self.top, self.size, self.size).to_image()
+    }
+}
+
+/// torchvision's `TenCrop(size)`: the five crops of the image, then the five crops of its
+/// horizontal mirror image.
+pub fn ten_crop(image: &RgbImage, size: u32) -> [RgbImage; 10] {
+    let (width, height) = image.dimensions();
+    let windows = Window::five(width, height, size);
+    let mirrored = imageops::flip_horizontal(image);
+    let crops: Vec<RgbImage> = windows
+        .iter()
+        .map(|w| w.crop(image))
+        .chain(windows.iter().map(|w| w.crop(&mirrored)))
+        .collect();
+    crops.try_into().expect("five windows on two images")
+}

@@ -1,0 +1,305 @@
+//! Loading torchvision ResNet state dicts (`.pth` pickles or `.safetensors`) by path.
+//!
+//! The pickle is parsed by burn-store's reader, which interprets the pickle opcodes as data
+//! and never imports or calls anything, so a malicious `.pth` cannot run code here.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::store::{
+    ApplyResult, ModuleSnapshot, ModuleStore, PathFilter, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
+
+use crate::model::{Arch, ResNet, ResNetConfig};
+
+/// What to do with the file's classifier (`fc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// Load it too: the model predicts the file's classes (1000 ImageNet classes).
+    Pretrained,
+    /// Transfer learning: load everything but `fc`, and start a new, randomly initialised
+    /// classifier with this many outputs.
+    New { num_classes: usize },
+}
+
+/// The two on-disk formats torchvision weights come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// `torch.save` output: a zip archive (PyTorch >= 1.6) or a legacy pickle.
+    Pytorch,
+    Safetensors,
+}
+
+/// The ResNet a weight file holds, read off its tensor names and shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightInfo {
+    pub format: WeightFormat,
+    pub arch: Arch,
+    pub base_width: usize,
+    pub num_classes: usize,
+}
+
+/// Why a weight file cannot be used. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: not a weight file (expected a PyTorch .pth/.pt saved by torch.save, or .safetensors)"
+    )]
+    NotWeights { path: PathBuf },
+    #[error("{path}: cannot read {format:?} weights: {reason}")]
+    Unreadable {
+        path: PathBuf,
+        format: WeightFormat,
+        reason: String,
+    },
+    #[error("{path}: not a torchvision ResNet state dict: {reason}")]
+    NotResNet { path: PathBuf, reason: String },
+    #[error("{path}: holds {found} weights, but {expected} was asked for")]
+    WrongArch {
+        path: PathBuf,
+        found: Arch,
+        expected: Arch,
+    },
+    #[error("{path}: does not match {arch}:\n{problems}")]
+    Mismatch {
+        path: PathBuf,
+        arch: Arch,
+        problems: String,
+    },
+}
+
+/// Reads which ResNet a torchvision weight file holds, without building a model.
+pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
+    let format = sniff_format(path)?;
+    let shapes = match format {
+        WeightFormat::Pytorch => tensor_shapes(path, format, &mut pytorch_store(path))?,
+        WeightFormat::Safetensors => tensor_shapes(path, format, &mut safetensors_store(path))?,
+    };
+    describe(&shapes)
+        .map(|(arch, base_width, num_classes)| WeightInfo {
+            format,
+            arch,
+            base_width,
+            num_classes,
+        })
+        .map_err(|reason| WeightError::NotResNet {
+            path: path.to_path_buf(),
+            reason,
+        })
+}
+
+/// Builds the ResNet a torchvision weight file holds and loads it. With `expected` set, a file
+/// of another depth is refused. Every parameter of the model must come from the file (except a
+/// [`Head::New`] classifier), and every tensor of the file must be used, so a wrong or
+/// truncated file cannot half-load silently.
+pub fn load_torchvision(
+    path: &Path,
+    expected: Option<Arch>,
+    head: Head,
+    device: &Device,
+) -> Result<ResNet, WeightError> {
+    let info = inspect(path)?;
+    if let Some(expected) = expected.filter(|arch| *arch != info.arch) {
+        return Err(WeightError::WrongArch {
+            path: path.to_path_buf(),
+            found: info.arch,
+            expected,
+        });
+    }
+    let num_classes = match head {
+        Head::Pretrained => info.num_classes,
+        Head::New { num_classes } => num_classes,
+    };
+    let mut model = ResNetConfig::new()
+        .with_arch(info.arch)
+        .with_base_width(info.base_width)
+        .with_num_classes(num_classes)
+        .init(device);
+    let filter = match head {
+        Head::Pretrained => PathFilter::new().match_all(),
+        Head::New { .. } => PathFilter::new().with_predicate(|path, _| !path.starts_with("fc.")),
+    };
+    let result = match info.format {
+        WeightFormat::Pytorch => {
+            let mut store = pytorch_store(path).filter(filter);
+            model.load_from(&mut store).map_err(|e| e.to_string())
+        }
+        WeightFormat::Safetensors => {
+            let mut store = safetensors_store(path).filter(filter);
+            model.load_from(&mut store).map_err(|e| e.to_string())
+        }
+    }
+    .map_err(|reason| WeightError::Unreadable {
+        path: path.to_path_buf(),
+        format: info.format,
+        reason,
+    })?;
+    check_complete(&result).map_err(|problems| WeightError::Mismatch {
+        path: path.to_path_buf(),
+        arch: info.arch,
+        problems,
+    })?;
+    Ok(model)
+}
+
+/// torchvision names the projection shortcut's layers by index; ours have names.
+const RENAMES: [(&str, &str); 2] = [
+    (r"\.downsample\.0\.", ".downsample.conv."),
+    (r"\.downsample\.1\.", ".downsample.bn."),
+];
+
+fn pytorch_store(path: &Path) -> PytorchStore {
+    RENAMES
+        .iter()
+        .fold(PytorchStore::from_file(path), |store, (from, to)| {
+            store.with_key_remapping(from, *to)
+        })
+        // torchvision's indices have no gaps; renumbering could only hide a broken file.
+        .map_indices_contiguous(false)
+        .allow_partial(true)
+        .validate(false)
+}
+
+fn safetensors_store(path: &Path) -> SafetensorsStore {
+    RENAMES
+        .iter()
+        .fold(SafetensorsStore::from_file(path), |store, (from, to)| {
+            store.with_key_remapping(from, *to)
+        })
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .skip_enum_variants(true)
+        .map_indices_contiguous(false)
+        .allow_partial(true)
+        .validate(false)
+}
+
+/// Tells the format from the first bytes, whatever the file is called.
+fn sniff_format(path: &Path) -> Result<WeightFormat, WeightError> {
+    let io = |source| WeightError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(16);
+    File::open(path)
+        .map_err(io)?
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    // A zip archive (torch.save since PyTorch 1.6) or a pickle's PROTO opcode (legacy format).
+    if head.starts_with(b"PK\x03\x04") || (head.len() >= 2 && head[0] == 0x80 && head[1] <= 5) {
+        return Ok(WeightFormat::Pytorch);
+    }
+    // safetensors: a little-endian u64 header length, then a JSON object.
+    if head.len() > 8 && head[8] == b'{' {
+        return Ok(WeightFormat::Safetensors);
+    }
+    Err(WeightError::NotWeights {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Tensor names (after renaming) and shapes.
+fn tensor_shapes<S: ModuleStore>(
+    path: &Path,
+    format: WeightFormat,
+    store: &mut S,
+) -> Result<Vec<(String, Vec<usize>)>, WeightError> {
+    let tensors = store
+        .get_all_tensors()
+        .map_err(|e| WeightError::Unreadable {
+            path: path.to_path_buf(),
+            format,
+            reason: e.to_string(),
+        })?;
+    Ok(tensors
+        .iter()
+        .map(|(name, tensor)| (name.clone(), tensor.shape.to_vec()))
+        .collect())
+}
+
+/// Recognises (arch, base width, classes) from a state dict's names and shapes.
+fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, usize, usize), String> {
+    let shape_of = |name: &str| {
+        shapes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, shape)| shape.as_slice())
+    };
+    let base_width = match shape_of("conv1.weight") {
+        Some([width, 3, 7, 7]) => *width,
+        Some(shape) => return Err(format!("`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7]")),
+        None if shapes.is_empty() => return Err("the file holds no tensors".into()),
+        None => return Err(format!("no `conv1.weight` among its {} tensors", shapes.len())),
+    };
+    let num_classes = match shape_of("fc.weight") {
+        Some([classes, _]) => *classes,
+        _ => return Err("no 2-d `fc.weight`".into()),
+    };
+    let bottleneck = shape_of("layer1.0.conv3.weight").is_some();
+    let blocks = [1, 2, 3, 4].map(|stage| {
+        let prefix = format!("layer{stage}.");
+        shapes
+            .iter()
+            .filter_map(|(name, _)| name.strip_prefix(&prefix)?.split('.').next())
+            .collect::<BTreeSet<_>>()
+            .len()
+    });
+    Arch::ALL
+        .into_iter()
+        .find(|arch| arch.layers() == blocks && arch.bottleneck() == bottleneck)
+        .map(|arch| (arch, base_width, num_classes))
+        .ok_or_else(|| {
+            let kind = if bottleneck { "bottleneck" } else { "basic" };
+            format!("{blocks:?} {kind} blocks per stage match no ResNet depth")
+        })
+}
+
+/// Turns burn-store's load report into a list of problems, allowing only what torchvision
+/// files legitimately carry that we do not use (BatchNorm's `num_batches_tracked`).
+fn check_complete(result: &ApplyResult) -> Result<(), String> {
+    const SHOWN: usize = 12;
+    let mut problems = String::new();
+    let mut list = |title: &str, items: Vec<String>| {
+        if items.is_empty() {
+            return;
+        }
+        problems += &format!("  {} {title}:\n", items.len());
+        for item in items.iter().take(SHOWN) {
+            problems += &format!("    {item}\n");
+        }
+        if items.len() > SHOWN {
+            problems += &format!("    ... and {} more\n", items.len() - SHOWN);
+        }
+    };
+    list(
+        "tensors with the wrong shape or type",
+        result.errors.iter().map(|e| e.to_string()).collect(),
+    );
+    list(
+        "parameters missing from the file",
+        result.missing.iter().map(|(path, _)| path.clone()).collect(),
+    );
+    list(
+        "tensors in the file that the model does not have",
+        result
+            .unused
+            .iter()
+            .filter(|name| !name.ends_with(".num_batches_tracked"))
+            .cloned()
+            .collect(),
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.trim_end().to_string())
+    }
+}

@@ -1,0 +1,113 @@
+//! Our ResNet on torchvision's weights gives torchvision's logits (golden values from
+//! `tools/make_golden.py`).
+
+mod common;
+
+use burn::prelude::*;
+use common::{FormulaTensor, golden, read_json, relative_error, temp_dir, write_safetensors};
+use serde::Deserialize;
+use shared::model::Arch;
+use shared::weights::{Head, WeightFormat, inspect, load_torchvision};
+
+/// f32 on the CPU: the acceptance bound of the product's parity promise.
+const TOLERANCE: f64 = 1e-4;
+
+#[derive(Deserialize)]
+struct FormulaGolden {
+    input: FormulaTensor,
+    params: Vec<FormulaTensor>,
+    logits: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct NarrowGolden {
+    input: FormulaTensor,
+    resnet50_w8: Vec<Vec<f32>>,
+    resnet18_w8: Vec<Vec<f32>>,
+}
+
+fn logits(model: &shared::model::ResNet, input: Tensor<4>) -> Vec<f32> {
+    model.forward(input).into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn resnet50_matches_torchvision_logits() {
+    let device = Device::flex();
+    let golden: FormulaGolden = read_json("resnet50_formula.json");
+    // The full-size ResNet-50 weights are recomputed from the formula and written the way a
+    // user's file would be, then go through the real loader.
+    let dir = temp_dir("formula");
+    let path = dir.join("resnet50-formula.safetensors");
+    let tensors: Vec<_> = golden
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.shape.clone(), p.values()))
+        .collect();
+    write_safetensors(&path, &tensors);
+
+    let model = load_torchvision(&path, Some(Arch::Resnet50), Head::Pretrained, &device).unwrap();
+    let actual = logits(&model, golden.input.tensor(&device));
+    let expected = golden.logits.concat();
+    let error = relative_error(&actual, &expected);
+    eprintln!("relative error {error:e}");
+    assert!(error < TOLERANCE, "relative error {error:e} vs torchvision");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn torch_saved_pth_loads_and_matches() {
+    let device = Device::flex();
+    let golden: NarrowGolden = read_json("narrow_logits.json");
+    let path = golden_path("resnet50_w8.pth");
+    let info = inspect(&path).unwrap();
+    assert_eq!(info.format, WeightFormat::Pytorch);
+    assert_eq!((info.arch, info.base_width, info.num_classes), (Arch::Resnet50, 8, 6));
+
+    let model = load_torchvision(&path, None, Head::Pretrained, &device).unwrap();
+    let error = relative_error(
+        &logits(&model, golden.input.tensor(&device)),
+        &golden.resnet50_w8.concat(),
+    );
+    eprintln!("relative error {error:e}");
+    assert!(error < TOLERANCE, "relative error {error:e} vs torchvision");
+}
+
+#[test]
+fn torch_saved_safetensors_loads_and_matches() {
+    let device = Device::flex();
+    let golden: NarrowGolden = read_json("narrow_logits.json");
+    let path = golden_path("resnet18_w8.safetensors");
+    let info = inspect(&path).unwrap();
+    assert_eq!(info.format, WeightFormat::Safetensors);
+    assert_eq!((info.arch, info.base_width, info.num_classes), (Arch::Resnet18, 8, 5));
+
+    let model = load_torchvision(&path, Some(Arch::Resnet18), Head::Pretrained, &device).unwrap();
+    let error = relative_error(
+        &logits(&model, golden.input.tensor(&device)),
+        &golden.resnet18_w8.concat(),
+    );
+    eprintln!("relative error {error:e}");
+    assert!(error < TOLERANCE, "relative error {error:e} vs torchvision");
+}
+
+#[test]
+fn new_head_keeps_the_backbone_and_replaces_the_classifier() {
+    let device = Device::flex();
+    let path = golden_path("resnet50_w8.pth");
+    let pretrained = load_torchvision(&path, None, Head::Pretrained, &device).unwrap();
+    let transfer = load_torchvision(&path, None, Head::New { num_classes: 3 }, &device).unwrap();
+    assert_eq!(transfer.num_classes(), 3);
+
+    let input = Tensor::<4>::ones([1, 3, 64, 64], &device);
+    let features = |m: &shared::model::ResNet| {
+        m.features(input.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(features(&pretrained), features(&transfer));
+}
+
+fn golden_path(file: &str) -> std::path::PathBuf {
+    golden(file)
+}

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Produce the golden values the Rust parity tests compare against, with PyTorch/torchvision.
+
+Run from the repository root (needs torch, torchvision, pillow, numpy, safetensors):
+
+    python3 tools/make_golden.py
+
+Writes shared/tests/golden/. The tests themselves never need PyTorch.
+
+* resnet50_formula.json: torchvision's ResNet-50 (full width, 1000 classes) with every
+  parameter computed by a formula the Rust test recomputes (no 100 MB file in git), and its
+  eval-mode logits for a formula input.
+* resnet50_w8.pth, resnet18_w8.safetensors: real torch-written state dicts of
+  reduced-width (8 instead of 64 channels) torchvision ResNets, and their logits.
+* preprocess/: source images and what torchvision's
+  Resize(256, BICUBIC) + CenterCrop(224) (+ ten crops) make of them.
+"""
+
+import json
+import os
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image, ImageDraw, ImageOps
+from safetensors.torch import save_file
+from torch import nn
+from torchvision import transforms as T
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+OUT = os.path.join("shared", "tests", "golden")
+MASK = 0xFFFFFFFF
+
+
+# ---- the formula (mirrored in shared/tests/common/formula.rs) ---------------------------
+
+
+def fnv1a(name: str) -> int:
+    h = 0x811C9DC5
+    for b in name.encode():
+        h = ((h ^ b) * 0x01000193) & MASK
+    return h
+
+
+def unit(n: int, seed: int) -> np.ndarray:
+    """n pseudo-random float64 values in [-1, 1) from a 32-bit integer hash of (index, seed)."""
+    x = (np.arange(n, dtype=np.uint64) * np.uint64(2654435761) + np.uint64(seed)) & np.uint64(MASK)
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x45D9F3B)) & np.uint64(MASK)
+    x ^= x >> np.uint64(16)
+    return x.astype(np.float64) / 4294967296.0 * 2.0 - 1.0
+
+
+def formula(name: str, shape, offset: float, scale: float) -> np.ndarray:
+    n = int(np.prod(shape))
+    return (offset + scale * unit(n, fnv1a(name))).astype(np.float32).reshape(shape)
+
+
+def param_rule(name: str, shape):
+    """(offset, scale) of each parameter: He-uniform convolutions, BatchNorm statistics
+    spread so that eps matters (variances down to 0.1), damped residual branches."""
+    if name.endswith("running_var"):
+        return 0.55, 0.45
+    if name.endswith("running_mean"):
+        return 0.0, 0.1
+    if name.startswith("fc."):
+        return 0.0, 1.0 / np.sqrt(shape[-1]) if name.endswith("weight") else 0.01
+    if len(shape) == 4:
+        fan_in = shape[1] * shape[2] * shape[3]
+        return 0.0, float(np.sqrt(6.0 / fan_in))
+    if name.endswith("weight"):  # BatchNorm gamma
+        # The last BatchNorm of each residual branch is damped so that 16 residual additions
+        # keep the activations near unit scale.
+        return (0.2, 0.05) if ".bn3." in name else (0.8, 0.1)
+    return 0.0, 0.1  # BatchNorm beta
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+class NarrowResNet(ResNet):
+    """torchvision's ResNet with `width` channels in the stem instead of 64. Same code paths
+    (torchvision's blocks and _make_layer), same state-dict names; only smaller."""
+
+    def __init__(self, block, layers, num_classes, width):
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
+
+
+def formula_input(batch: int, size: int) -> torch.Tensor:
+    return torch.from_numpy(formula("input", (batch, 3, size, size), 0.0, 2.0))
+
+
+def logits(model, x):
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+def formula_resnet50():
+    model = torchvision.models.resnet50(num_classes=1000)
+    params = []
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        offset, scale = param_rule(name, tuple(tensor.shape))
+        state[name] = torch.from_numpy(formula(name, tuple(tensor.shape), offset, scale))
+        params.append({"name": name, "shape": list(tensor.shape), "offset": offset, "scale": scale})
+    model.load_state_dict(state, strict=False)
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        getattr(model, stage).register_forward_hook(
+            lambda _m, _i, out, stage=stage: print("  %s output std %.3f" % (stage, out.std()))
+        )
+    x = formula_input(2, 224)
+    out = logits(model, x)
+    print("resnet50 formula logits: std %.3f, max |%.3f|" % (out.std(), out.abs().max()))
+    return {
+        "input": {"name": "input", "shape": [2, 3, 224, 224], "offset": 0.0, "scale": 2.0},
+        "params": params,
+        "logits": out.numpy().astype(float).tolist(),
+    }
+
+
+def randomise_bn_stats(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+            m.weight.data.copy_(1.0 + 0.1 * torch.randn(n, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(n, generator=g))
+            m.num_batches_tracked.fill_(7)
+
+
+def narrow_models():
+    torch.manual_seed(0)
+    r50 = NarrowResNet(Bottleneck, [3, 4, 6, 3], num_classes=6, width=8)
+    randomise_bn_stats(r50, 1)
+    torch.save(r50.state_dict(), os.path.join(OUT, "resnet50_w8.pth"))
+    r18 = NarrowResNet(BasicBlock, [2, 2, 2, 2], num_classes=5, width=8)
+    randomise_bn_stats(r18, 2)
+    save_file(r18.state_dict(), os.path.join(OUT, "resnet18_w8.safetensors"))
+    x = formula_input(2, 64)
+    return {
+        "input": {"name": "input", "shape": [2, 3, 64, 64], "offset": 0.0, "scale": 2.0},
+        "resnet50_w8": logits(r50, x).numpy().astype(float).tolist(),
+        "resnet18_w8": logits(r18, x).numpy().astype(float).tolist(),
+    }
+
+
+# ---- preprocessing -----------------------------------------------------------------------
+
+
+def scene(width, height, seed):
+    """A photo-like test picture: gradients, shapes with hard edges, and some noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    base = np.stack(
+        [
+            127 + 100 * np.sin(xx / (7 + seed)),
+            127 + 100 * np.cos(yy / (11 + seed)),
+            255 * (xx + yy) / (width + height),
+        ],
+        axis=-1,
+    )
+    base += rng.normal(0, 4, base.shape)
+    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x0, y0 = rng.integers(0, width), rng.integers(0, height)
+        x1, y1 = x0 + rng.integers(5, width // 2), y0 + rng.integers(5, height // 2)
+        draw.rectangle([x0, y0, x1, y1], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    return image
+
+
+def preprocessing():
+    folder = os.path.join(OUT, "preprocess")
+    os.makedirs(folder, exist_ok=True)
+    cases = []
+    # (file, size, how it is saved): landscape and portrait downscales, an upscale, odd offsets
+    # that exercise CenterCrop's round-half-to-even, a JPEG and an EXIF-rotated JPEG.
+    specs = [
+        ("landscape.png", (640, 427), "png"),
+        ("portrait.png", (300, 533), "png"),
+        ("small.png", (150, 190), "png"),
+        ("odd.png", (257, 341), "png"),
+        ("photo.jpg", (500, 375), "jpeg"),
+        ("rotated.jpg", (400, 300), "exif6"),
+    ]
+    resize = T.Resize(256, interpolation=T.InterpolationMode.BICUBIC)
+    crop = T.CenterCrop(224)
+    normalize = T.Compose([T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    for i, (file, size, kind) in enumerate(specs):
+        path = os.path.join(folder, file)
+        image = scene(*size, seed=i + 1)
+        if kind == "png":
+            image.save(path)
+        elif kind == "jpeg":
+            image.save(path, quality=92)
+        else:
+            # Stored sideways with orientation 6 ("rotate 90 clockwise to view"), as phones do.
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            image.transpose(Image.Transpose.ROTATE_90).save(path, quality=92, exif=exif.tobytes())
+        loaded = Image.open(path)
+        # torchvision ignores EXIF; the reference for a rotated photo is the upright picture.
+        upright = ImageOps.exif_transpose(loaded).convert("RGB")
+        resized = resize(upright)
+        center = crop(resized)
+        center.save(os.path.join(folder, file.rsplit(".", 1)[0] + ".center.png"))
+        tensor = normalize(center)
+        tens = [normalize(c) for c in T.TenCrop(224)(resized)]
+        cases.append(
+            {
+                "file": file,
+                "resized": list(resized.size),
+                "center_crop": file.rsplit(".", 1)[0] + ".center.png",
+                # Spot values of the normalised tensor, [channel, y, x, value].
+                "normalized_samples": [
+                    [c, y, x, float(tensor[c, y, x])]
+                    for c, y, x in [(0, 0, 0), (1, 100, 57), (2, 223, 223), (0, 111, 200)]
+                ],
+                # Per-crop channel means of TenCrop's ten normalised crops, in torchvision's order.
+                "ten_crop_means": [[float(t[c].mean()) for c in range(3)] for t in tens],
+            }
+        )
+    return cases
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "resnet50_formula.json"), "w") as f:
+        json.dump(formula_resnet50(), f)
+    with open(os.path.join(OUT, "narrow_logits.json"), "w") as f:
+        json.dump(narrow_models(), f, indent=1)
+    with open(os.path.join(OUT, "preprocess.json"), "w") as f:
+        json.dump(preprocessing(), f, indent=1)
+    print("torch", torch.__version__, "torchvision", torchvision.__version__, "-> wrote", OUT)
+
+
+if __name__ == "__main__":
+    main()
