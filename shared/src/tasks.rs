@@ -165,7 +165,9 @@ pub enum LabelError {
         len: usize,
         expected: usize,
     },
-    #[error("label `{label}` has an invalid character `{found}` at position {position} (expected y, n or m)")]
+    #[error(
+        "label `{label}` has an invalid character `{found}` at position {position} (expected y, n or m)"
+    )]
     InvalidChar {
         label: String,
         found: char,
@@ -259,7 +261,10 @@ mod tests {
                 ("sleeve_length_labels", 9),
             ]
         );
-        assert_eq!(Task::by_name(SKIRT_LENGTH).unwrap().classes[3], "Midi Length");
+        assert_eq!(
+            Task::by_name(SKIRT_LENGTH).unwrap().classes[3],
+            "Midi Length"
+        );
     }
 
     #[test]
@@ -301,6 +306,8 @@ mod tests {
     #[test]
     fn unknown_task_lists_the_known_ones() {
         let err = Task::by_name("hat_labels").unwrap_err().to_string();
-        assert!(err.starts_with("unknown task `hat_labels` (expected one of skirt_length_labels, coat_length_labels"));
+        assert!(err.starts_with(
+            "unknown task `hat_labels` (expected one of skirt_length_labels, coat_length_labels"
+        ));
     }
 }

@@ -27,7 +27,11 @@ struct NarrowGolden {
 }
 
 fn logits(model: &shared::model::ResNet, input: Tensor<4>) -> Vec<f32> {
-    model.forward(input).into_data().try_to_vec::<f32>().unwrap()
+    model
+        .forward(input)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -61,7 +65,10 @@ fn torch_saved_pth_loads_and_matches() {
     let path = golden_path("resnet50_w8.pth");
     let info = inspect(&path).unwrap();
     assert_eq!(info.format, WeightFormat::Pytorch);
-    assert_eq!((info.arch, info.base_width, info.num_classes), (Arch::Resnet50, 8, 6));
+    assert_eq!(
+        (info.arch, info.base_width, info.num_classes),
+        (Arch::Resnet50, 8, 6)
+    );
 
     let model = load_torchvision(&path, None, Head::Pretrained, &device).unwrap();
     let error = relative_error(
@@ -79,7 +86,10 @@ fn torch_saved_safetensors_loads_and_matches() {
     let path = golden_path("resnet18_w8.safetensors");
     let info = inspect(&path).unwrap();
     assert_eq!(info.format, WeightFormat::Safetensors);
-    assert_eq!((info.arch, info.base_width, info.num_classes), (Arch::Resnet18, 8, 5));
+    assert_eq!(
+        (info.arch, info.base_width, info.num_classes),
+        (Arch::Resnet18, 8, 5)
+    );
 
     let model = load_torchvision(&path, Some(Arch::Resnet18), Head::Pretrained, &device).unwrap();
     let error = relative_error(

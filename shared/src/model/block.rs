@@ -145,6 +145,8 @@ impl Bottleneck {
 }
 
 /// One residual block of either kind; a stage (`layer1`..`layer4`) is a list of these.
+// A network holds blocks of one kind only, so boxing the larger variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Block {
     Basic(BasicBlock),

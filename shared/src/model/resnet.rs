@@ -77,7 +77,10 @@ impl core::str::FromStr for Arch {
             .find(|arch| arch.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Arch::ALL.iter().map(|a| a.name()).collect();
-                format!("unknown architecture `{s}` (expected one of {})", names.join(", "))
+                format!(
+                    "unknown architecture `{s}` (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -165,7 +168,12 @@ impl ResNet {
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward(self.conv1.forward(images)));
         let mut x = self.maxpool.forward(x);
-        for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
+        for block in self
+            .layer1
+            .iter()
+            .chain(&self.layer2)
+            .chain(&self.layer3)
+            .chain(&self.layer4)
         {
             x = block.forward(x);
         }

@@ -66,8 +66,7 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let mut decoder = reader.into_decoder().map_err(failed)?;
     // The declared size is checked before a single pixel is decoded.
     let (width, height) = decoder.dimensions();
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS
-    {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(ImageError::TooLarge {
             width,
             height,

@@ -1,9 +1,9 @@
 //! Resizing and cropping, with torchvision's exact arithmetic for sizes and offsets.
 
-use fast_image_resize::images::Image;
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{RgbImage, imageops};
 use rand::{Rng, RngExt};
+
+use super::resample::resize_bicubic;
 
 /// Resizes so that the shorter side is `short`, like torchvision's `Resize(short)` on a PIL
 /// image: the longer side becomes `int(short * long / short_side)` (truncated), and the filter
@@ -18,18 +18,7 @@ pub fn resize_shorter_side(image: &RgbImage, short: u32) -> RgbImage {
     if (new_width, new_height) == (width, height) {
         return image.clone();
     }
-    let source = Image::from_vec_u8(width, height, image.as_raw().clone(), PixelType::U8x3)
-        .expect("an RgbImage buffer has 3 bytes per pixel");
-    let mut target = Image::new(new_width, new_height, PixelType::U8x3);
-    Resizer::new()
-        .resize(
-            &source,
-            &mut target,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)),
-        )
-        .expect("source and target have the same pixel type");
-    RgbImage::from_raw(new_width, new_height, target.into_vec())
-        .expect("the resizer fills width * height RGB pixels")
+    resize_bicubic(image, new_width, new_height)
 }
 
 /// `int(short * long / short_side)` as torchvision computes it (in floating point, truncated).

@@ -7,6 +7,7 @@
 mod decode;
 mod geometry;
 mod normalize;
+mod resample;
 
 pub use decode::{ImageError, MAX_PIXELS, MAX_SIDE, decode_rgb};
 pub use geometry::{Window, resize_shorter_side, ten_crop};

@@ -29,5 +29,8 @@ pub fn batch_tensor(images: &[Vec<f32>], size: usize, device: &Device) -> Tensor
         "every image must be [3, {size}, {size}]"
     );
     let values: Vec<f32> = images.concat();
-    Tensor::from_data(TensorData::new(values, [images.len(), 3, size, size]), device)
+    Tensor::from_data(
+        TensorData::new(values, [images.len(), 3, size, size]),
+        device,
+    )
 }

@@ -43,7 +43,11 @@ pub fn imagenet_url(arch: Arch, weights: ImagenetWeights) -> Option<&'static str
 /// torch.hub's cache folder: `$TORCH_HOME/hub/checkpoints`, else
 /// `$XDG_CACHE_HOME/torch/hub/checkpoints`, else `~/.cache/torch/hub/checkpoints`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let torch_home = env("TORCH_HOME")
         .or_else(|| env("XDG_CACHE_HOME").map(|cache| cache.join("torch")))
         .or_else(|| env("HOME").map(|home| home.join(".cache").join("torch")))?;
@@ -57,8 +61,8 @@ pub enum DownloadError {
     NoHashInName { url: String },
     #[error("{url}: {reason}")]
     Http { url: String, reason: String },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error(
         "{path}: SHA-256 {actual} does not start with {expected}: the download is corrupt (removed; run again)"
     )]
@@ -163,7 +167,11 @@ fn download_to(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(http(format!("{e} (after {done} bytes; run again to resume)"))),
+            Err(e) => {
+                return Err(http(format!(
+                    "{e} (after {done} bytes; run again to resume)"
+                )));
+            }
         };
         file.write_all(&buffer[..n]).map_err(io_at(part))?;
         done += n as u64;
@@ -199,9 +207,9 @@ fn verify(path: &Path, expected: &str) -> Result<(), DownloadError> {
 }
 
 fn io_at(path: &Path) -> impl Fn(io::Error) -> DownloadError + '_ {
-    move |source| DownloadError::Io {
+    move |error| DownloadError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

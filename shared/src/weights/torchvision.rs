@@ -34,6 +34,15 @@ pub enum WeightFormat {
     Safetensors,
 }
 
+impl std::fmt::Display for WeightFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WeightFormat::Pytorch => "PyTorch",
+            WeightFormat::Safetensors => "safetensors",
+        })
+    }
+}
+
 /// The ResNet a weight file holds, read off its tensor names and shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WeightInfo {
@@ -46,16 +55,16 @@ pub struct WeightInfo {
 /// Why a weight file cannot be used. Every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "{path}: not a weight file (expected a PyTorch .pth/.pt saved by torch.save, or .safetensors)"
     )]
     NotWeights { path: PathBuf },
-    #[error("{path}: cannot read {format:?} weights: {reason}")]
+    #[error("{path}: cannot read {format} weights: {reason}")]
     Unreadable {
         path: PathBuf,
         format: WeightFormat,
@@ -184,9 +193,9 @@ fn safetensors_store(path: &Path) -> SafetensorsStore {
 
 /// Tells the format from the first bytes, whatever the file is called.
 fn sniff_format(path: &Path) -> Result<WeightFormat, WeightError> {
-    let io = |source| WeightError::Io {
+    let io = |error| WeightError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut head = Vec::with_capacity(16);
     File::open(path)
@@ -236,9 +245,18 @@ fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, usize, usize), Str
     };
     let base_width = match shape_of("conv1.weight") {
         Some([width, 3, 7, 7]) => *width,
-        Some(shape) => return Err(format!("`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7]")),
+        Some(shape) => {
+            return Err(format!(
+                "`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7]"
+            ));
+        }
         None if shapes.is_empty() => return Err("the file holds no tensors".into()),
-        None => return Err(format!("no `conv1.weight` among its {} tensors", shapes.len())),
+        None => {
+            return Err(format!(
+                "no `conv1.weight` among its {} tensors",
+                shapes.len()
+            ));
+        }
     };
     let num_classes = match shape_of("fc.weight") {
         Some([classes, _]) => *classes,
@@ -286,7 +304,11 @@ fn check_complete(result: &ApplyResult) -> Result<(), String> {
     );
     list(
         "parameters missing from the file",
-        result.missing.iter().map(|(path, _)| path.clone()).collect(),
+        result
+            .missing
+            .iter()
+            .map(|(path, _)| path.clone())
+            .collect(),
     );
     list(
         "tensors in the file that the model does not have",

@@ -44,8 +44,9 @@ impl FormulaTensor {
 }
 
 fn fnv1a(name: &str) -> u32 {
-    name.bytes()
-        .fold(0x811c_9dc5, |h: u32, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    name.bytes().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// A pseudo-random value in [-1, 1) from a 32-bit integer hash of (index, seed).
@@ -79,7 +80,9 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]
 /// Largest absolute difference relative to the largest absolute reference value.
 pub fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
     assert_eq!(actual.len(), expected.len(), "lengths differ");
-    let scale = expected.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    let scale = expected
+        .iter()
+        .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
     let diff = actual
         .iter()
         .zip(expected)

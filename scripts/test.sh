@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's tests: formatting, lints, the test suites (CPU backend), and the wasm build
+# of the crates the web page uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test"
+cargo test --locked --workspace --all-features
+
+step "wasm32 build of shared and web"
+cargo build --locked --target wasm32-unknown-unknown -p shared -p web

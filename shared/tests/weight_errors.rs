@@ -1,0 +1,132 @@
+//! Wrong weight files are refused with a message that names the file and what is wrong.
+
+mod common;
+
+use burn::prelude::*;
+use common::{golden, temp_dir, write_safetensors};
+use shared::model::Arch;
+use shared::weights::{Head, WeightError, load_torchvision};
+
+fn load(path: &std::path::Path, arch: Option<Arch>) -> Result<(), WeightError> {
+    load_torchvision(path, arch, Head::Pretrained, &Device::flex()).map(|_| ())
+}
+
+/// The narrow ResNet-18 state dict as (name, shape, values), to be edited.
+fn resnet18_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(golden("resnet18_w8.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .filter(|(_, view)| view.dtype() == safetensors::Dtype::F32)
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+}
+
+#[test]
+fn not_a_weight_file() {
+    let dir = temp_dir("not-weights");
+    let path = dir.join("model.pth");
+    std::fs::write(&path, "these are not the weights you are looking for").unwrap();
+    let err = load(&path, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: not a weight file (expected a PyTorch .pth/.pt saved by torch.save, or .safetensors)",
+            path.display()
+        )
+    );
+    let missing = dir.join("absent.pth");
+    let err = load(&missing, None).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: No such file", missing.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_pth_is_unreadable_not_a_crash() {
+    let dir = temp_dir("truncated");
+    let bytes = std::fs::read(golden("resnet50_w8.pth")).unwrap();
+    let path = dir.join("resnet50.pth");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load(&path, None).unwrap_err();
+    assert!(matches!(err, WeightError::Unreadable { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read PyTorch weights", path.display()))
+    );
+}
+
+#[test]
+fn another_depth_than_asked_for() {
+    let path = golden("resnet18_w8.safetensors");
+    let err = load(&path, Some(Arch::Resnet50)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: holds resnet18 weights, but resnet50 was asked for",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn wrong_shapes_missing_and_extra_tensors_are_all_listed() {
+    let mut tensors = resnet18_tensors();
+    tensors.retain(|(name, _, _)| name != "layer3.1.bn1.running_var");
+    let conv = tensors
+        .iter_mut()
+        .find(|(name, _, _)| name == "layer2.0.conv2.weight")
+        .unwrap();
+    conv.1 = vec![16, 16, 1, 9]; // same element count, wrong shape
+    tensors.push(("layer5.0.conv1.weight".into(), vec![2], vec![0.0, 1.0]));
+
+    let dir = temp_dir("mismatch");
+    let path = dir.join("edited.safetensors");
+    write_safetensors(&path, &tensors);
+    let err = load(&path, Some(Arch::Resnet18)).unwrap_err().to_string();
+    let head = format!("{}: does not match resnet18:", path.display());
+    assert!(err.starts_with(&head), "{err}");
+    for expected in [
+        "1 tensors with the wrong shape or type",
+        "layer2.0.conv2.weight",
+        "1 parameters missing from the file",
+        "layer3.1.bn1.running_var",
+        "1 tensors in the file that the model does not have",
+        "layer5.0.conv1.weight",
+    ] {
+        assert!(err.contains(expected), "`{expected}` not in:\n{err}");
+    }
+}
+
+#[test]
+fn a_state_dict_of_something_else() {
+    let dir = temp_dir("not-resnet");
+    let path = dir.join("mlp.safetensors");
+    write_safetensors(
+        &path,
+        &[(
+            "encoder.weight".into(),
+            vec![2, 2],
+            vec![1.0, 2.0, 3.0, 4.0],
+        )],
+    );
+    let err = load(&path, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: not a torchvision ResNet state dict: no `conv1.weight` among its 1 tensors",
+            path.display()
+        )
+    );
+}

@@ -1,0 +1,79 @@
+//! `trainer weights`: fetch torchvision's ImageNet weights, and check a weight file.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::prelude::*;
+use clap::{Args, Subcommand};
+use shared::model::Arch;
+use shared::preprocess::CROP;
+use shared::weights::{Head, inspect, load_torchvision};
+
+use crate::pretrained::Pretrained;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Download torchvision's ImageNet weights into torch.hub's cache (reused if PyTorch
+    /// already downloaded them) and print the file's path.
+    Fetch(FetchArgs),
+    /// Read a torchvision weight file, load it into our ResNet and run it once on the CPU.
+    Check {
+        /// A `.pth`/`.pt` saved by `torch.save(model.state_dict())`, or a `.safetensors`.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct FetchArgs {
+    #[arg(long, default_value = "resnet50")]
+    arch: Arch,
+    /// `imagenet` (IMAGENET1K_V1, the tutorial's era) or `imagenet-v2`.
+    #[arg(long, default_value = "imagenet")]
+    weights: Pretrained,
+    /// Cache folder [default: $TORCH_HOME/hub/checkpoints or ~/.cache/torch/hub/checkpoints].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Fetch(args) => {
+            anyhow::ensure!(
+                matches!(args.weights, Pretrained::Imagenet(_)),
+                "--weights must be `imagenet` or `imagenet-v2`"
+            );
+            if let Some(path) = args.weights.resolve(args.arch, args.cache_dir)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        Command::Check { file } => check(&file),
+    }
+}
+
+fn check(file: &std::path::Path) -> Result<()> {
+    let info = inspect(file)?;
+    println!(
+        "{}: {} state dict of {} (base width {}), {} classes",
+        file.display(),
+        info.format,
+        info.arch,
+        info.base_width,
+        info.num_classes
+    );
+    let device = Device::flex();
+    let model = load_torchvision(file, None, Head::Pretrained, &device)?;
+    let parameters = model.num_params();
+    let logits = model.forward(Tensor::zeros([1, 3, CROP as usize, CROP as usize], &device));
+    let values = logits.into_data().try_to_vec::<f32>()?;
+    anyhow::ensure!(
+        values.iter().all(|v| v.is_finite()),
+        "{}: the loaded model produces non-finite logits",
+        file.display()
+    );
+    println!(
+        "loaded all {parameters} parameters; a forward pass gives {} finite logits",
+        values.len()
+    );
+    Ok(())
+}
