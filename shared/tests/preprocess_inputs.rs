@@ -96,6 +96,11 @@ fn unusable_files_get_precise_errors() {
             png_declaring(40_000, 10),
             "image is 40000x10 pixels, over the limit",
         ),
+        (
+            "thin strip",
+            png_declaring(10, 2_000),
+            "image is 10x2000 pixels, more elongated than 20:1",
+        ),
     ];
     for (what, bytes, message) in cases {
         let err = preprocess::decode_rgb(&bytes).unwrap_err();

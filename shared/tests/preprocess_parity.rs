@@ -56,7 +56,12 @@ fn center_crop_matches_torchvision() {
         eprintln!("{}: mean abs error {error:.2e}", case.file);
         if case.file.ends_with(".png") {
             // Lossless sources decode identically, and our resize is Pillow's to the bit.
-            assert_eq!(ours, theirs, "{}: not bit-identical", case.file);
+            let differing = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differing, 0,
+                "{}: values differ from torchvision's",
+                case.file
+            );
         } else {
             // JPEG decoders (libjpeg-turbo in PIL, zune-jpeg here) differ by a level here
             // and there, mostly in chroma upsampling.

@@ -130,3 +130,31 @@ fn a_state_dict_of_something_else() {
         )
     );
 }
+
+#[test]
+fn a_pickle_that_calls_os_system_is_refused_not_run() {
+    let dir = temp_dir("evil");
+    let marker = dir.join("pwned");
+    let command = format!("touch {}", marker.display());
+    // A legacy pickle: GLOBAL posix.system, the command string, TUPLE1, REDUCE, STOP.
+    let mut pickle = b"\x80\x02cposix\nsystem\nq\x00X".to_vec();
+    pickle.extend_from_slice(&(command.len() as u32).to_le_bytes());
+    pickle.extend_from_slice(command.as_bytes());
+    pickle.extend_from_slice(b"q\x01\x85q\x02Rq\x03.");
+    let path = dir.join("evil.pth");
+    std::fs::write(&path, pickle).unwrap();
+
+    let err = load(&path, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeightError::Unreadable { .. } | WeightError::NotResNet { .. }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the pickle's command ran");
+}

@@ -16,20 +16,20 @@ pub enum Command {
     /// Download torchvision's ImageNet weights into torch.hub's cache (reused if PyTorch
     /// already downloaded them) and print the file's path.
     Fetch(FetchArgs),
-    /// Read a torchvision weight file, load it into our ResNet and run it once on the CPU.
-    Check {
-        /// A `.pth`/`.pt` saved by `torch.save(model.state_dict())`, or a `.safetensors`.
-        file: PathBuf,
-    },
+    /// Load torchvision weights into our ResNet and run it once on the CPU: a weight file
+    /// (`.pth`/`.pt` saved by `torch.save(model.state_dict())`, or `.safetensors`), or
+    /// `imagenet` / `imagenet-v2` (fetched first if needed).
+    Check(FetchArgs),
 }
 
 #[derive(Args)]
 pub struct FetchArgs {
+    /// `imagenet` (IMAGENET1K_V1, the tutorial's era), `imagenet-v2`, or (check only) a path.
+    #[arg(default_value = "imagenet")]
+    weights: Pretrained,
+    /// Which ResNet's ImageNet weights (a file says itself what it holds).
     #[arg(long, default_value = "resnet50")]
     arch: Arch,
-    /// `imagenet` (IMAGENET1K_V1, the tutorial's era) or `imagenet-v2`.
-    #[arg(long, default_value = "imagenet")]
-    weights: Pretrained,
     /// Cache folder [default: $TORCH_HOME/hub/checkpoints or ~/.cache/torch/hub/checkpoints].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -40,14 +40,19 @@ pub fn run(command: Command) -> Result<()> {
         Command::Fetch(args) => {
             anyhow::ensure!(
                 matches!(args.weights, Pretrained::Imagenet(_)),
-                "--weights must be `imagenet` or `imagenet-v2`"
+                "fetch downloads `imagenet` or `imagenet-v2` weights"
             );
-            if let Some(path) = args.weights.resolve(args.arch, args.cache_dir)? {
-                println!("{}", path.display());
-            }
+            let path = args.weights.resolve(args.arch, args.cache_dir)?;
+            println!(
+                "{}",
+                path.expect("ImageNet weights resolve to a file").display()
+            );
             Ok(())
         }
-        Command::Check { file } => check(&file),
+        Command::Check(args) => match args.weights.resolve(args.arch, args.cache_dir)? {
+            Some(path) => check(&path),
+            None => anyhow::bail!("`none` names no weights to check"),
+        },
     }
 }
 

@@ -9,6 +9,9 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbIma
 pub const MAX_PIXELS: u64 = 100_000_000;
 /// The longest side we agree to decode.
 pub const MAX_SIDE: u32 = 30_000;
+/// The most elongated picture we accept (long side / short side). Resizing the short side to
+/// 256 multiplies the long side too: a 30000x1 strip would become 7.7 million pixels wide.
+pub const MAX_ASPECT: u32 = 20;
 /// Memory the decoder may allocate (a 100-megapixel RGBA image plus headroom).
 const MAX_ALLOC: u64 = 1 << 30;
 
@@ -30,6 +33,8 @@ pub enum ImageError {
         max_pixels: u64,
         max_side: u32,
     },
+    #[error("image is {width}x{height} pixels, more elongated than {MAX_ASPECT}:1")]
+    TooElongated { width: u32, height: u32 },
     #[error("decoding would need more than {limit_mib} MiB of memory", limit_mib = MAX_ALLOC >> 20)]
     OverMemoryLimit,
     #[error("cannot decode {format:?} image: {reason}")]
@@ -73,6 +78,9 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
             max_pixels: MAX_PIXELS,
             max_side: MAX_SIDE,
         });
+    }
+    if width.max(height) > MAX_ASPECT.saturating_mul(width.min(height)) {
+        return Err(ImageError::TooElongated { width, height });
     }
     // A broken EXIF block should not cost the user the picture: keep it unrotated.
     let orientation = decoder

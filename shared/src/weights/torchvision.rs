@@ -88,22 +88,14 @@ pub enum WeightError {
 
 /// Reads which ResNet a torchvision weight file holds, without building a model.
 pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
-    let format = sniff_format(path)?;
-    let shapes = match format {
-        WeightFormat::Pytorch => tensor_shapes(path, format, &mut pytorch_store(path))?,
-        WeightFormat::Safetensors => tensor_shapes(path, format, &mut safetensors_store(path))?,
-    };
-    describe(&shapes)
-        .map(|(arch, base_width, num_classes)| WeightInfo {
-            format,
-            arch,
-            base_width,
-            num_classes,
-        })
-        .map_err(|reason| WeightError::NotResNet {
-            path: path.to_path_buf(),
-            reason,
-        })
+    match sniff_format(path)? {
+        WeightFormat::Pytorch => read_info(path, WeightFormat::Pytorch, &mut pytorch_store(path)),
+        WeightFormat::Safetensors => read_info(
+            path,
+            WeightFormat::Safetensors,
+            &mut safetensors_store(path),
+        ),
+    }
 }
 
 /// Builds the ResNet a torchvision weight file holds and loads it. With `expected` set, a file
@@ -116,48 +108,69 @@ pub fn load_torchvision(
     head: Head,
     device: &Device,
 ) -> Result<ResNet, WeightError> {
-    let info = inspect(path)?;
-    if let Some(expected) = expected.filter(|arch| *arch != info.arch) {
-        return Err(WeightError::WrongArch {
-            path: path.to_path_buf(),
-            found: info.arch,
-            expected,
-        });
-    }
-    let num_classes = match head {
-        Head::Pretrained => info.num_classes,
-        Head::New { num_classes } => num_classes,
-    };
-    let mut model = ResNetConfig::new()
-        .with_arch(info.arch)
-        .with_base_width(info.base_width)
-        .with_num_classes(num_classes)
-        .init(device);
+    // The filter only acts when tensors are applied to the model: the new head keeps its
+    // random initialisation while the file's `fc` is still read (and so not "unused").
     let filter = match head {
         Head::Pretrained => PathFilter::new().match_all(),
         Head::New { .. } => PathFilter::new().with_predicate(|path, _| !path.starts_with("fc.")),
     };
-    let result = match info.format {
-        WeightFormat::Pytorch => {
-            let mut store = pytorch_store(path).filter(filter);
-            model.load_from(&mut store).map_err(|e| e.to_string())
-        }
-        WeightFormat::Safetensors => {
-            let mut store = safetensors_store(path).filter(filter);
-            model.load_from(&mut store).map_err(|e| e.to_string())
-        }
+    let format = sniff_format(path)?;
+    let load = Load {
+        path,
+        format,
+        expected,
+        head,
+        device,
+    };
+    match format {
+        WeightFormat::Pytorch => load.read(pytorch_store(path).filter(filter)),
+        WeightFormat::Safetensors => load.read(safetensors_store(path).filter(filter)),
     }
-    .map_err(|reason| WeightError::Unreadable {
-        path: path.to_path_buf(),
-        format: info.format,
-        reason,
-    })?;
-    check_complete(&result).map_err(|problems| WeightError::Mismatch {
-        path: path.to_path_buf(),
-        arch: info.arch,
-        problems,
-    })?;
-    Ok(model)
+}
+
+struct Load<'a> {
+    path: &'a Path,
+    format: WeightFormat,
+    expected: Option<Arch>,
+    head: Head,
+    device: &'a Device,
+}
+
+impl Load<'_> {
+    /// One pass over the file: its names and shapes pick the model, then its data fills it.
+    fn read<S: ModuleStore>(self, mut store: S) -> Result<ResNet, WeightError> {
+        let path = self.path.to_path_buf();
+        let info = read_info(self.path, self.format, &mut store)?;
+        if let Some(expected) = self.expected.filter(|arch| *arch != info.arch) {
+            return Err(WeightError::WrongArch {
+                path,
+                found: info.arch,
+                expected,
+            });
+        }
+        let num_classes = match self.head {
+            Head::Pretrained => info.num_classes,
+            Head::New { num_classes } => num_classes,
+        };
+        let mut model = ResNetConfig::new()
+            .with_arch(info.arch)
+            .with_base_width(info.base_width)
+            .with_num_classes(num_classes)
+            .init(self.device);
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| WeightError::Unreadable {
+                path: path.clone(),
+                format: self.format,
+                reason: e.to_string(),
+            })?;
+        check_complete(&result).map_err(|problems| WeightError::Mismatch {
+            path,
+            arch: info.arch,
+            problems,
+        })?;
+        Ok(model)
+    }
 }
 
 /// torchvision names the projection shortcut's layers by index; ours have names.
@@ -216,12 +229,12 @@ fn sniff_format(path: &Path) -> Result<WeightFormat, WeightError> {
     })
 }
 
-/// Tensor names (after renaming) and shapes.
-fn tensor_shapes<S: ModuleStore>(
+/// Reads the file's tensor names and shapes and recognises the ResNet they make.
+fn read_info<S: ModuleStore>(
     path: &Path,
     format: WeightFormat,
     store: &mut S,
-) -> Result<Vec<(String, Vec<usize>)>, WeightError> {
+) -> Result<WeightInfo, WeightError> {
     let tensors = store
         .get_all_tensors()
         .map_err(|e| WeightError::Unreadable {
@@ -229,10 +242,21 @@ fn tensor_shapes<S: ModuleStore>(
             format,
             reason: e.to_string(),
         })?;
-    Ok(tensors
+    let shapes: Vec<(String, Vec<usize>)> = tensors
         .iter()
         .map(|(name, tensor)| (name.clone(), tensor.shape.to_vec()))
-        .collect())
+        .collect();
+    let (arch, base_width, num_classes) =
+        describe(&shapes).map_err(|reason| WeightError::NotResNet {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    Ok(WeightInfo {
+        format,
+        arch,
+        base_width,
+        num_classes,
+    })
 }
 
 /// Recognises (arch, base width, classes) from a state dict's names and shapes.
