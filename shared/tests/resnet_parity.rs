@@ -58,52 +58,62 @@ fn resnet50_matches_torchvision_logits() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn torch_saved_pth_loads_and_matches() {
+/// A state dict written by PyTorch itself loads, is recognised, and gives torchvision's logits.
+fn check_torch_file(
+    file: &str,
+    format: WeightFormat,
+    arch: Arch,
+    classes: usize,
+    logits_of: fn(&NarrowGolden) -> &Vec<Vec<f32>>,
+) {
     let device = Device::flex();
-    let golden: NarrowGolden = read_json("narrow_logits.json");
-    let path = golden_path("resnet50_w8.pth");
+    let path = golden(file);
+    let expected: NarrowGolden = read_json("narrow_logits.json");
     let info = inspect(&path).unwrap();
-    assert_eq!(info.format, WeightFormat::Pytorch);
+    assert_eq!(info.format, format);
     assert_eq!(
         (info.arch, info.base_width, info.num_classes),
-        (Arch::Resnet50, 8, 6)
+        (arch, 8, classes)
     );
 
-    let model = load_torchvision(&path, None, Head::Pretrained, &device).unwrap();
+    let model = load_torchvision(&path, Some(arch), Head::Pretrained, &device).unwrap();
     let error = relative_error(
-        &logits(&model, golden.input.tensor(&device)),
-        &golden.resnet50_w8.concat(),
+        &logits(&model, expected.input.tensor(&device)),
+        &logits_of(&expected).concat(),
     );
-    eprintln!("relative error {error:e}");
-    assert!(error < TOLERANCE, "relative error {error:e} vs torchvision");
+    eprintln!("{file}: relative error {error:e}");
+    assert!(
+        error < TOLERANCE,
+        "{file}: relative error {error:e} vs torchvision"
+    );
+}
+
+#[test]
+fn torch_saved_pth_loads_and_matches() {
+    check_torch_file(
+        "resnet50_w8.pth",
+        WeightFormat::Pytorch,
+        Arch::Resnet50,
+        6,
+        |g| &g.resnet50_w8,
+    );
 }
 
 #[test]
 fn torch_saved_safetensors_loads_and_matches() {
-    let device = Device::flex();
-    let golden: NarrowGolden = read_json("narrow_logits.json");
-    let path = golden_path("resnet18_w8.safetensors");
-    let info = inspect(&path).unwrap();
-    assert_eq!(info.format, WeightFormat::Safetensors);
-    assert_eq!(
-        (info.arch, info.base_width, info.num_classes),
-        (Arch::Resnet18, 8, 5)
+    check_torch_file(
+        "resnet18_w8.safetensors",
+        WeightFormat::Safetensors,
+        Arch::Resnet18,
+        5,
+        |g| &g.resnet18_w8,
     );
-
-    let model = load_torchvision(&path, Some(Arch::Resnet18), Head::Pretrained, &device).unwrap();
-    let error = relative_error(
-        &logits(&model, golden.input.tensor(&device)),
-        &golden.resnet18_w8.concat(),
-    );
-    eprintln!("relative error {error:e}");
-    assert!(error < TOLERANCE, "relative error {error:e} vs torchvision");
 }
 
 #[test]
 fn new_head_keeps_the_backbone_and_replaces_the_classifier() {
     let device = Device::flex();
-    let path = golden_path("resnet50_w8.pth");
+    let path = golden("resnet50_w8.pth");
     let pretrained = load_torchvision(&path, None, Head::Pretrained, &device).unwrap();
     let transfer = load_torchvision(&path, None, Head::New { num_classes: 3 }, &device).unwrap();
     assert_eq!(transfer.num_classes(), 3);
@@ -116,8 +126,4 @@ fn new_head_keeps_the_backbone_and_replaces_the_classifier() {
             .unwrap()
     };
     assert_eq!(features(&pretrained), features(&transfer));
-}
-
-fn golden_path(file: &str) -> std::path::PathBuf {
-    golden(file)
 }

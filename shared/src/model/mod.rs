@@ -1,4 +1,8 @@
 //! The network: torchvision's ResNet family, written with burn modules.
+//!
+//! In burn 0.22 modules carry no backend type parameter: the [`Device`](burn::prelude::Device)
+//! a model is built on (or moved to) picks the backend (wgpu, CPU, ...), so the same code runs
+//! on every backend, and training wraps the device with `autodiff()`.
 
 mod block;
 mod resnet;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{
-    ApplyResult, ModuleSnapshot, ModuleStore, PathFilter, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
+    ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PathFilter, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
 };
 
 use crate::model::{Arch, ResNet, ResNetConfig};
@@ -174,29 +174,28 @@ impl Load<'_> {
 }
 
 /// torchvision names the projection shortcut's layers by index; ours have names.
-const RENAMES: [(&str, &str); 2] = [
-    (r"\.downsample\.0\.", ".downsample.conv."),
-    (r"\.downsample\.1\.", ".downsample.bn."),
-];
+fn renames() -> KeyRemapper {
+    KeyRemapper::new()
+        .add_pattern(r"\.downsample\.0\.", ".downsample.conv.")
+        .and_then(|remapper| remapper.add_pattern(r"\.downsample\.1\.", ".downsample.bn."))
+        .expect("valid patterns")
+}
+
+// Both stores read every tensor (`allow_partial`, no `validate`) so that `check_complete` can
+// list all problems at once, and keep torchvision's indices as they are: they have no gaps,
+// and renumbering could only hide a broken file.
 
 fn pytorch_store(path: &Path) -> PytorchStore {
-    RENAMES
-        .iter()
-        .fold(PytorchStore::from_file(path), |store, (from, to)| {
-            store.with_key_remapping(from, *to)
-        })
-        // torchvision's indices have no gaps; renumbering could only hide a broken file.
+    PytorchStore::from_file(path)
+        .remap(renames())
         .map_indices_contiguous(false)
         .allow_partial(true)
         .validate(false)
 }
 
 fn safetensors_store(path: &Path) -> SafetensorsStore {
-    RENAMES
-        .iter()
-        .fold(SafetensorsStore::from_file(path), |store, (from, to)| {
-            store.with_key_remapping(from, *to)
-        })
+    SafetensorsStore::from_file(path)
+        .remap(renames())
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true)
         .map_indices_contiguous(false)
