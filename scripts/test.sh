@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Mesa's Vulkan driver complains on every start when this is unset (headless machines, CI).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -58,15 +58,16 @@ fn resnet50_matches_torchvision_logits() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A state dict written by PyTorch itself loads, is recognised, and gives torchvision's logits.
+/// A state dict written by PyTorch itself loads, is recognised, and gives torchvision's logits
+/// on `device`.
 fn check_torch_file(
+    device: Device,
     file: &str,
     format: WeightFormat,
     arch: Arch,
     classes: usize,
     logits_of: fn(&NarrowGolden) -> &Vec<Vec<f32>>,
 ) {
-    let device = Device::flex();
     let path = golden(file);
     let expected: NarrowGolden = read_json("narrow_logits.json");
     let info = inspect(&path).unwrap();
@@ -91,6 +92,7 @@ fn check_torch_file(
 #[test]
 fn torch_saved_pth_loads_and_matches() {
     check_torch_file(
+        Device::flex(),
         "resnet50_w8.pth",
         WeightFormat::Pytorch,
         Arch::Resnet50,
@@ -102,6 +104,7 @@ fn torch_saved_pth_loads_and_matches() {
 #[test]
 fn torch_saved_safetensors_loads_and_matches() {
     check_torch_file(
+        Device::flex(),
         "resnet18_w8.safetensors",
         WeightFormat::Safetensors,
         Arch::Resnet18,
@@ -126,4 +129,18 @@ fn new_head_keeps_the_backbone_and_replaces_the_classifier() {
             .unwrap()
     };
     assert_eq!(features(&pretrained), features(&transfer));
+}
+
+/// The same model code on burn's wgpu backend: a real GPU, or lavapipe on machines without one.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_backend_matches_torchvision() {
+    check_torch_file(
+        Device::wgpu(Default::default()),
+        "resnet50_w8.pth",
+        WeightFormat::Pytorch,
+        Arch::Resnet50,
+        6,
+        |g| &g.resnet50_w8,
+    );
 }
