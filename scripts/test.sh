@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's tests: formatting, lints, the test suites (CPU backend), and the wasm build
-# of the crates the web page uses.
+# The project's tests: formatting, lints, the test suites (burn's CPU backend, and for the
+# model also wgpu, over lavapipe where there is no GPU), and the wasm build of the crates the
+# web page uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
