@@ -15,15 +15,15 @@ use crate::pretrained::Pretrained;
 pub enum Command {
     /// Download torchvision's ImageNet weights into torch.hub's cache (reused if PyTorch
     /// already downloaded them) and print the file's path.
-    Fetch(FetchArgs),
+    Fetch(WeightsArgs),
     /// Load torchvision weights into our ResNet and run it once on the CPU: a weight file
     /// (`.pth`/`.pt` saved by `torch.save(model.state_dict())`, or `.safetensors`), or
     /// `imagenet` / `imagenet-v2` (fetched first if needed).
-    Check(FetchArgs),
+    Check(WeightsArgs),
 }
 
 #[derive(Args)]
-pub struct FetchArgs {
+pub struct WeightsArgs {
     /// `imagenet` (IMAGENET1K_V1, the tutorial's era), `imagenet-v2`, or (check only) a path.
     #[arg(default_value = "imagenet")]
     weights: Pretrained,
