@@ -184,6 +184,15 @@ pub enum LabelError {
 }
 
 impl Label {
+    /// `class` is the answer and every other class is not: the label of an image-folder
+    /// dataset, which has no "maybe".
+    pub fn one_hot(class: usize, num_classes: usize) -> Label {
+        let marks = (0..num_classes)
+            .map(|i| if i == class { Mark::Yes } else { Mark::No })
+            .collect();
+        Label { class, marks }
+    }
+
     /// Parses a label string for a task with `num_classes` classes.
     pub fn parse(label: &str, num_classes: usize) -> Result<Label, LabelError> {
         let owned = || label.to_string();

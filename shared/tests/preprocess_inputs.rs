@@ -4,7 +4,7 @@
 use image::{ImageFormat, Rgb, RgbImage};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use shared::preprocess::{self, CROP, ImageError};
+use shared::preprocess::{self, CROP, ImageError, InputSize};
 
 fn encode(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = std::io::Cursor::new(Vec::new());
@@ -45,7 +45,7 @@ fn png_declaring(width: u32, height: u32) -> Vec<u8> {
 fn every_accepted_format_gives_a_224_input() {
     let image = gradient(320, 240);
     for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP] {
-        let input = preprocess::eval_input(&encode(&image, format)).unwrap();
+        let input = preprocess::eval_input(&encode(&image, format), InputSize::IMAGENET).unwrap();
         assert_eq!(input.len(), 3 * (CROP * CROP) as usize, "{format:?}");
         assert!(input.iter().all(|v| v.is_finite()));
     }
@@ -125,7 +125,7 @@ fn training_crops_are_seeded_random_crops_and_flips() {
     let inputs = |seed| {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..40)
-            .map(|_| preprocess::train_input(&bytes, &mut rng).unwrap())
+            .map(|_| preprocess::train_input(&bytes, InputSize::IMAGENET, &mut rng).unwrap())
             .collect::<Vec<_>>()
     };
     assert_eq!(inputs(7), inputs(7), "same seed, same crops");
@@ -150,7 +150,7 @@ fn batches_stack_into_one_tensor() {
     use burn::prelude::*;
     let device = Device::flex();
     let bytes = encode(&gradient(256, 256), ImageFormat::Png);
-    let input = preprocess::eval_input(&bytes).unwrap();
+    let input = preprocess::eval_input(&bytes, InputSize::IMAGENET).unwrap();
     let batch = preprocess::batch_tensor(&[input.clone(), input], CROP as usize, &device);
     assert_eq!(batch.dims(), [2, 3, CROP as usize, CROP as usize]);
 }

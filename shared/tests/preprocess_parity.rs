@@ -5,7 +5,7 @@ mod common;
 
 use common::{golden, read_json};
 use serde::Deserialize;
-use shared::preprocess::{self, CROP, RESIZE};
+use shared::preprocess::{self, CROP, InputSize, RESIZE};
 
 #[derive(Deserialize)]
 struct Case {
@@ -49,7 +49,7 @@ fn resize_gives_torchvision_sizes() {
 #[test]
 fn center_crop_matches_torchvision() {
     for case in cases() {
-        let ours = preprocess::eval_input(&source(&case)).unwrap();
+        let ours = preprocess::eval_input(&source(&case), InputSize::IMAGENET).unwrap();
         let theirs = reference(&case);
         assert_eq!(ours.len(), 3 * (CROP * CROP) as usize);
         let error = mean_abs_error(&ours, &theirs);
@@ -86,7 +86,7 @@ fn normalisation_matches_torchvision_values() {
 fn ten_crop_matches_torchvision_order_and_content() {
     let plane = (CROP * CROP) as usize;
     for case in cases() {
-        let crops = preprocess::ten_crop_inputs(&source(&case)).unwrap();
+        let crops = preprocess::ten_crop_inputs(&source(&case), InputSize::IMAGENET).unwrap();
         for (i, (crop, expected)) in crops.iter().zip(&case.ten_crop_means).enumerate() {
             for c in 0..3 {
                 let mean = crop[c * plane..(c + 1) * plane].iter().sum::<f32>() / plane as f32;

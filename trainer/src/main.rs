@@ -1,11 +1,8 @@
-//! `trainer`: the command-line side of the product. Each subcommand is a module; the work
-//! itself lives in the `shared` library.
-
-mod pretrained;
-mod tasks;
-mod weights;
+//! `trainer`: the command-line side of the product. Each subcommand is a module of the
+//! trainer library; the model and preprocessing live in the `shared` crate.
 
 use clap::{Parser, Subcommand};
+use trainer::{prepare, tasks, train, weights};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Read FashionAI labels (or an image folder), check the images, write a train/val split.
+    Prepare(prepare::PrepareArgs),
+    /// Fine-tune a ResNet on a prepared run folder (GPU through wgpu, or the CPU).
+    Train(train::TrainArgs),
     /// Download, inspect and check torchvision ResNet weights.
     #[command(subcommand)]
     Weights(weights::Command),
@@ -30,6 +31,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Prepare(args) => prepare::run(args),
+        Command::Train(args) => train::run(args),
         Command::Weights(command) => weights::run(command),
         Command::Tasks => {
             tasks::print();

@@ -21,30 +21,62 @@ pub const RESIZE: u32 = 256;
 /// Side of the square the network sees.
 pub const CROP: u32 = 224;
 
-/// A normalised `[3, CROP, CROP]` network input.
+/// A normalised `[3, crop, crop]` network input.
 pub type Input = Vec<f32>;
 
+/// The resize and crop sides of a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputSize {
+    /// Shorter side after the resize.
+    pub resize: u32,
+    /// Side of the square crop the network sees.
+    pub crop: u32,
+}
+
+impl InputSize {
+    /// ImageNet's 256 -> 224, what pretrained weights expect.
+    pub const IMAGENET: Self = Self {
+        resize: RESIZE,
+        crop: CROP,
+    };
+
+    /// A smaller (or larger) crop with ImageNet's resize-to-crop ratio of 256/224, for quick
+    /// experiments and tests.
+    pub fn with_crop(crop: u32) -> Self {
+        Self {
+            resize: (crop * RESIZE).div_ceil(CROP),
+            crop,
+        }
+    }
+}
+
+impl Default for InputSize {
+    fn default() -> Self {
+        Self::IMAGENET
+    }
+}
+
 /// Decodes and resizes: the part every pipeline shares, and the expensive one.
-pub fn load_resized(bytes: &[u8]) -> Result<RgbImage, ImageError> {
-    Ok(resize_shorter_side(&decode_rgb(bytes)?, RESIZE))
+pub fn load_resized(bytes: &[u8], size: InputSize) -> Result<RgbImage, ImageError> {
+    Ok(resize_shorter_side(&decode_rgb(bytes)?, size.resize))
 }
 
 /// Validation / inference input: the centre crop.
-pub fn eval_input(bytes: &[u8]) -> Result<Input, ImageError> {
-    Ok(center_crop_input(&load_resized(bytes)?))
+pub fn eval_input(bytes: &[u8], size: InputSize) -> Result<Input, ImageError> {
+    Ok(center_crop_input(&load_resized(bytes, size)?, size.crop))
 }
 
 /// The centre crop of an already resized image.
-pub fn center_crop_input(resized: &RgbImage) -> Input {
+pub fn center_crop_input(resized: &RgbImage, crop: u32) -> Input {
     let (width, height) = resized.dimensions();
-    normalize(&Window::center(width, height, CROP).crop(resized))
+    normalize(&Window::center(width, height, crop).crop(resized))
 }
 
 /// Training input: a random crop, mirrored with probability 1/2.
-pub fn train_input(bytes: &[u8], rng: &mut impl Rng) -> Result<Input, ImageError> {
-    let resized = load_resized(bytes)?;
+pub fn train_input(bytes: &[u8], size: InputSize, rng: &mut impl Rng) -> Result<Input, ImageError> {
+    let resized = load_resized(bytes, size)?;
     let (width, height) = resized.dimensions();
-    let mut crop = Window::random(width, height, CROP, rng).crop(&resized);
+    let mut crop = Window::random(width, height, size.crop, rng).crop(&resized);
     if rng.random_bool(0.5) {
         imageops::flip_horizontal_in_place(&mut crop);
     }
@@ -52,6 +84,6 @@ pub fn train_input(bytes: &[u8], rng: &mut impl Rng) -> Result<Input, ImageError
 }
 
 /// Test-time augmentation input: ten crops (see [`ten_crop`]).
-pub fn ten_crop_inputs(bytes: &[u8]) -> Result<[Input; 10], ImageError> {
-    Ok(ten_crop(&load_resized(bytes)?, CROP).map(|crop| normalize(&crop)))
+pub fn ten_crop_inputs(bytes: &[u8], size: InputSize) -> Result<[Input; 10], ImageError> {
+    Ok(ten_crop(&load_resized(bytes, size)?, size.crop).map(|crop| normalize(&crop)))
 }

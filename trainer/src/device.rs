@@ -1,0 +1,59 @@
+//! `--device auto | gpu | cpu`: burn's wgpu backend (Vulkan, Metal or DX12, whichever the
+//! machine has) or its CPU backend. Everything else is the same code on either.
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use clap::ValueEnum;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// The GPU through wgpu if one answers, else the CPU.
+    Auto,
+    /// The GPU through wgpu; an error if there is none.
+    Gpu,
+    /// burn's CPU backend (flex).
+    Cpu,
+}
+
+/// The device to run on, checked with a tiny computation so that a missing GPU driver is an
+/// error message here rather than a panic in the middle of training.
+pub fn pick(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::flex()),
+        DeviceChoice::Gpu => gpu(),
+        DeviceChoice::Auto => gpu().or_else(|err| {
+            eprintln!("note: no usable GPU ({err:#}); training on the CPU");
+            Ok(Device::flex())
+        }),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn gpu() -> Result<Device> {
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let probe = device.clone();
+    // wgpu reports a missing adapter by panicking; keep the default hook from printing it.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let answer = std::panic::catch_unwind(move || {
+        Tensor::<1>::ones([4], &probe).sum().into_scalar::<f32>()
+    });
+    std::panic::set_hook(hook);
+    match answer {
+        Ok(sum) if sum == 4.0 => Ok(device),
+        Ok(sum) => bail!("the GPU computed 1+1+1+1 = {sum}"),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown error");
+            bail!("wgpu could not start: {message}")
+        }
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn gpu() -> Result<Device> {
+    bail!("this trainer was built without the `wgpu` feature")
+}

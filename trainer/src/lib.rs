@@ -1,0 +1,11 @@
+//! The trainer's library: each `trainer` subcommand is a module, and tests drive the same
+//! code. Model, preprocessing and labels live in the `shared` crate.
+
+pub mod atomic;
+pub mod data;
+pub mod device;
+pub mod prepare;
+pub mod pretrained;
+pub mod tasks;
+pub mod train;
+pub mod weights;

@@ -1,0 +1,164 @@
+//! `trainer prepare`: reads the labels, checks the images, splits train/validation with a
+//! seed and writes the split as manifests into a run folder. Nothing is copied unless
+//! `--materialize` asks for the tutorial's folder layout.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use shared::tasks::{SKIRT_LENGTH, Task};
+
+use crate::atomic::write_atomic;
+use crate::data::{self, BadRow, Manifest, Sample};
+
+/// Bad rows printed; all of them go to `bad_rows.txt`.
+const SHOWN_BAD_ROWS: usize = 10;
+
+#[derive(Args, Debug)]
+pub struct PrepareArgs {
+    /// A FashionAI root (with `Annotations/label.csv` or `Annotations/<task>.csv` and
+    /// `Images/`), or an image folder (`<root>/<class>/*.jpg`). Repeat to merge roots, e.g.
+    /// the train set and the warm-up set.
+    #[arg(long = "data", required = true)]
+    pub roots: Vec<PathBuf>,
+    /// FashionAI task (see `trainer tasks`); ignored for image folders.
+    #[arg(long, default_value = SKIRT_LENGTH)]
+    pub task: String,
+    /// The run folder to create (dataset.json, train.csv, val.csv).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Share of the shuffled images kept for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Seed of the shuffle before the split.
+    #[arg(long, default_value_t = 1024)]
+    pub seed: u64,
+    /// Also lay the split out as `<out>/{train,val}/<class>/` (hard links where possible).
+    #[arg(long)]
+    pub materialize: bool,
+}
+
+pub fn run(args: PrepareArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&args.val_fraction) {
+        bail!("--val-fraction must be in [0, 1), got {}", args.val_fraction);
+    }
+    let (task, classes, samples, bad_rows) = read_roots(&args.roots, &args.task)?;
+    report_bad_rows(&bad_rows, &args.out)?;
+    if samples.len() < 2 {
+        bail!("only {} usable images: nothing to train on", samples.len());
+    }
+    let sources = args
+        .roots
+        .iter()
+        .map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone()))
+        .collect();
+    let split = data::split(samples, args.val_fraction, args.seed);
+    let manifest = Manifest::new(
+        task,
+        classes,
+        sources,
+        (args.seed, args.val_fraction),
+        split,
+        bad_rows.len(),
+    );
+    manifest.write(&args.out)?;
+    print_summary(&manifest, &args.out);
+    if args.materialize {
+        let (linked, copied) = data::materialize(&manifest, &args.out)?;
+        println!("materialized {}/{{train,val}}/<class>/: {linked} hard links, {copied} copies", args.out.display());
+    }
+    Ok(())
+}
+
+type Read = (String, Vec<String>, Vec<Sample>, Vec<BadRow>);
+
+/// Every root's usable samples, with the task name and classes they share.
+fn read_roots(roots: &[PathBuf], task_name: &str) -> Result<Read> {
+    let folders = roots.iter().filter(|root| data::is_image_folder(root)).count();
+    if folders > 0 && folders < roots.len() {
+        bail!("cannot merge FashionAI roots with image folders");
+    }
+    for root in roots {
+        if !root.is_dir() {
+            bail!("{}: not a folder", root.display());
+        }
+    }
+    if folders > 0 {
+        let mut all = Vec::new();
+        let mut classes: Option<Vec<String>> = None;
+        for root in roots {
+            let (found, samples) = data::read_image_folder(root)?;
+            if classes.as_ref().is_some_and(|c| *c != found) {
+                bail!("{}: its class folders differ from the first root's", root.display());
+            }
+            println!("{}: {} images in {} class folders", root.display(), samples.len(), found.len());
+            classes = Some(found);
+            all.extend(samples);
+        }
+        let name = folder_name(&roots[0]);
+        return Ok((name, classes.unwrap_or_default(), all, Vec::new()));
+    }
+    let task = Task::by_name(task_name)?;
+    let (mut samples, mut bad) = (Vec::new(), Vec::new());
+    for root in roots {
+        let table = data::read_fashionai(root, &task).with_context(|| format!("reading {}", root.display()))?;
+        println!(
+            "{}: {} {} rows, {} bad rows, {} rows of other tasks",
+            root.display(),
+            table.samples.len(),
+            task.name,
+            table.bad_rows.len(),
+            table.other_tasks
+        );
+        samples.extend(table.samples);
+        bad.extend(table.bad_rows);
+    }
+    let classes = task.classes.iter().map(|c| c.to_string()).collect();
+    Ok((task.name.to_string(), classes, samples, bad))
+}
+
+fn folder_name(root: &Path) -> String {
+    std::path::absolute(root)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "images".to_string())
+}
+
+/// Prints the first bad rows and writes all of them to `<out>/bad_rows.txt`.
+fn report_bad_rows(bad: &[BadRow], out: &Path) -> Result<()> {
+    if bad.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("bad_rows.txt");
+    let mut text = String::new();
+    for row in bad {
+        let _ = writeln!(text, "{row}");
+    }
+    write_atomic(&path, text.as_bytes())?;
+    eprintln!("{} bad rows skipped (all listed in {}):", bad.len(), path.display());
+    for row in bad.iter().take(SHOWN_BAD_ROWS) {
+        eprintln!("  {row}");
+    }
+    if bad.len() > SHOWN_BAD_ROWS {
+        eprintln!("  ... and {} more", bad.len() - SHOWN_BAD_ROWS);
+    }
+    Ok(())
+}
+
+fn print_summary(manifest: &Manifest, out: &Path) {
+    let info = &manifest.info;
+    println!(
+        "{}: {} train + {} val images (seed {}, {:.0}% validation)",
+        out.display(),
+        info.counts.train,
+        info.counts.val,
+        info.seed,
+        info.val_fraction * 100.0
+    );
+    for (class, name) in info.classes.iter().enumerate() {
+        let count = |samples: &[Sample]| samples.iter().filter(|s| s.label.class == class).count();
+        println!("  {class} {name:<28} {:>6} train {:>6} val", count(&manifest.train), count(&manifest.val));
+    }
+}

@@ -1,0 +1,209 @@
+//! The per-epoch record of a run: `metrics.json` and `metrics.csv` in the run folder,
+//! rewritten atomically after each epoch, a one-line summary per epoch on stdout, and the
+//! learning curves in `curves.png`. Registered with burn-train as its metric logger, it also
+//! answers the Learner's "best epoch" queries for checkpointing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::train::logger::MetricLogger;
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{MetricAttributes, MetricDefinition, MetricId, NumericEntry};
+use serde::{Deserialize, Serialize};
+
+use super::curves;
+use crate::atomic::write_atomic;
+
+pub const METRICS_JSON: &str = "metrics.json";
+pub const METRICS_CSV: &str = "metrics.csv";
+pub const CURVES_PNG: &str = "curves.png";
+/// The validation metric that picks the best epoch.
+pub const BEST_METRIC: &str = "fashionai_ap";
+
+/// One epoch's values, keyed like `loss`, `accuracy`, `mrr_ap` (fractions, not percent).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train: BTreeMap<String, f64>,
+    pub valid: BTreeMap<String, f64>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Metrics {
+    pub epochs: Vec<EpochRecord>,
+    /// The epoch with the highest validation FashionAI AP.
+    pub best_epoch: Option<usize>,
+}
+
+impl Metrics {
+    pub fn read(run: &Path) -> Result<Metrics> {
+        let path = run.join(METRICS_JSON);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a metrics file", path.display()))
+    }
+
+    fn update_best(&mut self) {
+        self.best_epoch = self
+            .epochs
+            .iter()
+            .filter_map(|e| Some((e.epoch, *e.valid.get(BEST_METRIC)?)))
+            .fold(None, |best: Option<(usize, f64)>, (epoch, value)| match best {
+                Some((_, b)) if b >= value => best,
+                _ => Some((epoch, value)),
+            })
+            .map(|(epoch, _)| epoch);
+    }
+
+    fn csv(&self) -> String {
+        let columns = |pick: fn(&EpochRecord) -> &BTreeMap<String, f64>| {
+            let mut keys: Vec<String> = self.epochs.iter().flat_map(|e| pick(e).keys().cloned()).collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        };
+        let (train, valid) = (columns(|e| &e.train), columns(|e| &e.valid));
+        let mut out = String::from("epoch");
+        for key in &train {
+            out += &format!(",train_{key}");
+        }
+        for key in &valid {
+            out += &format!(",val_{key}");
+        }
+        out += ",seconds\n";
+        for e in &self.epochs {
+            out += &e.epoch.to_string();
+            for (values, keys) in [(&e.train, &train), (&e.valid, &valid)] {
+                for key in keys {
+                    out += &values.get(key).map(|v| format!(",{v}")).unwrap_or(",".into());
+                }
+            }
+            out += &format!(",{:.1}\n", e.seconds);
+        }
+        out
+    }
+}
+
+pub struct History {
+    run: PathBuf,
+    total_epochs: usize,
+    metrics: Metrics,
+    definitions: HashMap<MetricId, MetricDefinition>,
+    current: EpochRecord,
+    /// When the current epoch started (the previous one ended).
+    started: Instant,
+}
+
+impl History {
+    /// Continues the record of `run` after `last_epoch` (0 for a new run): later epochs, from
+    /// before a crash, are dropped since they will be trained again.
+    pub fn open(run: &Path, last_epoch: usize, total_epochs: usize) -> Result<History> {
+        let mut metrics = if last_epoch > 0 {
+            Metrics::read(run)?
+        } else {
+            Metrics::default()
+        };
+        metrics.epochs.retain(|e| e.epoch <= last_epoch);
+        metrics.update_best();
+        Ok(History {
+            run: run.to_path_buf(),
+            total_epochs,
+            metrics,
+            definitions: HashMap::new(),
+            current: EpochRecord::default(),
+            started: Instant::now(),
+        })
+    }
+
+    fn end_epoch(&mut self) -> Result<()> {
+        let mut record = std::mem::take(&mut self.current);
+        record.seconds = self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
+        println!("{}", summary_line(&record, self.total_epochs));
+        self.metrics.epochs.retain(|e| e.epoch != record.epoch);
+        self.metrics.epochs.push(record);
+        self.metrics.update_best();
+        write_atomic(&self.run.join(METRICS_JSON), &serde_json::to_vec_pretty(&self.metrics)?)?;
+        write_atomic(&self.run.join(METRICS_CSV), self.metrics.csv().as_bytes())?;
+        write_atomic(&self.run.join(CURVES_PNG), &curves::draw(&self.metrics.epochs)?)
+    }
+}
+
+/// `Accuracy` -> `accuracy`, `FashionAI AP` -> `fashionai_ap`.
+fn key(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect::<String>()
+        .replace("__", "_")
+}
+
+fn summary_line(record: &EpochRecord, total: usize) -> String {
+    let show = |values: &BTreeMap<String, f64>, keys: &[(&str, &str)]| {
+        keys.iter()
+            .filter_map(|(key, label)| Some(format!("{label} {:.4}", values.get(*key)?)))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    format!(
+        "epoch {}/{total}  train: {}  |  val: {}  |  {:.1} s",
+        record.epoch,
+        show(&record.train, &[("loss", "loss"), ("accuracy", "acc")]),
+        show(
+            &record.valid,
+            &[
+                ("loss", "loss"),
+                ("accuracy", "acc"),
+                ("mrr_ap", "MRR-AP"),
+                ("fashionai_ap", "FashionAI-AP"),
+            ]
+        ),
+        record.seconds
+    )
+}
+
+impl MetricLogger for History {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        self.current.epoch = epoch;
+        for numeric in update.entries_numeric {
+            let Some(NumericEntry::Final(value)) = numeric.numeric_entry else {
+                continue;
+            };
+            let Some(definition) = self.definitions.get(&numeric.entry.metric_id) else {
+                continue;
+            };
+            let percent = matches!(&definition.attributes,
+                MetricAttributes::Numeric(a) if a.unit.as_deref() == Some("%"));
+            let value = if percent { value / 100.0 } else { value };
+            let values = match split {
+                Split::Train => &mut self.current.train,
+                _ => &mut self.current.valid,
+            };
+            values.insert(key(&definition.name), value);
+        }
+    }
+
+    fn read_numeric(&mut self, name: &str, epoch: usize, split: &Split) -> Result<Vec<NumericEntry>, String> {
+        let key = key(name);
+        let record = self.metrics.epochs.iter().find(|e| e.epoch == epoch);
+        let value = record.and_then(|e| match split {
+            Split::Train => e.train.get(&key),
+            _ => e.valid.get(&key),
+        });
+        Ok(value.map(|v| vec![NumericEntry::Final(*v)]).unwrap_or_default())
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.definitions.insert(definition.metric_id.clone(), definition);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        if summary.split == Split::Valid
+            && let Err(err) = self.end_epoch()
+        {
+            // The checkpoint of this epoch is still written; say what failed and go on.
+            eprintln!("warning: could not record epoch {}: {err:#}", summary.epoch_number);
+        }
+    }
+}

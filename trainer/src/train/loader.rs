@@ -1,0 +1,235 @@
+//! The input pipeline: decodes and augments a batch on all CPU cores (rayon), a few batches
+//! ahead of the model (a bounded channel fed by a producer thread), in an order that depends
+//! only on the seed and the epoch, so runs are reproducible and a resumed run sees the same
+//! batches as an uninterrupted one.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use shared::preprocess::{self, InputSize};
+use shared::tasks::Mark;
+
+use crate::data::Sample;
+
+/// Batches decoded ahead of the one the model is working on.
+const PREFETCH: usize = 3;
+
+/// A batch of images with their classes and, for the official metric, every label mark.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub images: Tensor<4>,
+    pub targets: Tensor<1, Int>,
+    pub marks: Arc<Vec<Vec<Mark>>>,
+}
+
+/// Training (shuffled, random crop and flip, incomplete last batch dropped) or evaluation
+/// (in order, centre crop, every image).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train { seed: u64 },
+    Eval,
+}
+
+/// Images that failed to decode: each is reported once, then skipped.
+#[derive(Clone, Default)]
+pub struct BadImages(Arc<Mutex<HashSet<PathBuf>>>);
+
+impl BadImages {
+    fn report(&self, path: &std::path::Path, error: &dyn std::fmt::Display) {
+        let mut seen = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        if seen.insert(path.to_path_buf()) {
+            eprintln!("warning: skipping {}: {error}", path.display());
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.lock().map(|seen| seen.len()).unwrap_or(0)
+    }
+}
+
+#[derive(Clone)]
+pub struct ImageLoader {
+    samples: Arc<Vec<Sample>>,
+    batch_size: usize,
+    size: InputSize,
+    mode: Mode,
+    device: Device,
+    /// The epoch the next `iter()` serves (1-based, like burn-train's epochs).
+    next_epoch: Arc<AtomicUsize>,
+    bad: BadImages,
+}
+
+impl ImageLoader {
+    pub fn new(
+        samples: Vec<Sample>,
+        batch_size: usize,
+        size: InputSize,
+        mode: Mode,
+        bad: BadImages,
+    ) -> Self {
+        ImageLoader {
+            samples: Arc::new(samples),
+            batch_size,
+            size,
+            mode,
+            device: Device::default(),
+            next_epoch: Arc::new(AtomicUsize::new(1)),
+            bad,
+        }
+    }
+
+    /// Makes the next `iter()` serve `epoch`'s order (used when resuming).
+    pub fn start_at_epoch(self, epoch: usize) -> Self {
+        self.next_epoch.store(epoch, Ordering::SeqCst);
+        self
+    }
+
+    fn num_batches(&self) -> usize {
+        match self.mode {
+            Mode::Train { .. } => self.samples.len() / self.batch_size,
+            Mode::Eval => self.samples.len().div_ceil(self.batch_size),
+        }
+    }
+
+    /// Sample indices of each batch for `epoch`.
+    fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.samples.len()).collect();
+        if let Mode::Train { seed } = self.mode {
+            order.shuffle(&mut StdRng::seed_from_u64(mix(seed, epoch as u64)));
+        }
+        order
+            .chunks(self.batch_size)
+            .take(self.num_batches())
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
+    /// Decodes one batch; images that fail are reported and left out.
+    fn load(&self, epoch: usize, indices: &[usize]) -> Option<Batch> {
+        let decoded: Vec<(Vec<f32>, &Sample)> = indices
+            .par_iter()
+            .filter_map(|&index| {
+                let sample = &self.samples[index];
+                let input = std::fs::read(&sample.image)
+                    .map_err(|err| err.to_string())
+                    .and_then(|bytes| self.input(&bytes, epoch, index).map_err(|e| e.to_string()));
+                match input {
+                    Ok(input) => Some((input, sample)),
+                    Err(err) => {
+                        self.bad.report(&sample.image, &err);
+                        None
+                    }
+                }
+            })
+            .collect();
+        if decoded.is_empty() {
+            return None;
+        }
+        let (inputs, samples): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
+        let targets: Vec<i64> = samples.iter().map(|s| s.label.class as i64).collect();
+        let marks = samples.iter().map(|s| s.label.marks.clone()).collect();
+        Some(Batch {
+            images: preprocess::batch_tensor(&inputs, self.size.crop as usize, &self.device),
+            targets: Tensor::from_data(TensorData::from(targets.as_slice()), &self.device),
+            marks: Arc::new(marks),
+        })
+    }
+
+    fn input(
+        &self,
+        bytes: &[u8],
+        epoch: usize,
+        index: usize,
+    ) -> Result<Vec<f32>, preprocess::ImageError> {
+        match self.mode {
+            Mode::Train { seed } => {
+                // Each image's crop and flip depend on (seed, epoch, image) only, not on
+                // which thread decodes it.
+                let mut rng = StdRng::seed_from_u64(mix(mix(seed, epoch as u64), index as u64));
+                preprocess::train_input(bytes, self.size, &mut rng)
+            }
+            Mode::Eval => preprocess::eval_input(bytes, self.size),
+        }
+    }
+}
+
+/// SplitMix64-style mixing of two numbers into a seed.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct BatchIter {
+    receiver: Receiver<Batch>,
+    done: usize,
+    total: usize,
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<Batch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = self.receiver.recv().ok()?;
+        self.done += 1;
+        Some(Ok(batch))
+    }
+}
+
+impl DataLoaderIterator<Batch> for BatchIter {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done, self.total, Some("batches".to_string()))
+    }
+}
+
+impl DataLoader<Batch> for ImageLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        let batches = self.batches(epoch);
+        let total = batches.len();
+        let (sender, receiver) = sync_channel(PREFETCH);
+        let loader = self.clone();
+        std::thread::spawn(move || {
+            for indices in batches {
+                if let Some(batch) = loader.load(epoch, &indices)
+                    && sender.send(batch).is_err()
+                {
+                    return; // The consumer stopped early.
+                }
+            }
+        });
+        Box::new(BatchIter {
+            receiver,
+            done: 0,
+            total,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.num_batches()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<Batch>> {
+        let mut loader = self.clone();
+        loader.device = device.clone();
+        Arc::new(loader)
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<Batch>> {
+        let mut loader = self.clone();
+        let (start, end) = (start * self.batch_size, (end * self.batch_size).min(self.samples.len()));
+        loader.samples = Arc::new(self.samples[start..end].to_vec());
+        Arc::new(loader)
+    }
+}

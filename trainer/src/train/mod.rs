@@ -1,0 +1,280 @@
+//! `trainer train`: fine-tunes a ResNet on a prepared run folder with burn-train's Learner.
+//!
+//! The Learner runs the loop, the metrics and the checkpoints; this module supplies the
+//! pieces burn lacks: the image pipeline (`loader`), the FashionAI metrics (`metrics`),
+//! atomic checkpoints (`checkpoint`), the metrics file and curves (`history`, `curves`) and
+//! the progress bars (`progress`).
+
+pub mod checkpoint;
+mod curves;
+pub mod history;
+pub mod loader;
+pub mod metrics;
+mod progress;
+pub mod schedule;
+pub mod step;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use burn::train::checkpoint::{ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use shared::model::{Arch, ResNet, ResNetConfig};
+use shared::preprocess::InputSize;
+use shared::weights::{Head, load_torchvision};
+
+use crate::atomic::write_atomic;
+use crate::data::Manifest;
+use crate::device::{self, DeviceChoice};
+use crate::pretrained::Pretrained;
+use checkpoint::{AtomicCheckpointer, latest_complete};
+use history::History;
+use loader::{BadImages, ImageLoader, Mode};
+use metrics::{Ranking, RankingMetric};
+use step::Classifier;
+
+/// Where the settings of a run are kept, so `--resume` continues with the same schedule.
+const CONFIG_FILE: &str = "train.json";
+
+/// The recipe: the tutorial's values are the defaults.
+#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    /// ResNet depth: resnet18, resnet34, resnet50, resnet101 or resnet152.
+    #[arg(long, default_value = "resnet50")]
+    pub arch: Arch,
+    /// Starting weights: a torchvision `.pth`/`.safetensors` file, `imagenet` (torchvision's
+    /// V1 weights, downloaded once into torch.hub's cache), `imagenet-v2`, or `none`.
+    #[arg(long, default_value = "imagenet")]
+    pub pretrained: String,
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.001)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// Epochs after which the learning rate is multiplied by --lr-factor.
+    #[arg(long, value_delimiter = ',', default_value = "10,20,30")]
+    pub lr_steps: Vec<usize>,
+    #[arg(long, default_value_t = 0.75)]
+    pub lr_factor: f64,
+    /// Seed of the batch order, the crops and flips, and the new classifier's initialisation.
+    #[arg(long, default_value_t = 1024)]
+    pub seed: u64,
+    /// Side of the square the network sees; images are first resized to 256/224 of it
+    /// (ImageNet weights expect 224).
+    #[arg(long, default_value_t = 224)]
+    pub input_size: u32,
+    /// Channels of the first stage (64 = torchvision). Smaller values make a narrow model
+    /// for quick experiments; pretrained weights need 64.
+    #[arg(long, default_value_t = 64)]
+    pub base_width: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The run folder written by `trainer prepare`; checkpoints, metrics.{json,csv} and
+    /// curves.png go there too.
+    #[arg(long)]
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub config: TrainConfig,
+    /// Continue an interrupted run from its last complete checkpoint, with the settings
+    /// saved in the run folder (other training flags are ignored).
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// CPU threads decoding images (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Where downloaded ImageNet weights are cached (default: torch.hub's folder).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let manifest = Manifest::read(&args.run)?;
+    let (config, last_epoch) = settings(&args)?;
+    if let Some(workers) = args.workers {
+        // Only fails if the pool already exists, which it does not at this point.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(workers).build_global();
+    }
+    let device = device::pick(args.device)?;
+    device.seed(config.seed);
+    let classes = manifest.info.classes.len();
+    println!(
+        "training {} on {} ({} classes): {} train / {} val images, {:?}",
+        config.arch,
+        manifest.info.task,
+        classes,
+        manifest.train.len(),
+        manifest.val.len(),
+        device
+    );
+    if manifest.train.len() < config.batch_size {
+        bail!(
+            "{} training images, fewer than one batch of {}: lower --batch-size",
+            manifest.train.len(),
+            config.batch_size
+        );
+    }
+
+    // Parameters must live on the autodiff device to be tracked (and BatchNorm to update
+    // its running statistics); validation strips autodiff again.
+    let train_device = device.clone().autodiff();
+    let net = match last_epoch {
+        // The checkpoint replaces every weight: only the structure is needed.
+        Some(_) => ResNetConfig::new()
+            .with_arch(config.arch)
+            .with_num_classes(classes)
+            .with_base_width(config.base_width)
+            .init(&train_device),
+        None => initial_model(&config, classes, args.cache_dir.clone(), &train_device)?,
+    };
+    let model = Classifier { net };
+
+    let size = InputSize::with_crop(config.input_size);
+    let bad = BadImages::default();
+    let start = last_epoch.unwrap_or(0) + 1;
+    let train_loader = ImageLoader::new(
+        manifest.train.clone(),
+        config.batch_size,
+        size,
+        Mode::Train { seed: config.seed },
+        bad.clone(),
+    )
+    .start_at_epoch(start);
+    let val_loader = ImageLoader::new(manifest.val.clone(), config.batch_size, size, Mode::Eval, bad.clone());
+    let iterations = manifest.train.len() / config.batch_size;
+
+    let learner = Learner::new(
+        model,
+        schedule::sgd(&config),
+        schedule::lr_schedule(&config, iterations)?,
+    );
+    let best = RankingMetric::new(Ranking::FashionAiAp);
+    let strategy = ComposedCheckpointingStrategy::builder()
+        .add(KeepLastNCheckpoints::new(2))
+        .add(MetricCheckpointingStrategy::new(&best, Aggregate::Mean, Direction::Highest, Split::Valid))
+        .build();
+    let mut training = SupervisedTraining::new(&args.run, std::sync::Arc::new(train_loader), std::sync::Arc::new(val_loader))
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp))
+        .metric_valid_numeric(best)
+        .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision))
+        .with_metric_logger(History::open(&args.run, last_epoch.unwrap_or(0), config.epochs)?)
+        .with_custom_checkpointers(
+            AtomicCheckpointer::new(&args.run, "model"),
+            AtomicCheckpointer::new(&args.run, "optim"),
+            AtomicCheckpointer::new(&args.run, "scheduler"),
+        )
+        .with_checkpointing_strategy(strategy)
+        .with_application_logger(None)
+        .renderer(Box::new(progress::Bars::new()))
+        .num_epochs(config.epochs);
+    if let Some(epoch) = last_epoch {
+        println!("resuming after epoch {epoch}");
+        training = training.checkpoint(epoch);
+    }
+    let interrupter = training.interrupter();
+    ctrlc::set_handler(move || {
+        eprintln!("\nstopping: the last complete epoch is checkpointed; continue with --resume");
+        interrupter.stop(Some("Ctrl-C"));
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    let result = training.launch(learner);
+    if bad.count() > 0 {
+        eprintln!("{} unreadable images were skipped", bad.count());
+    }
+    if let Some(error) = result.error {
+        bail!("training stopped: {error}");
+    }
+    if result.interrupted.is_some() {
+        bail!("interrupted; run the same command with --resume to continue");
+    }
+    report_best(&args.run)
+}
+
+/// The settings to train with and, when resuming, the epoch to continue after.
+fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
+    let path = args.run.join(CONFIG_FILE);
+    let last = latest_complete(&args.run);
+    if args.resume && path.is_file() {
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let config: TrainConfig = serde_json::from_slice(&text)
+            .with_context(|| format!("{}: not a training configuration", path.display()))?;
+        if last.is_none() {
+            println!("no complete checkpoint yet: starting from the beginning");
+        }
+        return Ok((config, last));
+    }
+    if let Some(epoch) = last.filter(|_| !args.resume) {
+        bail!(
+            "{} already holds checkpoints (up to epoch {epoch}): pass --resume to continue \
+             that training, or use another run folder",
+            args.run.display()
+        );
+    }
+    let config = args.config.clone();
+    validate(&config)?;
+    write_atomic(&path, &serde_json::to_vec_pretty(&config)?)?;
+    Ok((config, None))
+}
+
+fn validate(config: &TrainConfig) -> Result<()> {
+    if config.epochs == 0 || config.batch_size == 0 {
+        bail!("--epochs and --batch-size must be at least 1");
+    }
+    if config.input_size < 32 {
+        bail!("--input-size must be at least 32 (ResNet downsamples 32 times)");
+    }
+    if config.base_width == 0 {
+        bail!("--base-width must be at least 1");
+    }
+    Ok(())
+}
+
+/// A pretrained ResNet with a new classifier for `classes`, or a random one.
+fn initial_model(config: &TrainConfig, classes: usize, cache: Option<PathBuf>, device: &Device) -> Result<ResNet> {
+    let pretrained: Pretrained = config.pretrained.parse()?;
+    match pretrained.resolve(config.arch, cache)? {
+        Some(path) => {
+            if config.base_width != 64 {
+                bail!("--base-width {} cannot load pretrained weights (they have 64)", config.base_width);
+            }
+            println!("starting from {}", path.display());
+            Ok(load_torchvision(&path, Some(config.arch), Head::New { num_classes: classes }, device)?)
+        }
+        None => Ok(ResNetConfig::new()
+            .with_arch(config.arch)
+            .with_num_classes(classes)
+            .with_base_width(config.base_width)
+            .init(device)),
+    }
+}
+
+fn report_best(run: &Path) -> Result<()> {
+    let metrics = history::Metrics::read(run)?;
+    if let Some(best) = metrics.best_epoch {
+        println!(
+            "done: best validation FashionAI AP at epoch {best}: {}",
+            checkpoint::model_path(run, best).display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! burn-train's progress display, drawn with indicatif: a bar per split with the running loss
+//! and accuracy. (The per-epoch summary line comes from the metric log, see `history`.)
+
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{MetricDefinition, MetricId};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::{BTreeMap, HashMap};
+
+pub struct Bars {
+    bar: ProgressBar,
+    epoch: usize,
+    total_epochs: usize,
+    names: HashMap<MetricId, String>,
+    /// The running values shown beside the bar, by metric name.
+    shown: BTreeMap<String, String>,
+}
+
+/// The metrics worth a glance while an epoch runs.
+const SHOWN: [&str; 2] = ["Loss", "Accuracy"];
+
+impl Bars {
+    pub fn new() -> Self {
+        Bars {
+            bar: ProgressBar::hidden(),
+            epoch: 0,
+            total_epochs: 0,
+            names: HashMap::new(),
+            shown: BTreeMap::new(),
+        }
+    }
+
+    fn show(&mut self, state: MetricState) {
+        let MetricState::Numeric(entry, _) = state else {
+            return;
+        };
+        let Some(name) = self.names.get(&entry.metric_id).filter(|n| SHOWN.contains(&n.as_str())) else {
+            return;
+        };
+        // burn formats entries as "epoch <running> - batch <current>": keep the running value.
+        let text = &entry.serialized_entry.formatted;
+        let running = text
+            .strip_prefix("epoch ")
+            .and_then(|t| t.split(" - ").next())
+            .unwrap_or(text);
+        self.shown.insert(name.to_lowercase(), running.to_string());
+        let message: Vec<String> = self.shown.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        self.bar.set_message(message.join("  "));
+    }
+}
+
+impl MetricsRendererTraining for Bars {
+    fn update_train(&mut self, state: MetricState) {
+        self.show(state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.show(state);
+    }
+}
+
+impl MetricsRendererEvaluation for Bars {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+}
+
+impl TrainingProgressLogger for Bars {
+    fn start(&mut self, total_epochs: usize, _start: usize, _items: Option<usize>, _label: Option<&str>) {
+        self.total_epochs = total_epochs;
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch;
+    }
+
+    fn start_split(&mut self, split: &str, total_items: usize) {
+        self.shown.clear();
+        self.bar = ProgressBar::new(total_items as u64);
+        self.bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches {per_sec} eta {eta}  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        self.bar.set_prefix(format!("epoch {}/{} {split:5}", self.epoch.max(1), self.total_epochs));
+    }
+
+    fn update_split(&mut self, items_processed: usize) {
+        self.bar.set_position(items_processed as u64);
+    }
+
+    fn end_split(&mut self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl EvaluationProgressLogger for Bars {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+    fn start_test(&mut self, _name: &str, _total_items: usize) {}
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+impl MetricsRenderer for Bars {
+    fn manual_close(&mut self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        self.names.insert(definition.metric_id, definition.name.to_string());
+    }
+}

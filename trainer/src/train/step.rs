@@ -1,0 +1,90 @@
+//! What burn-train's Learner calls: one training step (forward, cross-entropy, backward) and
+//! one validation step, on whatever device the batch lives on.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use burn::tensor::ExecutionError;
+use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use shared::model::ResNet;
+
+use super::loader::Batch;
+use super::metrics::RankingInput;
+
+/// The ResNet as burn-train sees it. A wrapper because burn-train's step traits and the
+/// model live in other crates.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub net: ResNet,
+}
+
+impl Classifier {
+    /// Logits and the mean softmax cross-entropy, as PyTorch's `CrossEntropyLoss`.
+    pub fn forward_loss(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
+        let logits = self.net.forward(batch.images.clone());
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits.clone(), batch.targets.clone());
+        (logits, loss)
+    }
+}
+
+impl TrainStep for Classifier {
+    type Input = Batch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
+        let (logits, loss) = self.forward_loss(&batch);
+        let grads = loss.backward();
+        TrainOutput::new(
+            self,
+            grads,
+            ClassificationOutput::new(loss, logits, batch.targets),
+        )
+    }
+}
+
+impl InferenceStep for Classifier {
+    type Input = Batch;
+    type Output = ValidationOutput;
+
+    fn step(&self, batch: Batch) -> ValidationOutput {
+        let (logits, loss) = self.forward_loss(&batch);
+        ValidationOutput { loss, logits, batch }
+    }
+}
+
+/// A validation batch's results, with the label marks the FashionAI metrics need.
+pub struct ValidationOutput {
+    loss: Tensor<1>,
+    logits: Tensor<2>,
+    batch: Batch,
+}
+
+impl ItemLazy for ValidationOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(self)
+    }
+}
+
+impl Adaptor<AccuracyInput> for ValidationOutput {
+    fn adapt(&self) -> AccuracyInput {
+        AccuracyInput::new(self.logits.clone(), self.batch.targets.clone())
+    }
+}
+
+impl Adaptor<LossInput> for ValidationOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl Adaptor<RankingInput> for ValidationOutput {
+    fn adapt(&self) -> RankingInput {
+        RankingInput {
+            logits: self.logits.clone(),
+            marks: self.batch.marks.clone(),
+        }
+    }
+}
