@@ -17,15 +17,25 @@ pub enum DeviceChoice {
 
 /// The device to run on, checked with a tiny computation so that a missing GPU driver is an
 /// error message here rather than a panic in the middle of training.
+///
+/// Call it before starting threads: choosing the CPU also makes it burn's default device
+/// (through `BURN_DEVICE`), which burn uses when loading optimiser checkpoints; otherwise a
+/// CPU run would still start the GPU driver.
 pub fn pick(choice: DeviceChoice) -> Result<Device> {
     match choice {
-        DeviceChoice::Cpu => Ok(Device::flex()),
+        DeviceChoice::Cpu => Ok(cpu()),
         DeviceChoice::Gpu => gpu(),
         DeviceChoice::Auto => gpu().or_else(|err| {
-            eprintln!("note: no usable GPU ({err:#}); training on the CPU");
-            Ok(Device::flex())
+            eprintln!("note: no usable GPU ({err:#}); running on the CPU");
+            Ok(cpu())
         }),
     }
+}
+
+fn cpu() -> Device {
+    // SAFETY: called from the main thread before the program starts other threads.
+    unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    Device::flex()
 }
 
 #[cfg(feature = "wgpu")]

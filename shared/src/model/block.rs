@@ -2,17 +2,11 @@
 //! (`conv1`, `bn1`, ..., `downsample`) so that weight files map onto them directly.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-/// torchvision's BatchNorm2d: eps 1e-5, momentum 0.1.
-pub(crate) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels)
-        .with_epsilon(1e-5)
-        .with_momentum(0.1)
-        .init(device)
-}
+use super::norm::BatchNorm;
 
 /// A bias-free convolution with "same"-style symmetric padding `kernel / 2`, initialised like
 /// torchvision's ResNet (`kaiming_normal_(mode="fan_out", nonlinearity="relu")`).
@@ -47,7 +41,7 @@ impl Downsample {
     fn new(in_channels: usize, out_channels: usize, stride: usize, device: &Device) -> Self {
         Self {
             conv: conv(in_channels, out_channels, 1, stride, device),
-            bn: batch_norm(out_channels, device),
+            bn: BatchNorm::new(out_channels, device),
         }
     }
 
@@ -84,9 +78,9 @@ impl BasicBlock {
     pub fn new(in_channels: usize, planes: usize, stride: usize, device: &Device) -> Self {
         Self {
             conv1: conv(in_channels, planes, 3, stride, device),
-            bn1: batch_norm(planes, device),
+            bn1: BatchNorm::new(planes, device),
             conv2: conv(planes, planes, 3, 1, device),
-            bn2: batch_norm(planes, device),
+            bn2: BatchNorm::new(planes, device),
             downsample: Downsample::when_needed(in_channels, planes, stride, device),
         }
     }
@@ -123,11 +117,11 @@ impl Bottleneck {
         let out_channels = planes * Self::EXPANSION;
         Self {
             conv1: conv(in_channels, planes, 1, 1, device),
-            bn1: batch_norm(planes, device),
+            bn1: BatchNorm::new(planes, device),
             conv2: conv(planes, planes, 3, stride, device),
-            bn2: batch_norm(planes, device),
+            bn2: BatchNorm::new(planes, device),
             conv3: conv(planes, out_channels, 1, 1, device),
-            bn3: batch_norm(out_channels, device),
+            bn3: BatchNorm::new(out_channels, device),
             downsample: Downsample::when_needed(in_channels, out_channels, stride, device),
         }
     }

@@ -5,7 +5,9 @@
 //! on every backend, and training wraps the device with `autodiff()`.
 
 mod block;
+mod norm;
 mod resnet;
 
 pub use block::{BasicBlock, Block, Bottleneck, Downsample};
+pub use norm::BatchNorm;
 pub use resnet::{Arch, ResNet, ResNetConfig};

@@ -1,12 +1,13 @@
 //! torchvision's ResNet (v1.5) for 18 to 152 layers.
 
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d, conv::Conv2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, conv::Conv2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
-use super::block::{BasicBlock, Block, Bottleneck, batch_norm, conv};
+use super::block::{BasicBlock, Block, Bottleneck, conv};
+use super::norm::BatchNorm;
 
 /// The ResNet depths torchvision ships, with their block kind and blocks per stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -142,7 +143,7 @@ impl ResNetConfig {
 
         ResNet {
             conv1: conv(3, width, 7, 2, device),
-            bn1: batch_norm(width, device),
+            bn1: BatchNorm::new(width, device),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))

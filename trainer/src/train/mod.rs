@@ -105,11 +105,11 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let manifest = Manifest::read(&args.run)?;
     let (config, last_epoch) = settings(&args)?;
+    let device = device::pick(args.device)?;
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(workers).build_global();
     }
-    let device = device::pick(args.device)?;
     device.seed(config.seed);
     let classes = manifest.info.classes.len();
     println!(

@@ -1,0 +1,73 @@
+//! BatchNorm2d with PyTorch's semantics, including the one burn's `BatchNorm` lacks: in
+//! training, the running variance is updated with the *unbiased* batch variance
+//! (`n / (n - 1)` times the biased one used to normalise). The struct keeps burn's name and
+//! field names, so torchvision weights map onto it as onto burn's own (`weight` -> `gamma`).
+
+use burn::module::{Param, RunningState};
+use burn::prelude::*;
+
+/// torchvision's `BatchNorm2d(eps=1e-5, momentum=0.1)`.
+#[derive(Module, Debug)]
+pub struct BatchNorm {
+    pub gamma: Param<Tensor<1>>,
+    pub beta: Param<Tensor<1>>,
+    pub running_mean: RunningState<Tensor<1>>,
+    pub running_var: RunningState<Tensor<1>>,
+    pub momentum: f64,
+    pub epsilon: f64,
+}
+
+impl BatchNorm {
+    pub fn new(channels: usize, device: &Device) -> Self {
+        BatchNorm {
+            gamma: Param::from_tensor(Tensor::ones([channels], device)),
+            beta: Param::from_tensor(Tensor::zeros([channels], device)),
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
+    }
+
+    /// Batch statistics (and a running-statistics update) when the input can be trained, i.e.
+    /// lives on an autodiff device; the running statistics otherwise.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        if input.device().is_autodiff() {
+            self.forward_train(input)
+        } else {
+            let device = input.device();
+            burn::tensor::module::batch_norm(
+                input,
+                self.gamma.val(),
+                self.beta.val(),
+                self.running_mean.value().to_device(&device),
+                self.running_var.value().to_device(&device),
+                self.epsilon,
+            )
+        }
+    }
+
+    fn forward_train(&self, input: Tensor<4>) -> Tensor<4> {
+        let device = input.device();
+        let [batch, _, height, width] = input.dims();
+        let samples = batch * height * width;
+        let result = burn::tensor::module::batch_norm_train(
+            input,
+            self.gamma.val(),
+            self.beta.val(),
+            self.epsilon,
+        );
+        let bessel = samples as f64 / samples.saturating_sub(1).max(1) as f64;
+        let blend = |running: &RunningState<Tensor<1>>, batch: Tensor<1>| {
+            let updated = running
+                .value_sync()
+                .to_device(&device)
+                .mul_scalar(1.0 - self.momentum)
+                .add(batch.detach().mul_scalar(self.momentum));
+            running.update(updated.detach());
+        };
+        blend(&self.running_mean, result.mean);
+        blend(&self.running_var, result.variance.mul_scalar(bessel));
+        result.output
+    }
+}
