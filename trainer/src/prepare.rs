@@ -41,7 +41,10 @@ pub struct PrepareArgs {
 
 pub fn run(args: PrepareArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.val_fraction) {
-        bail!("--val-fraction must be in [0, 1), got {}", args.val_fraction);
+        bail!(
+            "--val-fraction must be in [0, 1), got {}",
+            args.val_fraction
+        );
     }
     let (task, classes, samples, bad_rows) = read_roots(&args.roots, &args.task)?;
     report_bad_rows(&bad_rows, &args.out)?;
@@ -66,7 +69,10 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     print_summary(&manifest, &args.out);
     if args.materialize {
         let (linked, copied) = data::materialize(&manifest, &args.out)?;
-        println!("materialized {}/{{train,val}}/<class>/: {linked} hard links, {copied} copies", args.out.display());
+        println!(
+            "materialized {}/{{train,val}}/<class>/: {linked} hard links, {copied} copies",
+            args.out.display()
+        );
     }
     Ok(())
 }
@@ -75,7 +81,10 @@ type Read = (String, Vec<String>, Vec<Sample>, Vec<BadRow>);
 
 /// Every root's usable samples, with the task name and classes they share.
 fn read_roots(roots: &[PathBuf], task_name: &str) -> Result<Read> {
-    let folders = roots.iter().filter(|root| data::is_image_folder(root)).count();
+    let folders = roots
+        .iter()
+        .filter(|root| data::is_image_folder(root))
+        .count();
     if folders > 0 && folders < roots.len() {
         bail!("cannot merge FashionAI roots with image folders");
     }
@@ -90,9 +99,17 @@ fn read_roots(roots: &[PathBuf], task_name: &str) -> Result<Read> {
         for root in roots {
             let (found, samples) = data::read_image_folder(root)?;
             if classes.as_ref().is_some_and(|c| *c != found) {
-                bail!("{}: its class folders differ from the first root's", root.display());
+                bail!(
+                    "{}: its class folders differ from the first root's",
+                    root.display()
+                );
             }
-            println!("{}: {} images in {} class folders", root.display(), samples.len(), found.len());
+            println!(
+                "{}: {} images in {} class folders",
+                root.display(),
+                samples.len(),
+                found.len()
+            );
             classes = Some(found);
             all.extend(samples);
         }
@@ -102,7 +119,8 @@ fn read_roots(roots: &[PathBuf], task_name: &str) -> Result<Read> {
     let task = Task::by_name(task_name)?;
     let (mut samples, mut bad) = (Vec::new(), Vec::new());
     for root in roots {
-        let table = data::read_fashionai(root, &task).with_context(|| format!("reading {}", root.display()))?;
+        let table = data::read_fashionai(root, &task)
+            .with_context(|| format!("reading {}", root.display()))?;
         println!(
             "{}: {} {} rows, {} bad rows, {} rows of other tasks",
             root.display(),
@@ -137,7 +155,11 @@ fn report_bad_rows(bad: &[BadRow], out: &Path) -> Result<()> {
         let _ = writeln!(text, "{row}");
     }
     write_atomic(&path, text.as_bytes())?;
-    eprintln!("{} bad rows skipped (all listed in {}):", bad.len(), path.display());
+    eprintln!(
+        "{} bad rows skipped (all listed in {}):",
+        bad.len(),
+        path.display()
+    );
     for row in bad.iter().take(SHOWN_BAD_ROWS) {
         eprintln!("  {row}");
     }
@@ -159,6 +181,10 @@ fn print_summary(manifest: &Manifest, out: &Path) {
     );
     for (class, name) in info.classes.iter().enumerate() {
         let count = |samples: &[Sample]| samples.iter().filter(|s| s.label.class == class).count();
-        println!("  {class} {name:<28} {:>6} train {:>6} val", count(&manifest.train), count(&manifest.val));
+        println!(
+            "  {class} {name:<28} {:>6} train {:>6} val",
+            count(&manifest.train),
+            count(&manifest.val)
+        );
     }
 }

@@ -20,7 +20,9 @@ use trainer::train::schedule;
 use trainer::train::step::Classifier;
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/sgd")
+        .join(name)
 }
 
 fn config(settings: &serde_json::Value) -> TrainConfig {
@@ -63,8 +65,13 @@ fn sgd_steps_match_pytorch() {
         serde_json::from_slice(&std::fs::read(golden("sgd.json")).unwrap()).unwrap();
     let device = Device::flex();
     let train_device = device.clone().autodiff();
-    let net = load_torchvision(&golden("initial.safetensors"), Some(Arch::Resnet18), Head::Pretrained, &train_device)
-        .unwrap();
+    let net = load_torchvision(
+        &golden("initial.safetensors"),
+        Some(Arch::Resnet18),
+        Head::Pretrained,
+        &train_device,
+    )
+    .unwrap();
     let config = config(&settings);
     let mut learner = Learner::new(
         Classifier { net },
@@ -76,14 +83,27 @@ fn sgd_steps_match_pytorch() {
     let batches = SafeTensors::deserialize(&batches_file).unwrap();
     let inputs = batches.tensor("inputs").unwrap();
     let targets = batches.tensor("targets").unwrap();
-    let [steps, batch, channels, size, _] = inputs.shape()[..] else { panic!("inputs shape") };
-    let inputs: Vec<f32> = inputs.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    let targets: Vec<i64> = targets.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
+    let [steps, batch, channels, size, _] = inputs.shape()[..] else {
+        panic!("inputs shape")
+    };
+    let inputs: Vec<f32> = inputs
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let targets: Vec<i64> = targets
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     let per_step = batch * channels * size * size;
 
     let expected_losses = settings["losses"].as_array().unwrap();
     for step in 0..steps {
-        let images = TensorData::new(inputs[step * per_step..(step + 1) * per_step].to_vec(), [batch, channels, size, size]);
+        let images = TensorData::new(
+            inputs[step * per_step..(step + 1) * per_step].to_vec(),
+            [batch, channels, size, size],
+        );
         let step_targets = &targets[step * batch..(step + 1) * batch];
         let batch = Batch {
             images: Tensor::from_data(images, &train_device),
@@ -105,7 +125,13 @@ fn sgd_steps_match_pytorch() {
     // Compare what the steps changed: a tolerance on the parameters alone would hide a wrong
     // weight decay or momentum behind the size of the weights.
     let load = |name: &str| {
-        let net = load_torchvision(&golden(name), Some(Arch::Resnet18), Head::Pretrained, &device).unwrap();
+        let net = load_torchvision(
+            &golden(name),
+            Some(Arch::Resnet18),
+            Head::Pretrained,
+            &device,
+        )
+        .unwrap();
         tensors(&Classifier { net })
     };
     let (initial, theirs) = (load("initial.safetensors"), load("final.safetensors"));
@@ -116,14 +142,28 @@ fn sgd_steps_match_pytorch() {
     let mut worst = (0.0f32, String::new());
     for (name, expected) in &theirs {
         let (actual, start) = (&ours[name], &initial[name]);
-        let change = expected.iter().zip(start).fold(0.0f32, |m, (e, s)| m.max((e - s).abs()));
-        let error = actual.iter().zip(expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs()));
+        let change = expected
+            .iter()
+            .zip(start)
+            .fold(0.0f32, |m, (e, s)| m.max((e - s).abs()));
+        let error = actual
+            .iter()
+            .zip(expected)
+            .fold(0.0f32, |m, (a, e)| m.max((a - e).abs()));
         let relative = error / change.max(1e-6);
         if relative > worst.0 {
             worst = (relative, name.clone());
         }
     }
-    println!("largest difference from PyTorch, relative to the update: {:.2e} in {}", worst.0, worst.1);
+    println!(
+        "largest difference from PyTorch, relative to the update: {:.2e} in {}",
+        worst.0, worst.1
+    );
     // float32 rounding gives ~1e-4 here; dropping weight decay gives 0.5, dampening 0.1 gives 0.3.
-    assert!(worst.0 < 2e-3, "{} differs from PyTorch by {:.2e} of its update", worst.1, worst.0);
+    assert!(
+        worst.0 < 2e-3,
+        "{} differs from PyTorch by {:.2e} of its update",
+        worst.1,
+        worst.0
+    );
 }

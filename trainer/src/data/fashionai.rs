@@ -58,7 +58,13 @@ pub fn read_fashionai(root: &Path, task: &Task) -> Result<LabelTable> {
     let mut table = LabelTable::default();
     for file in files {
         let text = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-        read_rows(root, &file, &String::from_utf8_lossy(&text), task, &mut table);
+        read_rows(
+            root,
+            &file,
+            &String::from_utf8_lossy(&text),
+            task,
+            &mut table,
+        );
     }
     Ok(table)
 }

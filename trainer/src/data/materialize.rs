@@ -13,7 +13,10 @@ pub fn materialize(manifest: &Manifest, out: &Path) -> Result<(usize, usize)> {
     let (mut linked, mut copied) = (0, 0);
     for (split, samples) in [("train", &manifest.train), ("val", &manifest.val)] {
         for sample in samples {
-            let class = folder_name(sample.label.class, &manifest.info.classes[sample.label.class]);
+            let class = folder_name(
+                sample.label.class,
+                &manifest.info.classes[sample.label.class],
+            );
             let dir = out.join(split).join(class);
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let target = dir.join(sample.image.file_name().unwrap_or_default());

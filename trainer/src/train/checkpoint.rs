@@ -66,7 +66,8 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
         let bytes = fs::read(&path).map_err(|err| {
             CheckpointerError::Unknown(format!("reading {}: {err}", path.display()))
         })?;
-        R::checkpoint_from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(CheckpointerError::Record)
+        R::checkpoint_from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(CheckpointerError::Record)
     }
 }
 

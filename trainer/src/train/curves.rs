@@ -97,7 +97,9 @@ fn panel(
             .draw_series(LineSeries::new(points(*pick, key), color.stroke_width(2)))
             .map_err(err)?
             .label(*label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

@@ -42,7 +42,8 @@ impl Metrics {
     pub fn read(run: &Path) -> Result<Metrics> {
         let path = run.join(METRICS_JSON);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a metrics file", path.display()))
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a metrics file", path.display()))
     }
 
     fn update_best(&mut self) {
@@ -50,16 +51,23 @@ impl Metrics {
             .epochs
             .iter()
             .filter_map(|e| Some((e.epoch, *e.valid.get(BEST_METRIC)?)))
-            .fold(None, |best: Option<(usize, f64)>, (epoch, value)| match best {
-                Some((_, b)) if b >= value => best,
-                _ => Some((epoch, value)),
-            })
+            .fold(
+                None,
+                |best: Option<(usize, f64)>, (epoch, value)| match best {
+                    Some((_, b)) if b >= value => best,
+                    _ => Some((epoch, value)),
+                },
+            )
             .map(|(epoch, _)| epoch);
     }
 
     fn csv(&self) -> String {
         let columns = |pick: fn(&EpochRecord) -> &BTreeMap<String, f64>| {
-            let mut keys: Vec<String> = self.epochs.iter().flat_map(|e| pick(e).keys().cloned()).collect();
+            let mut keys: Vec<String> = self
+                .epochs
+                .iter()
+                .flat_map(|e| pick(e).keys().cloned())
+                .collect();
             keys.sort();
             keys.dedup();
             keys
@@ -77,7 +85,10 @@ impl Metrics {
             out += &e.epoch.to_string();
             for (values, keys) in [(&e.train, &train), (&e.valid, &valid)] {
                 for key in keys {
-                    out += &values.get(key).map(|v| format!(",{v}")).unwrap_or(",".into());
+                    out += &values
+                        .get(key)
+                        .map(|v| format!(",{v}"))
+                        .unwrap_or(",".into());
                 }
             }
             out += &format!(",{:.1}\n", e.seconds);
@@ -125,16 +136,28 @@ impl History {
         self.metrics.epochs.retain(|e| e.epoch != record.epoch);
         self.metrics.epochs.push(record);
         self.metrics.update_best();
-        write_atomic(&self.run.join(METRICS_JSON), &serde_json::to_vec_pretty(&self.metrics)?)?;
+        write_atomic(
+            &self.run.join(METRICS_JSON),
+            &serde_json::to_vec_pretty(&self.metrics)?,
+        )?;
         write_atomic(&self.run.join(METRICS_CSV), self.metrics.csv().as_bytes())?;
-        write_atomic(&self.run.join(CURVES_PNG), &curves::draw(&self.metrics.epochs)?)
+        write_atomic(
+            &self.run.join(CURVES_PNG),
+            &curves::draw(&self.metrics.epochs)?,
+        )
     }
 }
 
 /// `Accuracy` -> `accuracy`, `FashionAI AP` -> `fashionai_ap`.
 fn key(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect::<String>()
         .replace("__", "_")
 }
@@ -184,18 +207,26 @@ impl MetricLogger for History {
         }
     }
 
-    fn read_numeric(&mut self, name: &str, epoch: usize, split: &Split) -> Result<Vec<NumericEntry>, String> {
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
         let key = key(name);
         let record = self.metrics.epochs.iter().find(|e| e.epoch == epoch);
         let value = record.and_then(|e| match split {
             Split::Train => e.train.get(&key),
             _ => e.valid.get(&key),
         });
-        Ok(value.map(|v| vec![NumericEntry::Final(*v)]).unwrap_or_default())
+        Ok(value
+            .map(|v| vec![NumericEntry::Final(*v)])
+            .unwrap_or_default())
     }
 
     fn log_metric_definition(&mut self, definition: MetricDefinition) {
-        self.definitions.insert(definition.metric_id.clone(), definition);
+        self.definitions
+            .insert(definition.metric_id.clone(), definition);
     }
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
@@ -203,7 +234,10 @@ impl MetricLogger for History {
             && let Err(err) = self.end_epoch()
         {
             // The checkpoint of this epoch is still written; say what failed and go on.
-            eprintln!("warning: could not record epoch {}: {err:#}", summary.epoch_number);
+            eprintln!(
+                "warning: could not record epoch {}: {err:#}",
+                summary.epoch_number
+            );
         }
     }
 }

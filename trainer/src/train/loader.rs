@@ -165,7 +165,9 @@ impl ImageLoader {
 
 /// SplitMix64-style mixing of two numbers into a seed.
 fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut z = a ^ b
+        .wrapping_add(0x9e37_79b9_7f4a_7c15)
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -228,7 +230,10 @@ impl DataLoader<Batch> for ImageLoader {
 
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<Batch>> {
         let mut loader = self.clone();
-        let (start, end) = (start * self.batch_size, (end * self.batch_size).min(self.samples.len()));
+        let (start, end) = (
+            start * self.batch_size,
+            (end * self.batch_size).min(self.samples.len()),
+        );
         loader.samples = Arc::new(self.samples[start..end].to_vec());
         Arc::new(loader)
     }

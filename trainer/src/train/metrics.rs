@@ -7,19 +7,22 @@ use burn::prelude::*;
 use burn::tensor::TensorReadError;
 use burn::tensor::activation::softmax;
 use burn::train::metric::{
-    Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes,
-    NumericEntry, SerializedEntry,
+    Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry,
+    SerializedEntry,
 };
 use shared::tasks::Mark;
 
 /// Mean over images of 1 / (1 + the number of classes scored above the true class): what the
 /// tutorial prints as "AP" (a mean reciprocal rank).
 pub fn mean_reciprocal_rank(probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> f64 {
-    let ranks = probabilities.iter().zip(marks).filter_map(|(probs, marks)| {
-        let truth = marks.iter().position(|m| *m == Mark::Yes)?;
-        let above = probs.iter().filter(|p| **p > probs[truth]).count();
-        Some(1.0 / (1.0 + above as f64))
-    });
+    let ranks = probabilities
+        .iter()
+        .zip(marks)
+        .filter_map(|(probs, marks)| {
+            let truth = marks.iter().position(|m| *m == Mark::Yes)?;
+            let above = probs.iter().filter(|p| **p > probs[truth]).count();
+            Some(1.0 / (1.0 + above as f64))
+        });
     mean(ranks)
 }
 
@@ -37,12 +40,13 @@ pub fn fashionai_ap(probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> (f64, f6
         .iter()
         .zip(marks)
         .map(|(probs, marks)| {
-            let (class, confidence) = probs
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
-                    if p > best.1 { (i, p) } else { best }
-                });
+            let (class, confidence) =
+                probs
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
+                        if p > best.1 { (i, p) } else { best }
+                    });
             (confidence, marks[class])
         })
         .collect();
@@ -199,7 +203,11 @@ mod tests {
 
     #[test]
     fn reciprocal_rank_counts_classes_above_the_truth() {
-        let probs = vec![vec![0.1, 0.7, 0.2], vec![0.5, 0.2, 0.3], vec![0.2, 0.3, 0.5]];
+        let probs = vec![
+            vec![0.1, 0.7, 0.2],
+            vec![0.5, 0.2, 0.3],
+            vec![0.2, 0.3, 0.5],
+        ];
         let marks = vec![vec![N, Y, N], vec![N, N, Y], vec![Y, N, N]];
         // Ranks 0, 1, 2 -> 1, 1/2, 1/3.
         let expected = (1.0 + 0.5 + 1.0 / 3.0) / 3.0;

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use burn::train::checkpoint::{ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy};
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
@@ -108,7 +110,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let device = device::pick(args.device)?;
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(workers).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build_global();
     }
     device.seed(config.seed);
     let classes = manifest.info.classes.len();
@@ -154,7 +158,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bad.clone(),
     )
     .start_at_epoch(start);
-    let val_loader = ImageLoader::new(manifest.val.clone(), config.batch_size, size, Mode::Eval, bad.clone());
+    let val_loader = ImageLoader::new(
+        manifest.val.clone(),
+        config.batch_size,
+        size,
+        Mode::Eval,
+        bad.clone(),
+    );
     let iterations = manifest.train.len() / config.batch_size;
 
     let learner = Learner::new(
@@ -165,27 +175,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let best = RankingMetric::new(Ranking::FashionAiAp);
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
-        .add(MetricCheckpointingStrategy::new(&best, Aggregate::Mean, Direction::Highest, Split::Valid))
+        .add(MetricCheckpointingStrategy::new(
+            &best,
+            Aggregate::Mean,
+            Direction::Highest,
+            Split::Valid,
+        ))
         .build();
-    let mut training = SupervisedTraining::new(&args.run, std::sync::Arc::new(train_loader), std::sync::Arc::new(val_loader))
-        .metric_train_numeric(LossMetric::new())
-        .metric_train_numeric(AccuracyMetric::new())
-        .metric_train_numeric(LearningRateMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp))
-        .metric_valid_numeric(best)
-        .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision))
-        .with_metric_logger(History::open(&args.run, last_epoch.unwrap_or(0), config.epochs)?)
-        .with_custom_checkpointers(
-            AtomicCheckpointer::new(&args.run, "model"),
-            AtomicCheckpointer::new(&args.run, "optim"),
-            AtomicCheckpointer::new(&args.run, "scheduler"),
-        )
-        .with_checkpointing_strategy(strategy)
-        .with_application_logger(None)
-        .renderer(Box::new(progress::Bars::new()))
-        .num_epochs(config.epochs);
+    let mut training = SupervisedTraining::new(
+        &args.run,
+        std::sync::Arc::new(train_loader),
+        std::sync::Arc::new(val_loader),
+    )
+    .metric_train_numeric(LossMetric::new())
+    .metric_train_numeric(AccuracyMetric::new())
+    .metric_train_numeric(LearningRateMetric::new())
+    .metric_valid_numeric(LossMetric::new())
+    .metric_valid_numeric(AccuracyMetric::new())
+    .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp))
+    .metric_valid_numeric(best)
+    .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision))
+    .with_metric_logger(History::open(
+        &args.run,
+        last_epoch.unwrap_or(0),
+        config.epochs,
+    )?)
+    .with_custom_checkpointers(
+        AtomicCheckpointer::new(&args.run, "model"),
+        AtomicCheckpointer::new(&args.run, "optim"),
+        AtomicCheckpointer::new(&args.run, "scheduler"),
+    )
+    .with_checkpointing_strategy(strategy)
+    .with_application_logger(None)
+    .renderer(Box::new(progress::Bars::new()))
+    .num_epochs(config.epochs);
     if let Some(epoch) = last_epoch {
         println!("resuming after epoch {epoch}");
         training = training.checkpoint(epoch);
@@ -250,15 +273,30 @@ fn validate(config: &TrainConfig) -> Result<()> {
 }
 
 /// A pretrained ResNet with a new classifier for `classes`, or a random one.
-fn initial_model(config: &TrainConfig, classes: usize, cache: Option<PathBuf>, device: &Device) -> Result<ResNet> {
+fn initial_model(
+    config: &TrainConfig,
+    classes: usize,
+    cache: Option<PathBuf>,
+    device: &Device,
+) -> Result<ResNet> {
     let pretrained: Pretrained = config.pretrained.parse()?;
     match pretrained.resolve(config.arch, cache)? {
         Some(path) => {
             if config.base_width != 64 {
-                bail!("--base-width {} cannot load pretrained weights (they have 64)", config.base_width);
+                bail!(
+                    "--base-width {} cannot load pretrained weights (they have 64)",
+                    config.base_width
+                );
             }
             println!("starting from {}", path.display());
-            Ok(load_torchvision(&path, Some(config.arch), Head::New { num_classes: classes }, device)?)
+            Ok(load_torchvision(
+                &path,
+                Some(config.arch),
+                Head::New {
+                    num_classes: classes,
+                },
+                device,
+            )?)
         }
         None => Ok(ResNetConfig::new()
             .with_arch(config.arch)

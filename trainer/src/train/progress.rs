@@ -37,7 +37,11 @@ impl Bars {
         let MetricState::Numeric(entry, _) = state else {
             return;
         };
-        let Some(name) = self.names.get(&entry.metric_id).filter(|n| SHOWN.contains(&n.as_str())) else {
+        let Some(name) = self
+            .names
+            .get(&entry.metric_id)
+            .filter(|n| SHOWN.contains(&n.as_str()))
+        else {
             return;
         };
         // burn formats entries as "epoch <running> - batch <current>": keep the running value.
@@ -67,7 +71,13 @@ impl MetricsRendererEvaluation for Bars {
 }
 
 impl TrainingProgressLogger for Bars {
-    fn start(&mut self, total_epochs: usize, _start: usize, _items: Option<usize>, _label: Option<&str>) {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        _start: usize,
+        _items: Option<usize>,
+        _label: Option<&str>,
+    ) {
         self.total_epochs = total_epochs;
     }
 
@@ -85,7 +95,11 @@ impl TrainingProgressLogger for Bars {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        self.bar.set_prefix(format!("epoch {}/{} {split:5}", self.epoch.max(1), self.total_epochs));
+        self.bar.set_prefix(format!(
+            "epoch {}/{} {split:5}",
+            self.epoch.max(1),
+            self.total_epochs
+        ));
     }
 
     fn update_split(&mut self, items_processed: usize) {
@@ -116,6 +130,7 @@ impl MetricsRenderer for Bars {
     }
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id, definition.name.to_string());
+        self.names
+            .insert(definition.metric_id, definition.name.to_string());
     }
 }

@@ -50,7 +50,11 @@ impl InferenceStep for Classifier {
 
     fn step(&self, batch: Batch) -> ValidationOutput {
         let (logits, loss) = self.forward_loss(&batch);
-        ValidationOutput { loss, logits, batch }
+        ValidationOutput {
+            loss,
+            logits,
+            batch,
+        }
     }
 }
 

@@ -1,0 +1,80 @@
+//! Helpers for the trainer's tests: a generated FashionAI-format dataset and the binary.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use image::{Rgb, RgbImage};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+pub const TASK: &str = "skirt_length_labels";
+/// The generated classes: 0, 1 and 2 of the task's six.
+pub const CLASSES: usize = 3;
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A small image whose class is drawn as a coloured band (red, green or blue) at a random
+/// height over a grey, noisy background: learnable in a few epochs by a tiny network.
+pub fn skirt_image(class: usize, rng: &mut StdRng) -> RgbImage {
+    let (width, height) = (rng.random_range(44..60), rng.random_range(40..56));
+    let grey: u8 = rng.random_range(80..170);
+    let mut image = RgbImage::from_fn(width, height, |_, _| {
+        let v = grey.saturating_add(rng.random_range(0..20));
+        Rgb([v, v, v])
+    });
+    let top = rng.random_range(0..height / 2);
+    let mut colour = [40u8, 40, 40];
+    colour[class] = 230;
+    for y in top..top + height / 3 {
+        for x in 0..width {
+            image.put_pixel(x, y, Rgb(colour));
+        }
+    }
+    image
+}
+
+/// Writes `<root>/Annotations/label.csv` and `<root>/Images/<task>/*.jpg` with `per_class`
+/// images of each class, plus the rows given in `extra_rows` (for bad rows).
+pub fn fashionai_root(root: &Path, per_class: usize, extra_rows: &[&str]) {
+    let images = root.join("Images").join(TASK);
+    fs::create_dir_all(&images).unwrap();
+    fs::create_dir_all(root.join("Annotations")).unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut rows = Vec::new();
+    for i in 0..per_class * CLASSES {
+        let class = i % CLASSES;
+        let name = format!("Images/{TASK}/{i:04x}.jpg");
+        skirt_image(class, &mut rng).save(root.join(&name)).unwrap();
+        let label: String = (0..6).map(|c| if c == class { 'y' } else { 'n' }).collect();
+        rows.push(format!("{name},{TASK},{label}"));
+    }
+    rows.extend(extra_rows.iter().map(|r| r.to_string()));
+    fs::write(root.join("Annotations/label.csv"), rows.join("\n") + "\n").unwrap();
+}
+
+pub fn trainer(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ trainer {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}

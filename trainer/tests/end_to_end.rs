@@ -1,0 +1,189 @@
+//! prepare -> train -> crash -> resume on a generated FashionAI dataset, on the CPU backend,
+//! through the real binary.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{TASK, fashionai_root, read_json, temp_dir, trainer};
+
+/// A tiny, quick recipe: the same code as a real run, smaller model and images.
+const TRAIN: &[&str] = &[
+    "--arch",
+    "resnet18",
+    "--base-width",
+    "8",
+    "--input-size",
+    "32",
+    "--pretrained",
+    "none",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.02",
+    "--lr-steps",
+    "2",
+    "--device",
+    "cpu",
+];
+
+fn train(run: &Path, extra: &[&str]) -> std::process::Output {
+    let run = run.to_str().unwrap();
+    let mut args = vec!["train", "--run", run];
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
+fn epochs(run: &Path) -> Vec<serde_json::Value> {
+    read_json(&run.join("metrics.json"))["epochs"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn prepare_train_and_resume_after_a_crash() {
+    let dir = temp_dir("e2e");
+    let data = dir.join("data");
+    fashionai_root(
+        &data,
+        24,
+        &[
+            &format!("Images/{TASK}/missing.jpg,{TASK},nnynnn"),
+            &format!("Images/{TASK}/0000.jpg,{TASK},nyynnn"),
+            &format!("Images/{TASK}/broken.jpg,{TASK},ynnnnn"),
+        ],
+    );
+    // A row whose image exists but is not a JPEG: reported once by `train`, then skipped.
+    fs::write(
+        data.join(format!("Images/{TASK}/broken.jpg")),
+        b"not a jpeg",
+    )
+    .unwrap();
+
+    let run = dir.join("run");
+    let prepared = trainer(&[
+        "prepare",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--val-fraction",
+        "0.25",
+    ]);
+    assert!(prepared.status.success());
+    let info = read_json(&run.join("dataset.json"));
+    assert_eq!(info["counts"]["skipped_rows"], 2);
+    assert_eq!(
+        info["counts"]["train"].as_u64().unwrap() + info["counts"]["val"].as_u64().unwrap(),
+        73
+    );
+    let bad = fs::read_to_string(run.join("bad_rows.txt")).unwrap();
+    assert!(
+        bad.contains("label.csv:73: image") && bad.contains("missing.jpg does not exist"),
+        "{bad}"
+    );
+    assert!(
+        bad.contains("label.csv:74: label `nyynnn` has 2 `y`"),
+        "{bad}"
+    );
+
+    // The uninterrupted run.
+    let trained = train(&run, TRAIN);
+    assert!(trained.status.success());
+    let stderr = String::from_utf8_lossy(&trained.stderr);
+    assert_eq!(
+        stderr.matches("skipping").count(),
+        1,
+        "the broken image is reported once"
+    );
+    let reference = epochs(&run);
+    assert_eq!(reference.len(), 3);
+    let last = &reference[2]["valid"];
+    let accuracy = last["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy >= 0.75,
+        "validation accuracy {accuracy} (chance is 1/3)"
+    );
+    for key in ["loss", "mrr_ap", "fashionai_ap", "basic_precision"] {
+        assert!(last[key].as_f64().is_some(), "validation {key} missing");
+    }
+    assert!(
+        reference[0]["train"]["learning_rate"].as_f64().unwrap()
+            > reference[2]["train"]["learning_rate"].as_f64().unwrap()
+    );
+    let best = read_json(&run.join("metrics.json"))["best_epoch"]
+        .as_u64()
+        .unwrap();
+    assert!(run.join(format!("checkpoint/model-{best}.bpk")).is_file());
+    assert!(run.join("checkpoint/model-3.bpk").is_file());
+    assert!(
+        fs::read_to_string(run.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 4
+    );
+    assert!(image::open(run.join("curves.png")).is_ok());
+
+    // Starting over in a run folder with checkpoints is refused.
+    let again = train(&run, TRAIN);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+
+    // A crash: kill the training with SIGKILL once epoch 1 is recorded, then resume.
+    let crashed = dir.join("crashed");
+    fs::create_dir_all(&crashed).unwrap();
+    for file in ["dataset.json", "train.csv", "val.csv"] {
+        fs::copy(run.join(file), crashed.join(file)).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "--run", crashed.to_str().unwrap()])
+        .args(TRAIN)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let epoch_one_saved = || {
+        ["model", "optim", "scheduler"]
+            .iter()
+            .all(|part| crashed.join(format!("checkpoint/{part}-1.bpk")).exists())
+    };
+    while !epoch_one_saved() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        if child.try_wait().unwrap().is_some() {
+            break; // Finished before we could kill it: resuming must still work.
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
+    assert!(resumed.status.success());
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch"));
+
+    // Same seed, same batches, same crops: the resumed run ends where the uninterrupted one
+    // did, epoch by epoch.
+    let after = epochs(&crashed);
+    assert_eq!(after.len(), 3);
+    for (ours, theirs) in after.iter().zip(&reference) {
+        for split in ["train", "valid"] {
+            for (key, value) in theirs[split].as_object().unwrap() {
+                let (a, b) = (ours[split][key].as_f64().unwrap(), value.as_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "epoch {} {split} {key}: {a} vs {b}",
+                    ours["epoch"]
+                );
+            }
+        }
+    }
+    fs::remove_dir_all(&dir).ok();
+}
