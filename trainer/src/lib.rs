@@ -2,6 +2,7 @@
 //! code. Model, preprocessing and labels live in the `shared` crate.
 
 pub mod atomic;
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod prepare;

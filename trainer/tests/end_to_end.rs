@@ -11,26 +11,20 @@ use std::time::{Duration, Instant};
 use common::{TASK, fashionai_root, read_json, temp_dir, trainer};
 
 /// A tiny, quick recipe: the same code as a real run, smaller model and images.
+#[rustfmt::skip]
 const TRAIN: &[&str] = &[
-    "--arch",
-    "resnet18",
-    "--base-width",
-    "8",
-    "--input-size",
-    "32",
-    "--pretrained",
-    "none",
-    "--epochs",
-    "3",
-    "--batch-size",
-    "8",
-    "--lr",
-    "0.02",
-    "--lr-steps",
-    "2",
-    "--device",
-    "cpu",
+    "--arch", "resnet18", "--base-width", "8", "--input-size", "32",
+    "--batch-size", "8", "--lr", "0.02", "--lr-steps", "2",
 ];
+
+/// Three epochs on the CPU backend, from random weights.
+fn cpu_recipe() -> Vec<&'static str> {
+    [
+        TRAIN,
+        &["--pretrained", "none", "--epochs", "3", "--device", "cpu"],
+    ]
+    .concat()
+}
 
 fn train(run: &Path, extra: &[&str]) -> std::process::Output {
     let run = run.to_str().unwrap();
@@ -94,7 +88,7 @@ fn prepare_train_and_resume_after_a_crash() {
     );
 
     // The uninterrupted run.
-    let trained = train(&run, TRAIN);
+    let trained = train(&run, &cpu_recipe());
     assert!(trained.status.success());
     let stderr = String::from_utf8_lossy(&trained.stderr);
     assert_eq!(
@@ -132,7 +126,7 @@ fn prepare_train_and_resume_after_a_crash() {
     assert!(image::open(run.join("curves.png")).is_ok());
 
     // Starting over in a run folder with checkpoints is refused.
-    let again = train(&run, TRAIN);
+    let again = train(&run, &cpu_recipe());
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
 
@@ -144,7 +138,7 @@ fn prepare_train_and_resume_after_a_crash() {
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["train", "--run", crashed.to_str().unwrap()])
-        .args(TRAIN)
+        .args(cpu_recipe())
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -185,5 +179,53 @@ fn prepare_train_and_resume_after_a_crash() {
             }
         }
     }
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// The same training through burn's wgpu backend: a real GPU where there is one, Mesa's
+/// lavapipe (a Vulkan driver on the CPU) in CI. Both start from a torchvision-format weight
+/// file (a reduced ResNet-18 written by PyTorch) with a new, seeded classifier, and their
+/// first epochs agree.
+#[cfg(feature = "wgpu")]
+#[test]
+fn trains_on_wgpu_like_on_the_cpu() {
+    let dir = temp_dir("wgpu");
+    let data = dir.join("data");
+    fashionai_root(&data, 8, &[]);
+    let mut firsts = Vec::new();
+    for device in ["cpu", "gpu"] {
+        let run = dir.join(device);
+        let prepared = trainer(&[
+            "prepare",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(prepared.status.success());
+        let weights =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+        let args = [
+            "--pretrained",
+            weights.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--device",
+            device,
+        ];
+        let trained = train(&run, &[TRAIN, &args].concat());
+        assert!(String::from_utf8_lossy(&trained.stdout).contains("starting from"));
+        assert!(trained.status.success(), "training on {device} failed");
+        firsts.push(epochs(&run)[0]["train"]["loss"].as_f64().unwrap());
+        eprintln!(
+            "{device}: first-epoch training loss {}",
+            firsts.last().unwrap()
+        );
+    }
+    let (cpu, gpu) = (firsts[0], firsts[1]);
+    assert!(
+        (cpu - gpu).abs() <= 1e-3 * cpu,
+        "first-epoch loss: cpu {cpu}, wgpu {gpu}"
+    );
     fs::remove_dir_all(&dir).ok();
 }

@@ -17,6 +17,7 @@ pub mod step;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
@@ -28,7 +29,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use shared::model::{Arch, ResNet, ResNetConfig};
 use shared::preprocess::InputSize;
-use shared::weights::{Head, load_torchvision};
+use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::atomic::write_atomic;
 use crate::data::Manifest;
@@ -114,7 +115,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .num_threads(workers)
             .build_global();
     }
-    device.seed(config.seed);
     let classes = manifest.info.classes.len();
     println!(
         "training {} on {} ({} classes): {} train / {} val images, {:?}",
@@ -272,37 +272,52 @@ fn validate(config: &TrainConfig) -> Result<()> {
     Ok(())
 }
 
-/// A pretrained ResNet with a new classifier for `classes`, or a random one.
+/// A pretrained ResNet with a new classifier for `classes`, or a random one, moved to the
+/// training `device`. It is initialised on the seeded CPU backend whatever the device, so
+/// that the same seed gives the same starting weights on every backend.
 fn initial_model(
     config: &TrainConfig,
     classes: usize,
     cache: Option<PathBuf>,
     device: &Device,
 ) -> Result<ResNet> {
+    let cpu = Device::flex();
+    cpu.seed(config.seed);
+    let cpu = cpu.autodiff();
     let pretrained: Pretrained = config.pretrained.parse()?;
-    match pretrained.resolve(config.arch, cache)? {
+    let net = match pretrained.resolve(config.arch, cache)? {
         Some(path) => {
-            if config.base_width != 64 {
+            let width = inspect(&path)?.base_width;
+            if config.base_width != width {
                 bail!(
-                    "--base-width {} cannot load pretrained weights (they have 64)",
+                    "{} has base width {width}, not --base-width {}",
+                    path.display(),
                     config.base_width
                 );
             }
             println!("starting from {}", path.display());
-            Ok(load_torchvision(
-                &path,
-                Some(config.arch),
-                Head::New {
-                    num_classes: classes,
-                },
-                device,
-            )?)
+            let head = Head::New {
+                num_classes: classes,
+            };
+            load_torchvision(&path, Some(config.arch), head, &cpu)?
         }
-        None => Ok(ResNetConfig::new()
+        None => ResNetConfig::new()
             .with_arch(config.arch)
             .with_num_classes(classes)
             .with_base_width(config.base_width)
-            .init(device)),
+            .init(&cpu),
+    };
+    net.visit(&mut Materialize);
+    Ok(net.fork(device))
+}
+
+/// Runs every lazy parameter initialiser now, on the CPU, in the module's order; otherwise
+/// `fork` would defer them to the training device and its own random generator.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
     }
 }
 
