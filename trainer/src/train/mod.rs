@@ -54,20 +54,25 @@ pub struct TrainConfig {
     /// V1 weights, downloaded once into torch.hub's cache), `imagenet-v2`, or `none`.
     #[arg(long, default_value = "imagenet")]
     pub pretrained: String,
+    /// Passes over the training images.
     #[arg(long, default_value_t = 40)]
     pub epochs: usize,
+    /// Images per SGD step (an incomplete last batch is dropped, as in the tutorial).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// SGD learning rate.
     #[arg(long, default_value_t = 0.001)]
     pub lr: f64,
+    /// SGD momentum (PyTorch's: no dampening).
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
+    /// L2 penalty added to every gradient, as torch.optim.SGD's weight_decay.
     #[arg(long, default_value_t = 1e-4)]
     pub weight_decay: f64,
     /// Epochs after which the learning rate is multiplied by --lr-factor.
     #[arg(long, value_delimiter = ',', default_value = "10,20,30")]
     pub lr_steps: Vec<usize>,
+    /// Learning-rate multiplier applied at each of --lr-steps.
     #[arg(long, default_value_t = 0.75)]
     pub lr_factor: f64,
     /// Seed of the batch order, the crops and flips, and the new classifier's initialisation.
@@ -78,7 +83,7 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
     /// Channels of the first stage (64 = torchvision). Smaller values make a narrow model
-    /// for quick experiments; pretrained weights need 64.
+    /// for quick experiments; a pretrained weight file must have the same width.
     #[arg(long, default_value_t = 64)]
     pub base_width: usize,
 }
@@ -95,6 +100,7 @@ pub struct TrainArgs {
     /// saved in the run folder (other training flags are ignored).
     #[arg(long)]
     pub resume: bool,
+    /// Where to train.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
     /// CPU threads decoding images (default: all cores).
