@@ -221,7 +221,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let interrupter = training.interrupter();
     ctrlc::set_handler(move || {
-        eprintln!("\nstopping: the last complete epoch is checkpointed; continue with --resume");
+        // The first Ctrl-C stops after the current batch; a second one stops now. Either way
+        // the checkpoints on disk are complete (they are written atomically).
+        if interrupter.should_stop() {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping (Ctrl-C again to quit now); continue later with --resume");
         interrupter.stop(Some("Ctrl-C"));
     })
     .context("installing the Ctrl-C handler")?;
