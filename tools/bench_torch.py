@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
 """The PyTorch side of `trainer bench`: the same training step (torchvision resnet50, 6
 classes, cross-entropy, SGD lr 0.001 momentum 0.9 weight decay 1e-4, fp32, synthetic batch)
-and the same inference pass, timed the same way (warm-up, then synchronised timing).
+and the same inference pass, timed the same way (warm-up, then synchronised timing); and the
+same input pipeline (decode a 600x800 JPEG, Resize(256, bicubic), RandomCrop(224),
+RandomHorizontalFlip, ToTensor, Normalize) on a process pool, as a DataLoader's workers run it.
 
-    python3 tools/bench_torch.py --batch-sizes 32,64 --device cuda [--tf32]
+    python3 tools/bench_torch.py --batch-sizes 32,64 --device cuda [--tf32] [--pipeline-images 256]
 """
 
 import argparse
+import io
 import json
+import multiprocessing
+import os
 import time
+
+import numpy as np
 
 import torch
 import torchvision
@@ -57,6 +64,40 @@ def measure(args, batch, device):
     return {"batch_size": batch, "train_images_per_s": train, "infer_images_per_s": infer, "first_step_s": first}
 
 
+def photo_jpeg():
+    """The JPEG `trainer bench` decodes: the same 600x800 pattern, quality 75."""
+    from PIL import Image
+
+    x, y = np.meshgrid(np.arange(600), np.arange(800))
+    pixels = np.stack([x % 251, y % 241, (x * y) % 239], axis=-1).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=75)
+    return out.getvalue()
+
+
+def train_input(jpeg):
+    from PIL import Image
+    from torchvision import transforms as T
+
+    transform = T.Compose([
+        T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
+        T.RandomCrop(224),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ])
+    return transform(Image.open(io.BytesIO(jpeg)).convert("RGB")).shape
+
+
+def measure_pipeline(images, workers):
+    jpeg = photo_jpeg()
+    with multiprocessing.Pool(workers) as pool:
+        pool.map(train_input, [jpeg] * workers)  # start the workers
+        start = time.perf_counter()
+        pool.map(train_input, [jpeg] * images, chunksize=4)
+        return images / (time.perf_counter() - start)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", default="resnet50")
@@ -67,6 +108,8 @@ def main():
     parser.add_argument("--classes", type=int, default=6)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions")
+    parser.add_argument("--pipeline-images", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--json")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
@@ -75,14 +118,23 @@ def main():
     print(f"torch {torch.__version__} {args.arch} at {args.input_size}px on {device}, "
           f"{torch.get_num_threads()} threads, tf32={args.tf32}")
     results = []
-    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+    for batch in [int(b) for b in args.batch_sizes.split(",") if b]:
         r = measure(args, batch, device)
         print(f"batch {batch:>4}: train {r['train_images_per_s']:>8.1f} images/s, "
               f"inference {r['infer_images_per_s']:>8.1f} images/s (first step {r['first_step_s']:.1f} s)")
         results.append(r)
+    pipeline = None
+    if args.pipeline_images > 0:
+        pipeline = measure_pipeline(args.pipeline_images, args.workers)
+        print(f"input pipeline (PIL + torchvision transforms): {pipeline:.1f} images/s on {args.workers} processes")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "device": str(device), "models": results}, f, indent=1)
+            json.dump(
+                {"torch": torch.__version__, "device": str(device), "models": results,
+                 "pipeline_images_per_s": pipeline},
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

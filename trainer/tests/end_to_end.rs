@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TASK, fashionai_root, read_json, temp_dir, trainer};
+use common::{TASK, fashionai_root, prepare, read_json, temp_dir, trainer};
 
 /// A tiny, quick recipe: the same code as a real run, smaller model and images.
 #[rustfmt::skip]
@@ -61,15 +61,7 @@ fn prepare_train_and_resume_after_a_crash() {
     .unwrap();
 
     let run = dir.join("run");
-    let prepared = trainer(&[
-        "prepare",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--val-fraction",
-        "0.25",
-    ]);
+    let prepared = prepare(&data, &run, &["--val-fraction", "0.25"]);
     assert!(prepared.status.success());
     let info = read_json(&run.join("dataset.json"));
     assert_eq!(info["counts"]["skipped_rows"], 2);
@@ -195,13 +187,7 @@ fn trains_on_wgpu_like_on_the_cpu() {
     let mut firsts = Vec::new();
     for device in ["cpu", "gpu"] {
         let run = dir.join(device);
-        let prepared = trainer(&[
-            "prepare",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ]);
+        let prepared = prepare(&data, &run, &[]);
         assert!(prepared.status.success());
         let weights =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");

@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{TASK, fashionai_root, temp_dir, trainer};
+use common::{TASK, fashionai_root, prepare, temp_dir};
 use shared::tasks::Task;
 use trainer::data::{self, Manifest, read_fashionai, read_image_folder};
 
@@ -64,17 +64,11 @@ fn warm_up_csv_merges_and_the_split_is_seeded() {
     )
     .unwrap();
     let run = temp_dir("merge-run");
-    let out = trainer(&[
-        "prepare",
-        "--data",
-        train_root.to_str().unwrap(),
-        "--data",
-        warm_root.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--seed",
-        "3",
-    ]);
+    let out = prepare(
+        &train_root,
+        &run,
+        &["--data", warm_root.to_str().unwrap(), "--seed", "3"],
+    );
     assert!(out.status.success());
     let manifest = Manifest::read(&run).unwrap();
     assert_eq!(manifest.train.len() + manifest.val.len(), 24);
@@ -100,16 +94,7 @@ fn image_folders_and_materialized_layout() {
     let root = temp_dir("folder");
     fashionai_root(&root, 3, &[]);
     let run = temp_dir("folder-run");
-    let out = trainer(&[
-        "prepare",
-        "--data",
-        root.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--val-fraction",
-        "0.34",
-        "--materialize",
-    ]);
+    let out = prepare(&root, &run, &["--val-fraction", "0.34", "--materialize"]);
     assert!(out.status.success());
     // The tutorial's layout, which is itself an image-folder dataset.
     let classes = fs::read_dir(run.join("train")).unwrap().count();
@@ -126,13 +111,7 @@ fn image_folders_and_materialized_layout() {
 
     // `prepare` on an image folder: classes from the folder names.
     let folder_run = temp_dir("folder-run-2");
-    let out = trainer(&[
-        "prepare",
-        "--data",
-        run.join("train").to_str().unwrap(),
-        "--out",
-        folder_run.to_str().unwrap(),
-    ]);
+    let out = prepare(&run.join("train"), &folder_run, &[]);
     assert!(out.status.success());
     let folder_manifest = Manifest::read(&folder_run).unwrap();
     assert_eq!(folder_manifest.info.classes, names);
@@ -143,13 +122,7 @@ fn image_folders_and_materialized_layout() {
 fn a_root_without_labels_is_a_clear_error() {
     let root = temp_dir("empty-root");
     fs::create_dir_all(root.join("Annotations")).unwrap();
-    let out = trainer(&[
-        "prepare",
-        "--data",
-        root.to_str().unwrap(),
-        "--out",
-        root.join("run").to_str().unwrap(),
-    ]);
+    let out = prepare(&root, &root.join("run"), &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -78,3 +78,9 @@ pub fn trainer(args: &[&str]) -> Output {
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
+
+/// `trainer prepare --data <data> --out <run> <extra...>`.
+pub fn prepare(data: &Path, run: &Path, extra: &[&str]) -> Output {
+    let (data, run) = (data.to_str().unwrap(), run.to_str().unwrap());
+    trainer(&[&["prepare", "--data", data, "--out", run], extra].concat())
+}
