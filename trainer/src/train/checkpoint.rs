@@ -91,3 +91,15 @@ pub fn latest_complete(run: &Path) -> Option<usize> {
         })
         .max()
 }
+
+/// Removes temporary files a killed process left behind while writing a checkpoint.
+pub fn remove_partial_writes(run: &Path) {
+    let Ok(entries) = fs::read_dir(checkpoint_dir(run)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().contains(".bpk.tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}

@@ -114,6 +114,7 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let manifest = Manifest::read(&args.run)?;
     let (config, last_epoch) = settings(&args)?;
+    checkpoint::remove_partial_writes(&args.run);
     let device = device::pick(args.device)?;
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
