@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TASK, fashionai_root, prepare, read_json, temp_dir, trainer};
@@ -131,6 +131,8 @@ fn prepare_train_and_resume_after_a_crash() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["train", "--run", crashed.to_str().unwrap()])
         .args(cpu_recipe())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -171,7 +173,6 @@ fn prepare_train_and_resume_after_a_crash() {
             }
         }
     }
-    fs::remove_dir_all(&dir).ok();
 }
 
 /// The same training through burn's wgpu backend: a real GPU where there is one, Mesa's
@@ -213,5 +214,4 @@ fn trains_on_wgpu_like_on_the_cpu() {
         (cpu - gpu).abs() <= 1e-3 * cpu,
         "first-epoch loss: cpu {cpu}, wgpu {gpu}"
     );
-    fs::remove_dir_all(&dir).ok();
 }

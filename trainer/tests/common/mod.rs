@@ -14,11 +14,28 @@ pub const TASK: &str = "skirt_length_labels";
 /// The generated classes: 0, 1 and 2 of the task's six.
 pub const CLASSES: usize = 3;
 
-pub fn temp_dir(tag: &str) -> PathBuf {
+/// A fresh folder, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// A small image whose class is drawn as a coloured band (red, green or blue) at a random
