@@ -2,7 +2,7 @@
 //! trainer library; the model and preprocessing live in the `shared` crate.
 
 use clap::{Parser, Subcommand};
-use trainer::{bench, prepare, tasks, train, weights};
+use trainer::{bench, evaluate, prepare, tasks, train, weights};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +21,8 @@ enum Command {
     Prepare(prepare::PrepareArgs),
     /// Fine-tune a ResNet on a prepared run folder (GPU through wgpu, or the CPU).
     Train(train::TrainArgs),
+    /// Evaluate a trained model on a run's validation images (metrics, confusion matrix).
+    Eval(evaluate::EvalArgs),
     /// Measure training, inference and input-pipeline images/s.
     Bench(bench::BenchArgs),
     /// Download, inspect and check torchvision ResNet weights.
@@ -35,6 +37,7 @@ fn main() {
     let result = match cli.command {
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => evaluate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Weights(command) => weights::run(command),
         Command::Tasks => {

@@ -117,6 +117,39 @@ fn prepare_train_and_resume_after_a_crash() {
     );
     assert!(image::open(run.join("curves.png")).is_ok());
 
+    // `eval` of the best checkpoint reproduces that epoch's validation numbers, then ten-crop.
+    let run_arg = run.to_str().unwrap();
+    let evaluated = trainer(&["eval", "--run", run_arg, "--device", "cpu"]);
+    assert!(evaluated.status.success());
+    let report = read_json(&run.join("eval.json"));
+    let logged = &reference[best as usize - 1]["valid"];
+    for key in [
+        "accuracy",
+        "mrr_ap",
+        "fashionai_ap",
+        "basic_precision",
+        "loss",
+    ] {
+        let (a, b) = (report[key].as_f64().unwrap(), logged[key].as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "eval {key} {a}, training logged {b}"
+        );
+    }
+    let confusion = report["confusion"].as_array().unwrap();
+    let counted: u64 = confusion
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, info["counts"]["val"].as_u64().unwrap());
+    assert!(image::open(run.join("confusion.png")).is_ok());
+    let ten_crop = trainer(&[
+        "eval", "--run", run_arg, "--device", "cpu", "--tta", "ten-crop",
+    ]);
+    assert!(ten_crop.status.success());
+    assert_eq!(read_json(&run.join("eval.json"))["tta"], "ten-crop");
+
     // Starting over in a run folder with checkpoints is refused.
     let again = train(&run, &cpu_recipe());
     assert!(!again.status.success());

@@ -87,3 +87,46 @@ pub fn train_input(bytes: &[u8], size: InputSize, rng: &mut impl Rng) -> Result<
 pub fn ten_crop_inputs(bytes: &[u8], size: InputSize) -> Result<[Input; 10], ImageError> {
     Ok(ten_crop(&load_resized(bytes, size)?, size.crop).map(|crop| normalize(&crop)))
 }
+
+/// Test-time augmentation: the views of an image whose softmax outputs are averaged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tta {
+    /// The centre crop only.
+    #[default]
+    None,
+    /// The centre crop and its mirror image.
+    Flip,
+    /// The four corner crops and the centre crop, and their mirror images (see [`ten_crop`]).
+    TenCrop,
+}
+
+impl Tta {
+    pub fn views(self) -> usize {
+        match self {
+            Tta::None => 1,
+            Tta::Flip => 2,
+            Tta::TenCrop => 10,
+        }
+    }
+}
+
+/// The network inputs of one image under `tta`.
+pub fn tta_inputs(bytes: &[u8], size: InputSize, tta: Tta) -> Result<Vec<Input>, ImageError> {
+    let resized = load_resized(bytes, size)?;
+    Ok(match tta {
+        Tta::None => vec![center_crop_input(&resized, size.crop)],
+        Tta::Flip => {
+            let (width, height) = resized.dimensions();
+            let crop = Window::center(width, height, size.crop).crop(&resized);
+            vec![
+                normalize(&crop),
+                normalize(&imageops::flip_horizontal(&crop)),
+            ]
+        }
+        Tta::TenCrop => ten_crop(&resized, size.crop)
+            .iter()
+            .map(normalize)
+            .collect(),
+    })
+}

@@ -13,7 +13,6 @@ use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricAttributes, MetricDefinition, MetricId, NumericEntry};
 use serde::{Deserialize, Serialize};
 
-use super::curves;
 use crate::atomic::write_atomic;
 
 pub const METRICS_JSON: &str = "metrics.json";
@@ -143,7 +142,7 @@ impl History {
         write_atomic(&self.run.join(METRICS_CSV), self.metrics.csv().as_bytes())?;
         write_atomic(
             &self.run.join(CURVES_PNG),
-            &curves::draw(&self.metrics.epochs)?,
+            &crate::plots::curves(&self.metrics.epochs)?,
         )
     }
 }

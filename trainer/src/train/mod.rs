@@ -2,11 +2,10 @@
 //!
 //! The Learner runs the loop, the metrics and the checkpoints; this module supplies the
 //! pieces burn lacks: the image pipeline (`loader`), the FashionAI metrics (`metrics`),
-//! atomic checkpoints (`checkpoint`), the metrics file and curves (`history`, `curves`) and
+//! atomic checkpoints (`checkpoint`), the metrics file and curves (`history`) and
 //! the progress bars (`progress`).
 
 pub mod checkpoint;
-mod curves;
 pub mod history;
 pub mod loader;
 pub mod metrics;

@@ -4,6 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::ExecutionError;
+use burn::tensor::activation::log_softmax;
 use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use shared::model::ResNet;
@@ -49,9 +50,15 @@ impl InferenceStep for Classifier {
     type Output = ValidationOutput;
 
     fn step(&self, batch: Batch) -> ValidationOutput {
-        let (logits, loss) = self.forward_loss(&batch);
+        let logits = self.net.forward(batch.images.clone());
+        // Per-image losses, so that burn weighs a smaller last batch by its size.
+        let targets = batch.targets.clone().unsqueeze_dim(1);
+        let losses = log_softmax(logits.clone(), 1)
+            .gather(1, targets)
+            .neg()
+            .squeeze_dim(1);
         ValidationOutput {
-            loss,
+            losses,
             logits,
             batch,
         }
@@ -60,14 +67,14 @@ impl InferenceStep for Classifier {
 
 /// A validation batch's results, with the label marks the FashionAI metrics need.
 pub struct ValidationOutput {
-    loss: Tensor<1>,
+    losses: Tensor<1>,
     logits: Tensor<2>,
     batch: Batch,
 }
 
 impl ItemLazy for ValidationOutput {
     fn sync(self) -> Result<Self, ExecutionError> {
-        self.loss.device().flush()?;
+        self.losses.device().flush()?;
         Ok(self)
     }
 }
@@ -80,7 +87,7 @@ impl Adaptor<AccuracyInput> for ValidationOutput {
 
 impl Adaptor<LossInput> for ValidationOutput {
     fn adapt(&self) -> LossInput {
-        LossInput::new(self.loss.clone())
+        LossInput::new(self.losses.clone())
     }
 }
 

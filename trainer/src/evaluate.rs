@@ -1,0 +1,254 @@
+//! `trainer eval`: a trained model on a run's validation split: accuracy, loss, the
+//! tutorial's MRR-AP, the official FashionAI AP, per-class precision and recall and the
+//! confusion matrix (printed, and drawn to `<run>/confusion.png`); all of it saved to
+//! `<run>/eval.json`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use shared::preprocess::Tta;
+use shared::tasks::Mark;
+
+use crate::atomic::write_atomic;
+use crate::data::Manifest;
+use crate::device::{self, DeviceChoice};
+use crate::infer::{self, Settings};
+use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
+use crate::trained::{best_checkpoint, load_checkpoint};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The run folder (its validation split is evaluated).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// A checkpoint `<run>/checkpoint/model-<epoch>.bpk` (default: the run's best epoch).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Test-time augmentation: softmax averaged over the views.
+    #[arg(long, value_enum, default_value = "none")]
+    pub tta: TtaChoice,
+    /// Images (views with --tta) per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+/// `--tta` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TtaChoice {
+    /// The centre crop.
+    None,
+    /// The centre crop and its mirror.
+    Flip,
+    /// Four corners and the centre, and their mirrors.
+    TenCrop,
+}
+
+impl From<TtaChoice> for Tta {
+    fn from(choice: TtaChoice) -> Tta {
+        match choice {
+            TtaChoice::None => Tta::None,
+            TtaChoice::Flip => Tta::Flip,
+            TtaChoice::TenCrop => Tta::TenCrop,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ClassReport {
+    class: String,
+    precision: Option<f64>,
+    recall: Option<f64>,
+    support: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: PathBuf,
+    tta: Tta,
+    images: usize,
+    unreadable: usize,
+    accuracy: f64,
+    loss: f64,
+    mrr_ap: f64,
+    fashionai_ap: f64,
+    basic_precision: f64,
+    classes: Vec<ClassReport>,
+    /// Rows: true class; columns: predicted class.
+    confusion: Vec<Vec<usize>>,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let manifest = Manifest::read(&args.run)?;
+    let model_path = match &args.model {
+        Some(path) => path.clone(),
+        None => best_checkpoint(&args.run)?,
+    };
+    let device = device::pick(args.device)?;
+    let trained = load_checkpoint(&model_path, &device)?;
+    if trained.classes != manifest.info.classes {
+        bail!(
+            "{} was trained on other classes than {} has",
+            model_path.display(),
+            args.run.display()
+        );
+    }
+    let images: Vec<PathBuf> = manifest.val.iter().map(|s| s.image.clone()).collect();
+    if images.is_empty() {
+        bail!("{}: the validation split is empty", args.run.display());
+    }
+    let tta = Tta::from(args.tta);
+    let settings = Settings {
+        size: trained.size,
+        tta,
+        batch_size: args.batch_size.max(1),
+    };
+    let bar = ProgressBar::new(images.len() as u64).with_style(
+        ProgressStyle::with_template(
+            "evaluating [{bar:30}] {pos}/{len} images {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let results = infer::probabilities(&trained.net, &images, settings, &device, &bar);
+    bar.finish_and_clear();
+
+    let (mut probabilities, mut marks, mut unreadable) = (Vec::new(), Vec::new(), 0);
+    for (result, sample) in results.into_iter().zip(&manifest.val) {
+        match result {
+            Ok(probs) => {
+                probabilities.push(probs);
+                marks.push(sample.label.marks.clone());
+            }
+            Err(err) => {
+                eprintln!("warning: skipping {}: {err}", sample.image.display());
+                unreadable += 1;
+            }
+        }
+    }
+    let report = report(
+        &trained.classes,
+        model_path.clone(),
+        tta,
+        &probabilities,
+        &marks,
+        unreadable,
+    );
+    print(&report, &trained.classes);
+    write_atomic(
+        &args.run.join("eval.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    write_atomic(
+        &args.run.join("confusion.png"),
+        &crate::plots::confusion(&trained.classes, &report.confusion)?,
+    )?;
+    println!(
+        "saved {} and {}",
+        args.run.join("eval.json").display(),
+        args.run.join("confusion.png").display()
+    );
+    Ok(())
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+fn report(
+    classes: &[String],
+    model: PathBuf,
+    tta: Tta,
+    probabilities: &[Vec<f32>],
+    marks: &[Vec<Mark>],
+    unreadable: usize,
+) -> Report {
+    let n = classes.len();
+    let mut confusion = vec![vec![0usize; n]; n];
+    let mut loss = 0.0;
+    for (probs, marks) in probabilities.iter().zip(marks) {
+        let truth = marks.iter().position(|m| *m == Mark::Yes).unwrap_or(0);
+        confusion[truth][argmax(probs)] += 1;
+        loss -= f64::from(probs[truth].max(1e-12)).ln();
+    }
+    let images = probabilities.len();
+    let correct: usize = (0..n).map(|i| confusion[i][i]).sum();
+    let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+    let per_class = (0..n)
+        .map(|c| {
+            let predicted: usize = confusion.iter().map(|row| row[c]).sum();
+            let support: usize = confusion[c].iter().sum();
+            ClassReport {
+                class: classes[c].clone(),
+                precision: ratio(confusion[c][c], predicted),
+                recall: ratio(confusion[c][c], support),
+                support,
+            }
+        })
+        .collect();
+    let (fashionai_ap, basic_precision) = fashionai_ap(probabilities, marks);
+    Report {
+        model,
+        tta,
+        images,
+        unreadable,
+        accuracy: ratio(correct, images).unwrap_or(0.0),
+        loss: loss / images.max(1) as f64,
+        mrr_ap: mean_reciprocal_rank(probabilities, marks),
+        fashionai_ap,
+        basic_precision,
+        classes: per_class,
+        confusion,
+    }
+}
+
+fn print(report: &Report, classes: &[String]) {
+    println!(
+        "{} on {} validation images (tta {:?}{}):",
+        report.model.display(),
+        report.images,
+        report.tta,
+        if report.unreadable > 0 {
+            format!(", {} unreadable skipped", report.unreadable)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  accuracy {:.4}  loss {:.4}  MRR-AP {:.4}  FashionAI AP {:.4}  Basic Precision {:.4}",
+        report.accuracy, report.loss, report.mrr_ap, report.fashionai_ap, report.basic_precision
+    );
+    let show = |v: Option<f64>| v.map_or("   -  ".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "\n  {:<30} {:>9} {:>9} {:>8}",
+        "class", "precision", "recall", "images"
+    );
+    for (i, c) in report.classes.iter().enumerate() {
+        let name = format!("{i} {}", c.class);
+        println!(
+            "  {name:<30} {:>9} {:>9} {:>8}",
+            show(c.precision),
+            show(c.recall),
+            c.support
+        );
+    }
+    println!("\n  confusion (rows: true class, columns: predicted)");
+    let header: String = (0..classes.len()).map(|j| format!("{j:>6}")).collect();
+    println!("  {:>4}{header}", "");
+    for (i, row) in report.confusion.iter().enumerate() {
+        let cells: String = row.iter().map(|v| format!("{v:>6}")).collect();
+        println!("  {i:>4}{cells}");
+    }
+    println!();
+}

@@ -1,0 +1,185 @@
+//! Charts as PNG files, drawn with plotters and a bundled font (nothing from the system):
+//! learning curves and confusion matrices.
+
+use std::collections::BTreeMap;
+use std::sync::Once;
+
+use anyhow::{Result, anyhow};
+use image::{ImageFormat, RgbImage};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::train::history::EpochRecord;
+
+const WIDTH: u32 = 1200;
+const HEIGHT: u32 = 480;
+/// A font for the labels, so drawing needs nothing from the system.
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+
+type Pick = fn(&EpochRecord) -> &BTreeMap<String, f64>;
+
+const TRAIN: Pick = |e| &e.train;
+const VALID: Pick = |e| &e.valid;
+
+fn register_font() {
+    static FONT_ONCE: Once = Once::new();
+    FONT_ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Draws on a white `width` x `height` canvas and encodes it as PNG.
+fn png(
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+) -> Result<Vec<u8>> {
+    register_font();
+    let mut pixels = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(|e| anyhow!("drawing: {e}"))?;
+    }
+    let image = RgbImage::from_raw(width, height, pixels).ok_or_else(|| anyhow!("chart buffer"))?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
+/// The learning curves of `epochs`: losses on the left, accuracy and APs on the right.
+pub fn curves(epochs: &[EpochRecord]) -> Result<Vec<u8>> {
+    png((WIDTH, HEIGHT), |root| {
+        let (left, right) = root.split_horizontally(WIDTH / 2);
+        panel(
+            &left,
+            "loss",
+            epochs,
+            &[
+                ("train loss", TRAIN, "loss", RED),
+                ("val loss", VALID, "loss", BLUE),
+            ],
+        )?;
+        panel(
+            &right,
+            "accuracy and AP",
+            epochs,
+            &[
+                ("train accuracy", TRAIN, "accuracy", RGBColor(240, 150, 150)),
+                ("val accuracy", VALID, "accuracy", BLUE),
+                ("val MRR-AP", VALID, "mrr_ap", GREEN),
+                ("val FashionAI AP", VALID, "fashionai_ap", MAGENTA),
+            ],
+        )
+    })
+}
+
+fn panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    epochs: &[EpochRecord],
+    series: &[(&str, Pick, &str, RGBColor)],
+) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<_>| anyhow!("drawing curves: {e}");
+    let points = |pick: Pick, key: &str| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|e| Some((e.epoch as f64, *pick(e).get(key)?)))
+            .collect()
+    };
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, pick, key, _)| points(*pick, key))
+        .map(|(_, y)| y)
+        .collect();
+    let top = values.iter().copied().fold(0.0f64, f64::max).max(1e-3) * 1.05;
+    let last = epochs.iter().map(|e| e.epoch).max().unwrap_or(1).max(2) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(1.0..last, 0.0..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    for (label, pick, key, color) in series {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points(*pick, key), color.stroke_width(2)))
+            .map_err(err)?
+            .label(*label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// A confusion matrix: rows are true classes, columns predictions; cells are shaded by the
+/// share of their row and show the count.
+pub fn confusion(classes: &[String], counts: &[Vec<usize>]) -> Result<Vec<u8>> {
+    let n = classes.len();
+    let cell = 64u32;
+    let label = 190u32;
+    let side = label + cell * n as u32 + 20;
+    png((side, side), |root| {
+        let err = |e: DrawingAreaErrorKind<_>| anyhow!("drawing the confusion matrix: {e}");
+        let text = |s: &str, x: i32, y: i32, size: i32, color: &RGBColor| {
+            Text::new(
+                s.to_string(),
+                (x, y),
+                ("sans-serif", size).into_font().color(color),
+            )
+        };
+        root.draw(&text("true \\ predicted", 8, 8, 14, &BLACK))
+            .map_err(err)?;
+        for (i, name) in classes.iter().enumerate() {
+            let short: String = name.chars().take(22).collect();
+            let y = (label + cell * i as u32 + cell / 2 - 7) as i32;
+            root.draw(&text(&format!("{i} {short}"), 8, y, 13, &BLACK))
+                .map_err(err)?;
+            let x = (label + cell * i as u32 + cell / 2 - 4) as i32;
+            root.draw(&text(&i.to_string(), x, (label - 24) as i32, 14, &BLACK))
+                .map_err(err)?;
+        }
+        for (i, row) in counts.iter().enumerate() {
+            let total = row.iter().sum::<usize>().max(1) as f64;
+            for (j, &count) in row.iter().enumerate() {
+                let share = count as f64 / total;
+                let (x, y) = (
+                    (label + cell * j as u32) as i32,
+                    (label + cell * i as u32) as i32,
+                );
+                let shade = (255.0 * (1.0 - 0.85 * share)) as u8;
+                let fill = RGBColor(shade, shade, 255);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32, y + cell as i32)],
+                    fill.filled(),
+                ))
+                .map_err(err)?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32, y + cell as i32)],
+                    BLACK.mix(0.2),
+                ))
+                .map_err(err)?;
+                let color = if share > 0.6 { WHITE } else { BLACK };
+                let s = count.to_string();
+                let tx = x + cell as i32 / 2 - 4 * s.len() as i32;
+                root.draw(&text(&s, tx, y + cell as i32 / 2 - 8, 15, &color))
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    })
+}
