@@ -115,14 +115,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let results = infer::probabilities(&trained.net, &images, settings, &device, &bar);
+    let results = infer::scores(&trained.net, &images, settings, &device, &bar);
     bar.finish_and_clear();
 
     let (mut probabilities, mut marks, mut unreadable) = (Vec::new(), Vec::new(), 0);
     for (result, sample) in results.into_iter().zip(&manifest.val) {
         match result {
-            Ok(probs) => {
-                probabilities.push(probs);
+            Ok(scores) => {
+                probabilities.push(scores.probabilities);
                 marks.push(sample.label.marks.clone());
             }
             Err(err) => {

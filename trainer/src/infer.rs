@@ -19,17 +19,25 @@ pub struct Settings {
     pub batch_size: usize,
 }
 
-/// Each image's averaged probabilities, or why it could not be read.
-pub fn probabilities(
+/// One image's outputs, each averaged over its views.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    /// Raw network outputs, before softmax.
+    pub logits: Vec<f32>,
+    pub probabilities: Vec<f32>,
+}
+
+/// Each image's scores, or why it could not be read.
+pub fn scores(
     net: &ResNet,
     images: &[PathBuf],
     settings: Settings,
     device: &Device,
     progress: &ProgressBar,
-) -> Vec<Result<Vec<f32>, String>> {
+) -> Vec<Result<Scores, String>> {
     let views = settings.tta.views();
     let per_batch = (settings.batch_size / views).max(1);
-    let mut out = Vec::with_capacity(images.len());
+    let mut out: Vec<Result<Scores, String>> = Vec::with_capacity(images.len());
     for chunk in images.chunks(per_batch) {
         let decoded: Vec<Result<Vec<Vec<f32>>, String>> = chunk
             .par_iter()
@@ -44,19 +52,15 @@ pub fn probabilities(
             Vec::new()
         } else {
             let batch = preprocess::batch_tensor(&inputs, settings.size.crop as usize, device);
-            let probs = softmax(net.forward(batch), 1);
-            let [_, classes] = probs.dims();
-            let values = probs
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default();
-            values
-                .chunks(classes * views)
-                .map(|image| {
-                    (0..classes)
-                        .map(|c| image.iter().skip(c).step_by(classes).sum::<f32>() / views as f32)
-                        .collect::<Vec<f32>>()
+            let logits = net.forward(batch);
+            let [_, classes] = logits.dims();
+            let probabilities = average(softmax(logits.clone(), 1), classes * views, views);
+            average(logits, classes * views, views)
+                .into_iter()
+                .zip(probabilities)
+                .map(|(logits, probabilities)| Scores {
+                    logits,
+                    probabilities,
                 })
                 .collect()
         }
@@ -67,4 +71,22 @@ pub fn probabilities(
         progress.inc(chunk.len() as u64);
     }
     out
+}
+
+/// Splits `[images * views, classes]` values into images and averages each image's views.
+fn average(values: Tensor<2>, per_image: usize, views: usize) -> Vec<Vec<f32>> {
+    let classes = per_image / views;
+    let values = values
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    values
+        .chunks(per_image)
+        .map(|image| {
+            (0..classes)
+                .map(|c| image.iter().skip(c).step_by(classes).sum::<f32>() / views as f32)
+                .collect()
+        })
+        .collect()
 }

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod bench;
+pub mod classify;
 pub mod data;
 pub mod device;
 pub mod evaluate;

@@ -1,6 +1,7 @@
 //! A trained model as the evaluation commands find it: a checkpoint `model-<epoch>.bpk` in a
 //! run folder, with the architecture from the run's `train.json` and the classes from its
-//! `dataset.json`.
+//! `dataset.json`; or a torchvision weight file, whose classes are numbered (or named by a
+//! labels file).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use shared::model::{ResNet, ResNetConfig};
 use shared::preprocess::InputSize;
+use shared::weights::{Head, load_torchvision};
 
 use crate::data::Manifest;
 use crate::train::history::Metrics;
@@ -75,6 +77,48 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
         task: dataset.task,
         classes: dataset.classes,
         size: InputSize::with_crop(config.input_size),
+        source: path.to_path_buf(),
+    })
+}
+
+/// A checkpoint (`.bpk`) or a torchvision `.pth` / `.safetensors` file. `labels` names a
+/// torchvision model's classes, one per line (e.g. ImageNet's 1000).
+pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result<Trained> {
+    if path.extension().is_some_and(|ext| ext == "bpk") {
+        if labels.is_some() {
+            bail!("--labels is for torchvision weight files; a checkpoint names its classes");
+        }
+        return load_checkpoint(path, device);
+    }
+    let net = load_torchvision(path, None, Head::Pretrained, device)?;
+    let count = net.num_classes();
+    let classes = match labels {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let names: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            if names.len() != count {
+                bail!(
+                    "{} has {} names, the model {} classes",
+                    file.display(),
+                    names.len(),
+                    count
+                );
+            }
+            names
+        }
+        None => (0..count).map(|i| i.to_string()).collect(),
+    };
+    Ok(Trained {
+        net,
+        task: "torchvision".to_string(),
+        classes,
+        size: InputSize::IMAGENET,
         source: path.to_path_buf(),
     })
 }

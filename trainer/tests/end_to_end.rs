@@ -150,6 +150,53 @@ fn prepare_train_and_resume_after_a_crash() {
     assert!(ten_crop.status.success());
     assert_eq!(read_json(&run.join("eval.json"))["tta"], "ten-crop");
 
+    // `classify --json`: one object per photo, an `error` for one that is not an image, and a
+    // failing exit code.
+    let checkpoint = run.join(format!("checkpoint/model-{best}.bpk"));
+    let good = data.join(format!("Images/{TASK}/0001.jpg"));
+    let broken = data.join(format!("Images/{TASK}/broken.jpg"));
+    let classified = trainer(&[
+        "classify",
+        "--json",
+        "--device",
+        "cpu",
+        "--model",
+        checkpoint.to_str().unwrap(),
+        good.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert!(!classified.status.success());
+    let answers: serde_json::Value = serde_json::from_slice(&classified.stdout).unwrap();
+    let first = &answers[0];
+    assert_eq!(first["image"], good.to_str().unwrap());
+    assert_eq!(first["classes"].as_array().unwrap().len(), 6);
+    let probs: Vec<f64> = first["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let logits: Vec<f64> = first["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let total: f64 = logits.iter().map(|l| l.exp()).sum();
+    for (p, l) in probs.iter().zip(&logits) {
+        assert!(
+            (p - l.exp() / total).abs() < 1e-5,
+            "probabilities are the softmax of the logits"
+        );
+    }
+    assert_eq!(first["top"], 1, "0001.jpg is drawn as class 1");
+    assert!(
+        answers[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a supported image")
+    );
+
     // Starting over in a run folder with checkpoints is refused.
     let again = train(&run, &cpu_recipe());
     assert!(!again.status.success());

@@ -1,0 +1,133 @@
+//! `trainer classify`: a quick look at what a model makes of some photos, for people (top
+//! classes) or programs (`--json`: every class's probability and raw logit).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::device::{self, DeviceChoice};
+use crate::evaluate::TtaChoice;
+use crate::infer::{self, Settings};
+use crate::trained::load_model;
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// A checkpoint (`<run>/checkpoint/model-<epoch>.bpk`) or a torchvision ResNet weight file
+    /// (`.pth` / `.safetensors`, e.g. the ImageNet weights, to check them before fine-tuning).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Photos to classify (JPEG, PNG or WebP).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Classes shown per photo.
+    #[arg(long, default_value_t = 3)]
+    pub top_k: usize,
+    /// Print a JSON array, one object per photo: image, classes, probabilities, logits, top
+    /// (or error).
+    #[arg(long)]
+    pub json: bool,
+    /// Class names of a torchvision model, one per line (default: class indices).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Test-time augmentation (probabilities and logits are averaged over the views).
+    #[arg(long, value_enum, default_value = "none")]
+    pub tta: TtaChoice,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer<'a> {
+    Scores {
+        image: &'a PathBuf,
+        classes: &'a [String],
+        probabilities: Vec<f32>,
+        logits: Vec<f32>,
+        top: usize,
+    },
+    Error {
+        image: &'a PathBuf,
+        error: String,
+    },
+}
+
+/// Classifies; fails (after answering for every photo) if any photo could not be read.
+pub fn run(args: ClassifyArgs) -> Result<()> {
+    let device = device::pick(args.device)?;
+    let model = load_model(&args.model, args.labels.as_deref(), &device)?;
+    let settings = Settings {
+        size: model.size,
+        tta: args.tta.into(),
+        batch_size: 32,
+    };
+    let results = infer::scores(
+        &model.net,
+        &args.images,
+        settings,
+        &device,
+        &ProgressBar::hidden(),
+    );
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let answers: Vec<Answer> = args
+        .images
+        .iter()
+        .zip(results)
+        .map(|(image, result)| match result {
+            Ok(scores) => Answer::Scores {
+                image,
+                classes: &model.classes,
+                top: ranked(&scores.probabilities)[0],
+                probabilities: scores.probabilities,
+                logits: scores.logits,
+            },
+            Err(error) => Answer::Error { image, error },
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answers)?);
+    } else {
+        for answer in &answers {
+            print(answer, args.top_k);
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} images could not be classified",
+            args.images.len()
+        );
+    }
+    Ok(())
+}
+
+/// Class indices from the most to the least probable.
+fn ranked(probabilities: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+    order
+}
+
+fn print(answer: &Answer, top_k: usize) {
+    match answer {
+        Answer::Scores {
+            image,
+            classes,
+            probabilities,
+            ..
+        } => {
+            println!("{}", image.display());
+            for class in ranked(probabilities).into_iter().take(top_k.max(1)) {
+                println!(
+                    "  {:>7.2}%  {}",
+                    100.0 * probabilities[class],
+                    classes[class]
+                );
+            }
+        }
+        Answer::Error { image, error } => eprintln!("{}: {error}", image.display()),
+    }
+}

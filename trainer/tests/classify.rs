@@ -1,0 +1,61 @@
+//! `trainer classify` on a torchvision weight file, as a user checks downloaded weights.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{skirt_image, temp_dir, trainer};
+use rand::SeedableRng;
+
+#[test]
+fn torchvision_weights_with_a_labels_file() {
+    let dir = temp_dir("classify");
+    let photo = dir.join("photo.png");
+    skirt_image(2, &mut rand::rngs::StdRng::seed_from_u64(1))
+        .save(&photo)
+        .unwrap();
+    let weights =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+    let (weights, photo) = (weights.to_str().unwrap(), photo.to_str().unwrap());
+
+    let labels = dir.join("labels.txt");
+    fs::write(&labels, "alpha\nbeta\ngamma\ndelta\nepsilon\nzeta\n").unwrap();
+    let out = trainer(&[
+        "classify",
+        "--device",
+        "cpu",
+        "--model",
+        weights,
+        "--labels",
+        labels.to_str().unwrap(),
+        "--top-k",
+        "6",
+        photo,
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for name in ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+
+    // Without labels the classes are numbered; with the wrong number of names it is refused.
+    let out = trainer(&[
+        "classify", "--device", "cpu", "--json", "--model", weights, photo,
+    ]);
+    let answers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answers[0]["classes"][5], "5");
+    fs::write(&labels, "alpha\nbeta\n").unwrap();
+    let out = trainer(&[
+        "classify",
+        "--device",
+        "cpu",
+        "--model",
+        weights,
+        "--labels",
+        labels.to_str().unwrap(),
+        photo,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has 2 names, the model 6 classes"));
+}
