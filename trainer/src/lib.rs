@@ -9,6 +9,7 @@ pub mod device;
 pub mod evaluate;
 pub mod infer;
 pub mod plots;
+pub mod predict;
 pub mod prepare;
 pub mod pretrained;
 pub mod tasks;

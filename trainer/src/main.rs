@@ -2,7 +2,7 @@
 //! trainer library; the model and preprocessing live in the `shared` crate.
 
 use clap::{Parser, Subcommand};
-use trainer::{bench, classify, evaluate, prepare, tasks, train, weights};
+use trainer::{bench, classify, evaluate, predict, prepare, tasks, train, weights};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +23,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model on a run's validation images (metrics, confusion matrix).
     Eval(evaluate::EvalArgs),
+    /// Write the competition's submission CSV for a test set (ten-crop by default).
+    Predict(predict::PredictArgs),
     /// Classify photos with a checkpoint or a torchvision weight file.
     Classify(classify::ClassifyArgs),
     /// Measure training, inference and input-pipeline images/s.
@@ -40,6 +42,7 @@ fn main() {
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => evaluate::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Classify(args) => classify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Weights(command) => weights::run(command),

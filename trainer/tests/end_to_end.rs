@@ -197,6 +197,83 @@ fn prepare_train_and_resume_after_a_crash() {
             .contains("not a supported image")
     );
 
+    // `predict`: the submission file, in the questions' order; an unreadable image stops it
+    // unless asked otherwise; a task without a model is left out with a warning.
+    fs::create_dir_all(data.join("Tests")).unwrap();
+    let mut questions: Vec<String> = (0..6)
+        .map(|i| format!("Images/{TASK}/{i:04x}.jpg,{TASK},?"))
+        .collect();
+    questions.insert(2, format!("Images/{TASK}/broken.jpg,{TASK},?"));
+    questions.push("Images/coat_length_labels/c.jpg,coat_length_labels,?".into());
+    fs::write(data.join("Tests/question.csv"), questions.join("\n")).unwrap();
+    let submission = dir.join("submission.csv");
+    let predict = |on_error: &str| {
+        trainer(&[
+            "predict",
+            "--model",
+            checkpoint.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            submission.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--on-error",
+            on_error,
+        ])
+    };
+    let failed = predict("fail");
+    assert!(!failed.status.success() && !submission.exists());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("broken.jpg"));
+    assert!(predict("uniform").status.success());
+    let rows: Vec<String> = fs::read_to_string(&submission)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        7,
+        "6 images + the unreadable one with equal probabilities"
+    );
+    for (row, question) in rows
+        .iter()
+        .zip(questions.iter().filter(|q| q.starts_with("Images/skirt")))
+    {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[..2], question.split(',').collect::<Vec<_>>()[..2]);
+        let probs: Vec<f64> = fields[2].split(';').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(probs.len(), 6);
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{row}");
+        assert!(
+            fields[2]
+                .split(';')
+                .all(|p| p.split('.').nth(1).unwrap().len() >= 4)
+        );
+    }
+    assert!(rows[2].ends_with("0.166667;0.166667;0.166667;0.166667;0.166667;0.166667"));
+    // Ten-crop by default: the classes drawn in the images win.
+    let top = |row: &str| {
+        let probs: Vec<f64> = row
+            .split(',')
+            .nth(2)
+            .unwrap()
+            .split(';')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        (0..6)
+            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap()
+    };
+    let right = [0usize, 1, 3, 4, 5, 6]
+        .iter()
+        .enumerate()
+        .filter(|(i, row)| top(&rows[**row]) == i % 3)
+        .count();
+    assert!(right >= 5, "{right} of 6 test images right");
+    assert!(predict("skip").status.success());
+    assert_eq!(fs::read_to_string(&submission).unwrap().lines().count(), 6);
+
     // Starting over in a run folder with checkpoints is refused.
     let again = train(&run, &cpu_recipe());
     assert!(!again.status.success());

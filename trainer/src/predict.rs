@@ -1,0 +1,185 @@
+//! `trainer predict`: the competition's submission file for a test set. Each model answers
+//! the questions of its task (several models, several tasks, one file); rows keep the
+//! questions' order: `Images/<task>/<hash>.jpg,<task>,p0;p1;...`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::atomic::write_atomic;
+use crate::device::{self, DeviceChoice};
+use crate::evaluate::TtaChoice;
+use crate::infer::{self, Settings};
+use crate::trained::{Trained, load_model};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A trained checkpoint (`<run>/checkpoint/model-<epoch>.bpk`); repeat for several tasks.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
+    /// The test set root (with `Images/`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The questions file (default: `<data>/Tests/question.csv`).
+    #[arg(long)]
+    pub questions: Option<PathBuf>,
+    /// The submission file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Test-time augmentation, softmax averaged over the views.
+    #[arg(long, value_enum, default_value = "ten-crop")]
+    pub tta: TtaChoice,
+    /// What an unreadable image gets: stop with an error (nothing written), no row, or a
+    /// row of equal probabilities. Each one is reported in every case.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_error: OnError,
+    /// Views per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    Fail,
+    Skip,
+    Uniform,
+}
+
+/// One line of the questions file.
+struct Question {
+    image: String,
+    task: String,
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let questions_path = args
+        .questions
+        .clone()
+        .unwrap_or_else(|| args.data.join("Tests").join("question.csv"));
+    let questions = read_questions(&questions_path)?;
+    let device = device::pick(args.device)?;
+    let mut models: HashMap<String, Trained> = HashMap::new();
+    for path in &args.models {
+        let model = load_model(path, None, &device)?;
+        if let Some(other) = models.get(&model.task) {
+            bail!(
+                "{} and {} are both models of {}",
+                other.source.display(),
+                path.display(),
+                model.task
+            );
+        }
+        models.insert(model.task.clone(), model);
+    }
+    let mut answers: Vec<Option<Result<Vec<f32>, String>>> = vec![None; questions.len()];
+    for (task, model) in &models {
+        let indices: Vec<usize> = (0..questions.len())
+            .filter(|&i| questions[i].task == *task)
+            .collect();
+        let images: Vec<PathBuf> = indices
+            .iter()
+            .map(|&i| args.data.join(&questions[i].image))
+            .collect();
+        let bar = ProgressBar::new(images.len() as u64).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(task.clone());
+        let settings = Settings {
+            size: model.size,
+            tta: args.tta.into(),
+            batch_size: args.batch_size.max(1),
+        };
+        let scores = infer::scores(&model.net, &images, settings, &device, &bar);
+        bar.finish_and_clear();
+        for (&i, result) in indices.iter().zip(scores) {
+            answers[i] = Some(result.map(|s| s.probabilities));
+        }
+    }
+
+    let mut text = String::new();
+    let (mut written, mut unreadable, mut unanswered) = (0, 0, HashMap::<&str, usize>::new());
+    for (question, answer) in questions.iter().zip(&answers) {
+        let probabilities = match answer {
+            None => {
+                *unanswered.entry(question.task.as_str()).or_default() += 1;
+                continue;
+            }
+            Some(Ok(probabilities)) => probabilities.clone(),
+            Some(Err(err)) => {
+                unreadable += 1;
+                eprintln!(
+                    "unreadable: {}: {err}",
+                    args.data.join(&question.image).display()
+                );
+                match args.on_error {
+                    OnError::Fail | OnError::Skip => continue,
+                    OnError::Uniform => {
+                        let classes = models[&question.task].classes.len();
+                        vec![1.0 / classes as f32; classes]
+                    }
+                }
+            }
+        };
+        let joined: Vec<String> = probabilities.iter().map(|p| format!("{p:.6}")).collect();
+        let _ = writeln!(
+            text,
+            "{},{},{}",
+            question.image,
+            question.task,
+            joined.join(";")
+        );
+        written += 1;
+    }
+    for (task, count) in &unanswered {
+        eprintln!("warning: no model for {task}: its {count} questions are left out");
+    }
+    if unreadable > 0 && args.on_error == OnError::Fail {
+        bail!(
+            "{unreadable} test images could not be read (nothing written; --on-error skip or uniform to go on)"
+        );
+    }
+    write_atomic(&args.out, text.as_bytes())?;
+    println!(
+        "{}: {written} rows ({} questions, {unreadable} unreadable)",
+        args.out.display(),
+        questions.len()
+    );
+    Ok(())
+}
+
+/// `Images/<task>/<hash>.jpg,<task>,?` rows; a malformed row is an error naming its line.
+fn read_questions(path: &std::path::Path) -> Result<Vec<Question>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut questions = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [image, task, _] = fields[..] else {
+            bail!(
+                "{}:{}: expected image,task,? but found {} fields",
+                path.display(),
+                index + 1,
+                fields.len()
+            );
+        };
+        questions.push(Question {
+            image: image.to_string(),
+            task: task.to_string(),
+        });
+    }
+    Ok(questions)
+}
