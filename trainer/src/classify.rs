@@ -15,7 +15,8 @@ use crate::trained::load_model;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
-    /// A checkpoint (`<run>/checkpoint/model-<epoch>.bpk`) or a torchvision ResNet weight file
+    /// A bundle folder (`trainer export`), a checkpoint (`<run>/checkpoint/model-<epoch>.bpk`)
+    /// or a torchvision ResNet weight file
     /// (`.pth` / `.safetensors`, e.g. the ImageNet weights, to check them before fine-tuning).
     #[arg(long)]
     pub model: PathBuf,

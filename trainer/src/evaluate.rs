@@ -17,14 +17,15 @@ use crate::data::Manifest;
 use crate::device::{self, DeviceChoice};
 use crate::infer::{self, Settings};
 use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
-use crate::trained::{best_checkpoint, load_checkpoint};
+use crate::trained::{best_checkpoint, load_model};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The run folder (its validation split is evaluated).
     #[arg(long)]
     pub run: PathBuf,
-    /// A checkpoint `<run>/checkpoint/model-<epoch>.bpk` (default: the run's best epoch).
+    /// A checkpoint `<run>/checkpoint/model-<epoch>.bpk` or a bundle folder from `trainer
+    /// export` (default: the run's best epoch).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Test-time augmentation: softmax averaged over the views.
@@ -90,7 +91,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         None => best_checkpoint(&args.run)?,
     };
     let device = device::pick(args.device)?;
-    let trained = load_checkpoint(&model_path, &device)?;
+    let trained = load_model(&model_path, None, &device)?;
     if trained.classes != manifest.info.classes {
         bail!(
             "{} was trained on other classes than {} has",

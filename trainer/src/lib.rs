@@ -7,6 +7,7 @@ pub mod classify;
 pub mod data;
 pub mod device;
 pub mod evaluate;
+pub mod export;
 pub mod infer;
 pub mod plots;
 pub mod predict;

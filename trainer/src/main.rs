@@ -2,7 +2,7 @@
 //! trainer library; the model and preprocessing live in the `shared` crate.
 
 use clap::{Parser, Subcommand};
-use trainer::{bench, classify, evaluate, predict, prepare, tasks, train, weights};
+use trainer::{bench, classify, evaluate, export, predict, prepare, tasks, train, weights};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,8 @@ enum Command {
     Eval(evaluate::EvalArgs),
     /// Write the competition's submission CSV for a test set (ten-crop by default).
     Predict(predict::PredictArgs),
+    /// Export a checkpoint as a web bundle (manifest.json + model.safetensors).
+    Export(export::ExportArgs),
     /// Classify photos with a checkpoint or a torchvision weight file.
     Classify(classify::ClassifyArgs),
     /// Measure training, inference and input-pipeline images/s.
@@ -43,6 +45,7 @@ fn main() {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Export(args) => export::run(args),
         Command::Classify(args) => classify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Weights(command) => weights::run(command),

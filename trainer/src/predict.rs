@@ -18,7 +18,8 @@ use crate::trained::{Trained, load_model};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// A trained checkpoint (`<run>/checkpoint/model-<epoch>.bpk`); repeat for several tasks.
+    /// A checkpoint (`<run>/checkpoint/model-<epoch>.bpk`) or a bundle folder; repeat for
+    /// several tasks.
     #[arg(long = "model", required = true)]
     pub models: Vec<PathBuf>,
     /// The test set root (with `Images/`).

@@ -1,16 +1,17 @@
 //! A trained model as the evaluation commands find it: a checkpoint `model-<epoch>.bpk` in a
 //! run folder, with the architecture from the run's `train.json` and the classes from its
-//! `dataset.json`; or a torchvision weight file, whose classes are numbered (or named by a
-//! labels file).
+//! `dataset.json`; a bundle from `trainer export`; or a torchvision weight file, whose classes
+//! are numbered (or named by a labels file).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
+use shared::bundle::{MANIFEST_FILE, Manifest as BundleManifest};
 use shared::model::{ResNet, ResNetConfig};
 use shared::preprocess::InputSize;
-use shared::weights::{Head, load_torchvision};
+use shared::weights::{Head, load_safetensors_bytes, load_torchvision};
 
 use crate::data::Manifest;
 use crate::train::history::Metrics;
@@ -81,9 +82,44 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
     })
 }
 
-/// A checkpoint (`.bpk`) or a torchvision `.pth` / `.safetensors` file. `labels` names a
-/// torchvision model's classes, one per line (e.g. ImageNet's 1000).
+/// Loads a bundle folder written by `trainer export`, checking its manifest version, the
+/// weights' checksum and every tensor's shape.
+pub fn load_bundle(dir: &Path, device: &Device) -> Result<Trained> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = BundleManifest::parse(&manifest_path.display().to_string(), &bytes)?;
+    let weights_path = dir.join(&manifest.weights.file);
+    let weights = std::fs::read(&weights_path)
+        .with_context(|| format!("reading {}", weights_path.display()))?;
+    manifest.verify(&weights_path.display().to_string(), &weights)?;
+    let net = load_safetensors_bytes(&weights_path, weights, Some(manifest.arch), device)?;
+    if net.num_classes() != manifest.classes.len() {
+        bail!(
+            "{}: the weights have {} classes, the manifest names {}",
+            dir.display(),
+            net.num_classes(),
+            manifest.classes.len()
+        );
+    }
+    Ok(Trained {
+        net,
+        task: manifest.task,
+        classes: manifest.classes,
+        size: manifest.preprocessing.input_size(),
+        source: dir.to_path_buf(),
+    })
+}
+
+/// A bundle folder, a checkpoint (`.bpk`) or a torchvision `.pth` / `.safetensors` file.
+/// `labels` names a torchvision model's classes, one per line (e.g. ImageNet's 1000).
 pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result<Trained> {
+    if path.is_dir() {
+        if labels.is_some() {
+            bail!("--labels is for torchvision weight files; a bundle names its classes");
+        }
+        return load_bundle(path, device);
+    }
     if path.extension().is_some_and(|ext| ext == "bpk") {
         if labels.is_some() {
             bail!("--labels is for torchvision weight files; a checkpoint names its classes");

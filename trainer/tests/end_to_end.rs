@@ -274,6 +274,133 @@ fn prepare_train_and_resume_after_a_crash() {
     assert!(predict("skip").status.success());
     assert_eq!(fs::read_to_string(&submission).unwrap().lines().count(), 6);
 
+    // `export`: f32 bundles give the checkpoint's predictions, f16 ones nearly; a damaged or
+    // newer bundle is refused with a clear message.
+    let photos: Vec<String> = (0..12)
+        .map(|i| {
+            data.join(format!("Images/{TASK}/{i:04x}.jpg"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let classify_json = |model: &Path| {
+        let mut args = vec![
+            "classify",
+            "--json",
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+        ];
+        args.extend(photos.iter().map(String::as_str));
+        let out = trainer(&args);
+        assert!(out.status.success());
+        let answers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        answers
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| {
+                a["probabilities"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_f64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<f64>>()
+    };
+    let reference_probs = classify_json(&checkpoint);
+    let largest_change = |bundle: &Path| {
+        classify_json(bundle)
+            .iter()
+            .zip(&reference_probs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    for precision in ["f32", "f16"] {
+        let bundle = dir.join(format!("bundle-{precision}"));
+        let exported = trainer(&[
+            "export",
+            "--model",
+            run_arg,
+            "--out",
+            bundle.to_str().unwrap(),
+            "--precision",
+            precision,
+        ]);
+        assert!(exported.status.success());
+        let manifest = read_json(&bundle.join("manifest.json"));
+        assert_eq!(manifest["precision"], precision);
+        assert_eq!(manifest["classes"], info["classes"]);
+        assert_eq!(manifest["metrics"]["epoch"], best);
+        let change = largest_change(&bundle);
+        eprintln!("{precision} bundle: largest probability change {change:e}");
+        if precision == "f32" {
+            assert!(change < 1e-6, "an f32 bundle is the checkpoint: {change}");
+        } else {
+            assert!(change < 1e-2, "f16 changes probabilities by {change}");
+        }
+        assert!(
+            trainer(&[
+                "eval",
+                "--run",
+                run_arg,
+                "--device",
+                "cpu",
+                "--model",
+                bundle.to_str().unwrap()
+            ])
+            .status
+            .success()
+        );
+        let accuracy = read_json(&run.join("eval.json"))["accuracy"]
+            .as_f64()
+            .unwrap();
+        let logged = logged["accuracy"].as_f64().unwrap();
+        assert!(
+            (accuracy - logged).abs() < 0.005,
+            "{precision}: accuracy {accuracy}, checkpoint {logged}"
+        );
+    }
+    let bundle = dir.join("bundle-f16");
+    let weights = bundle.join("model.safetensors");
+    let mut bytes = fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&weights, &bytes).unwrap();
+    let damaged = trainer(&[
+        "classify",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--device",
+        "cpu",
+        photos[0].as_str(),
+    ]);
+    assert!(!damaged.status.success());
+    assert!(
+        String::from_utf8_lossy(&damaged.stderr).contains("model.safetensors: checksum mismatch")
+    );
+    let manifest = fs::read_to_string(bundle.join("manifest.json")).unwrap();
+    fs::write(
+        bundle.join("manifest.json"),
+        manifest.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
+    let newer = trainer(&[
+        "classify",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--device",
+        "cpu",
+        photos[0].as_str(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&newer.stderr)
+            .contains("bundle format version 99, this version reads 1")
+    );
+
     // Starting over in a run folder with checkpoints is refused.
     let again = train(&run, &cpu_recipe());
     assert!(!again.status.success());

@@ -6,4 +6,6 @@ pub mod download;
 mod torchvision;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use torchvision::{Head, WeightError, WeightFormat, WeightInfo, inspect, load_torchvision};
+pub use torchvision::{
+    Head, WeightError, WeightFormat, WeightInfo, inspect, load_safetensors_bytes, load_torchvision,
+};

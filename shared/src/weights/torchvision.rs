@@ -8,11 +8,13 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use burn::store::{
     ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PathFilter, PyTorchToBurnAdapter,
     PytorchStore, SafetensorsStore,
 };
+use burn::tensor::FloatDType;
 
 use crate::model::{Arch, ResNet, ResNetConfig};
 
@@ -128,6 +130,37 @@ pub fn load_torchvision(
     }
 }
 
+/// Loads a torchvision-named safetensors state dict held in memory (a web bundle's
+/// weights); `name` stands for it in messages. Half-precision tensors are widened to f32.
+pub fn load_safetensors_bytes(
+    name: &Path,
+    bytes: Vec<u8>,
+    expected: Option<Arch>,
+    device: &Device,
+) -> Result<ResNet, WeightError> {
+    let load = Load {
+        path: name,
+        format: WeightFormat::Safetensors,
+        expected,
+        head: Head::Pretrained,
+        device,
+    };
+    let store = configure_safetensors(SafetensorsStore::from_bytes(Some(bytes)));
+    Ok(to_f32(load.read(store)?))
+}
+
+/// burn keeps the dtype a file declares; the model computes in f32.
+fn to_f32(model: ResNet) -> ResNet {
+    struct Widen;
+    impl ModuleMapper for Widen {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            Param::from_mapped_value(id, tensor.cast(FloatDType::F32), mapper)
+        }
+    }
+    model.map(&mut Widen)
+}
+
 struct Load<'a> {
     path: &'a Path,
     format: WeightFormat,
@@ -194,7 +227,11 @@ fn pytorch_store(path: &Path) -> PytorchStore {
 }
 
 fn safetensors_store(path: &Path) -> SafetensorsStore {
-    SafetensorsStore::from_file(path)
+    configure_safetensors(SafetensorsStore::from_file(path))
+}
+
+fn configure_safetensors(store: SafetensorsStore) -> SafetensorsStore {
+    store
         .remap(renames())
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true)

@@ -1,0 +1,160 @@
+//! The model bundle `trainer export` writes and the web page loads: `manifest.json` (what the
+//! model is, how to feed it, a checksum of the weights) and `model.safetensors` (a torchvision-
+//! named state dict in f16 or f32, which PyTorch can load too).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::Arch;
+use crate::preprocess::{InputSize, MEAN, STD};
+
+/// The manifest format this code reads and writes.
+pub const BUNDLE_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F16,
+    F32,
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::F16 => "f16",
+            Precision::F32 => "f32",
+        })
+    }
+}
+
+/// How images are prepared for the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Shorter side after the (bicubic) resize.
+    pub resize: u32,
+    /// Side of the centre crop the network sees.
+    pub crop: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Preprocessing {
+    pub fn new(size: InputSize) -> Self {
+        Preprocessing {
+            resize: size.resize,
+            crop: size.crop,
+            mean: MEAN,
+            std: STD,
+        }
+    }
+
+    pub fn input_size(&self) -> InputSize {
+        InputSize {
+            resize: self.resize,
+            crop: self.crop,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightsEntry {
+    pub file: String,
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub arch: Arch,
+    pub base_width: usize,
+    /// The FashionAI task (or image-folder name) the model answers.
+    pub task: String,
+    pub classes: Vec<String>,
+    pub preprocessing: Preprocessing,
+    pub precision: Precision,
+    pub weights: WeightsEntry,
+    /// The training run's numbers for the exported epoch (free-form, for display).
+    pub metrics: serde_json::Value,
+}
+
+/// Why a bundle cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{file}: not a bundle manifest: {reason}")]
+    Manifest { file: String, reason: String },
+    #[error(
+        "{file}: bundle format version {found}, this version reads {BUNDLE_VERSION} (export the model again)"
+    )]
+    Version { file: String, found: u32 },
+    #[error(
+        "{file}: checksum mismatch (the file is damaged or not the one the manifest describes): \
+         SHA-256 {found}, manifest says {expected}"
+    )]
+    Checksum {
+        file: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{file}: the manifest lists {classes} classes but names none, or names them twice")]
+    Classes { file: String, classes: usize },
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Manifest {
+    /// Parses `manifest.json` (named `file` in messages) and checks its version.
+    pub fn parse(file: &str, bytes: &[u8]) -> Result<Manifest, BundleError> {
+        // The version first, so that a future format says so instead of failing on a field.
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let reason = |e: serde_json::Error| BundleError::Manifest {
+            file: file.to_string(),
+            reason: e.to_string(),
+        };
+        let version: Version = serde_json::from_slice(bytes).map_err(reason)?;
+        if version.format_version != BUNDLE_VERSION {
+            return Err(BundleError::Version {
+                file: file.to_string(),
+                found: version.format_version,
+            });
+        }
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(reason)?;
+        let mut names = manifest.classes.clone();
+        names.sort();
+        names.dedup();
+        if manifest.classes.is_empty() || names.len() != manifest.classes.len() {
+            return Err(BundleError::Classes {
+                file: file.to_string(),
+                classes: manifest.classes.len(),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Checks the weights (named `file` in messages) against the manifest's checksum.
+    pub fn verify(&self, file: &str, weights: &[u8]) -> Result<(), BundleError> {
+        let found = sha256_hex(weights);
+        if found != self.weights.sha256 {
+            return Err(BundleError::Checksum {
+                file: file.to_string(),
+                expected: self.weights.sha256.clone(),
+                found,
+            });
+        }
+        Ok(())
+    }
+}

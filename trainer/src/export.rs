@@ -1,0 +1,152 @@
+//! `trainer export`: a checkpoint as a web bundle (see `shared::bundle`): the weights as a
+//! torchvision-named safetensors file, in f16 (half the download) or f32, and a manifest
+//! with everything needed to use them, written last so a bundle folder with a manifest is
+//! always complete.
+//!
+//! Why safetensors: burn loads it from bytes in the browser (`SafetensorsStore::from_bytes`)
+//! with the same strict loader as torchvision files, it stores f16 natively, and the file is a
+//! plain torchvision state dict that PyTorch can use too.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use burn::prelude::*;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
+use burn::tensor::f16;
+use clap::Args;
+use safetensors::{Dtype, tensor::TensorView};
+use shared::bundle::{
+    BUNDLE_VERSION, MANIFEST_FILE, Manifest, Precision, Preprocessing, WEIGHTS_FILE, WeightsEntry,
+    sha256_hex,
+};
+use shared::model::ResNet;
+
+use crate::atomic::write_atomic;
+use crate::train::TrainConfig;
+use crate::train::history::Metrics;
+use crate::trained::{best_checkpoint, load_checkpoint};
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A checkpoint `<run>/checkpoint/model-<epoch>.bpk`, or a run folder (its best epoch).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The bundle folder to write (manifest.json, model.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Precision of the stored weights; the model always computes in f32.
+    #[arg(long, value_enum, default_value = "f16")]
+    pub precision: PrecisionChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionChoice {
+    /// Half the size; probabilities change by well under 1e-2.
+    F16,
+    /// Exactly the trained weights.
+    F32,
+}
+
+pub fn run(args: ExportArgs) -> Result<()> {
+    let checkpoint = if args.model.is_dir() {
+        best_checkpoint(&args.model)?
+    } else {
+        args.model.clone()
+    };
+    let precision = match args.precision {
+        PrecisionChoice::F16 => Precision::F16,
+        PrecisionChoice::F32 => Precision::F32,
+    };
+    let device = Device::flex();
+    let trained = load_checkpoint(&checkpoint, &device)?;
+    let run = checkpoint
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("no run folder"))?;
+    let config: TrainConfig = serde_json::from_slice(&std::fs::read(run.join("train.json"))?)?;
+
+    let weights = state_dict(&trained.net, precision)?;
+    let manifest = Manifest {
+        format_version: BUNDLE_VERSION,
+        arch: config.arch,
+        base_width: config.base_width,
+        task: trained.task.clone(),
+        classes: trained.classes.clone(),
+        preprocessing: Preprocessing::new(trained.size),
+        precision,
+        weights: WeightsEntry {
+            file: WEIGHTS_FILE.to_string(),
+            bytes: weights.len() as u64,
+            sha256: sha256_hex(&weights),
+        },
+        metrics: epoch_metrics(run, &checkpoint),
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    write_atomic(&args.out.join(WEIGHTS_FILE), &weights)?;
+    write_atomic(
+        &args.out.join(MANIFEST_FILE),
+        &serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    println!(
+        "{}: {} {} for {} ({} classes), {} weights, {:.1} MB",
+        args.out.display(),
+        config.arch,
+        checkpoint.display(),
+        trained.task,
+        trained.classes.len(),
+        precision,
+        weights.len() as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// The model's tensors under torchvision's names (`bn1.weight`, `downsample.0.weight`, ...)
+/// as safetensors bytes.
+fn state_dict(net: &ResNet, precision: Precision) -> Result<Vec<u8>> {
+    let mut tensors = Vec::new();
+    for tensor in net.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
+        let name = tensor
+            .name
+            .replace(".downsample.conv.", ".downsample.0.")
+            .replace(".downsample.bn.", ".downsample.1.");
+        let shape = tensor.shape.to_vec();
+        let f32_bytes = tensor
+            .to_bytes()
+            .map_err(|e| anyhow!("reading {name}: {e:?}"))?;
+        let values = f32_bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let (dtype, bytes): (Dtype, Vec<u8>) = match precision {
+            Precision::F32 => (Dtype::F32, f32_bytes.to_vec()),
+            Precision::F16 => (
+                Dtype::F16,
+                values
+                    .flat_map(|v| f16::from_f32(v).to_le_bytes())
+                    .collect(),
+            ),
+        };
+        tensors.push((name, dtype, shape, bytes));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    Ok(safetensors::serialize(views, None)?)
+}
+
+/// The validation numbers the run logged for the checkpoint's epoch.
+fn epoch_metrics(run: &Path, checkpoint: &Path) -> serde_json::Value {
+    let epoch = checkpoint
+        .file_stem()
+        .and_then(|s| s.to_str()?.strip_prefix("model-")?.parse::<usize>().ok());
+    let record = Metrics::read(run)
+        .ok()
+        .and_then(|m| m.epochs.into_iter().find(|e| Some(e.epoch) == epoch));
+    match record {
+        Some(record) => serde_json::json!({ "epoch": record.epoch, "validation": record.valid }),
+        None => serde_json::Value::Null,
+    }
+}
