@@ -33,8 +33,10 @@ pub fn pick(choice: DeviceChoice) -> Result<Device> {
 }
 
 fn cpu() -> Device {
-    // SAFETY: called from the main thread before the program starts other threads.
-    unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    if std::env::var("BURN_DEVICE").as_deref() != Ok("flex") {
+        // SAFETY: called from the main thread before the program starts other threads.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     Device::flex()
 }
 

@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod bench;
 pub mod classify;
 pub mod data;
+pub mod demo;
 pub mod device;
 pub mod evaluate;
 pub mod export;

@@ -2,7 +2,7 @@
 //! trainer library; the model and preprocessing live in the `shared` crate.
 
 use clap::{Parser, Subcommand};
-use trainer::{bench, classify, evaluate, export, predict, prepare, tasks, train, weights};
+use trainer::{bench, classify, demo, evaluate, export, predict, prepare, tasks, train, weights};
 
 #[derive(Parser)]
 #[command(
@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole workflow on a generated toy dataset (no FashionAI data needed).
+    Demo(demo::DemoArgs),
     /// Read FashionAI labels (or an image folder), check the images, write a train/val split.
     Prepare(prepare::PrepareArgs),
     /// Fine-tune a ResNet on a prepared run folder (GPU through wgpu, or the CPU).
@@ -41,6 +43,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => evaluate::run(args),

@@ -5,14 +5,14 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{skirt_image, temp_dir, trainer};
+use common::{temp_dir, toy_image, trainer};
 use rand::SeedableRng;
 
 #[test]
 fn torchvision_weights_with_a_labels_file() {
     let dir = temp_dir("classify");
     let photo = dir.join("photo.png");
-    skirt_image(2, &mut rand::rngs::StdRng::seed_from_u64(1))
+    toy_image(2, &mut rand::rngs::StdRng::seed_from_u64(1))
         .save(&photo)
         .unwrap();
     let weights =

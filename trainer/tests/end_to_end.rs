@@ -499,3 +499,41 @@ fn trains_on_wgpu_like_on_the_cpu() {
         "first-epoch loss: cpu {cpu}, wgpu {gpu}"
     );
 }
+
+/// `trainer demo`, the main job on a machine without FashionAI data, in a small size.
+#[test]
+fn demo_runs_the_whole_workflow() {
+    let dir = temp_dir("demo");
+    let (out, bundle) = (dir.join("demo"), dir.join("model"));
+    let demo = trainer(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--per-class",
+        "10",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+    ]);
+    assert!(demo.status.success());
+    assert!(String::from_utf8_lossy(&demo.stdout).contains("generated toy dataset"));
+    for file in [
+        "run/metrics.json",
+        "run/eval.json",
+        "run/confusion.png",
+        "submission.csv",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    assert_eq!(
+        fs::read_to_string(out.join("submission.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        12
+    );
+    assert_eq!(read_json(&bundle.join("manifest.json"))["precision"], "f16");
+}

@@ -6,9 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use image::{Rgb, RgbImage};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+pub use trainer::demo::toy_image;
 
 pub const TASK: &str = "skirt_length_labels";
 /// The generated classes: 0, 1 and 2 of the task's six.
@@ -38,26 +38,6 @@ pub fn temp_dir(tag: &str) -> TempDir {
     TempDir(dir)
 }
 
-/// A small image whose class is drawn as a coloured band (red, green or blue) at a random
-/// height over a grey, noisy background: learnable in a few epochs by a tiny network.
-pub fn skirt_image(class: usize, rng: &mut StdRng) -> RgbImage {
-    let (width, height) = (rng.random_range(44..60), rng.random_range(40..56));
-    let grey: u8 = rng.random_range(80..170);
-    let mut image = RgbImage::from_fn(width, height, |_, _| {
-        let v = grey.saturating_add(rng.random_range(0..20));
-        Rgb([v, v, v])
-    });
-    let top = rng.random_range(0..height / 2);
-    let mut colour = [40u8, 40, 40];
-    colour[class] = 230;
-    for y in top..top + height / 3 {
-        for x in 0..width {
-            image.put_pixel(x, y, Rgb(colour));
-        }
-    }
-    image
-}
-
 /// Writes `<root>/Annotations/label.csv` and `<root>/Images/<task>/*.jpg` with `per_class`
 /// images of each class, plus the rows given in `extra_rows` (for bad rows).
 pub fn fashionai_root(root: &Path, per_class: usize, extra_rows: &[&str]) {
@@ -69,7 +49,7 @@ pub fn fashionai_root(root: &Path, per_class: usize, extra_rows: &[&str]) {
     for i in 0..per_class * CLASSES {
         let class = i % CLASSES;
         let name = format!("Images/{TASK}/{i:04x}.jpg");
-        skirt_image(class, &mut rng).save(root.join(&name)).unwrap();
+        toy_image(class, &mut rng).save(root.join(&name)).unwrap();
         let label: String = (0..6).map(|c| if c == class { 'y' } else { 'n' }).collect();
         rows.push(format!("{name},{TASK},{label}"));
     }
