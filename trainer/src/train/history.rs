@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricAttributes, MetricDefinition, MetricId, NumericEntry};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
@@ -104,12 +105,19 @@ pub struct History {
     current: EpochRecord,
     /// When the current epoch started (the previous one ended).
     started: Instant,
+    /// The progress bar, which prints the summary lines above itself.
+    bar: ProgressBar,
 }
 
 impl History {
     /// Continues the record of `run` after `last_epoch` (0 for a new run): later epochs, from
     /// before a crash, are dropped since they will be trained again.
-    pub fn open(run: &Path, last_epoch: usize, total_epochs: usize) -> Result<History> {
+    pub fn open(
+        run: &Path,
+        last_epoch: usize,
+        total_epochs: usize,
+        bar: ProgressBar,
+    ) -> Result<History> {
         let mut metrics = if last_epoch > 0 {
             Metrics::read(run)?
         } else {
@@ -124,6 +132,7 @@ impl History {
             definitions: HashMap::new(),
             current: EpochRecord::default(),
             started: Instant::now(),
+            bar,
         })
     }
 
@@ -131,7 +140,8 @@ impl History {
         let mut record = std::mem::take(&mut self.current);
         record.seconds = self.started.elapsed().as_secs_f64();
         self.started = Instant::now();
-        println!("{}", summary_line(&record, self.total_epochs));
+        let line = summary_line(&record, self.total_epochs);
+        self.bar.suspend(|| println!("{line}"));
         self.metrics.epochs.retain(|e| e.epoch != record.epoch);
         self.metrics.epochs.push(record);
         self.metrics.update_best();

@@ -179,6 +179,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         schedule::lr_schedule(&config, iterations)?,
     );
     let best = RankingMetric::new(Ranking::FashionAiAp);
+    let bar = indicatif::ProgressBar::new(0);
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
@@ -205,6 +206,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &args.run,
         last_epoch.unwrap_or(0),
         config.epochs,
+        bar.clone(),
     )?)
     .with_custom_checkpointers(
         AtomicCheckpointer::new(&args.run, "model"),
@@ -213,7 +215,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )
     .with_checkpointing_strategy(strategy)
     .with_application_logger(None)
-    .renderer(Box::new(progress::Bars::new()))
+    .renderer(Box::new(progress::Bars::new(bar)))
     .num_epochs(config.epochs);
     if let Some(epoch) = last_epoch {
         println!("resuming after epoch {epoch}");

@@ -1,5 +1,6 @@
 //! burn-train's progress display, drawn with indicatif: a bar per split with the running loss
-//! and accuracy. (The per-epoch summary line comes from the metric log, see `history`.)
+//! and accuracy. The per-epoch summary line comes from the metric log (`history`), which
+//! prints through the same bar so that the two never overwrite each other.
 
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId};
@@ -23,9 +24,17 @@ pub struct Bars {
 const SHOWN: [&str; 2] = ["Loss", "Accuracy"];
 
 impl Bars {
-    pub fn new() -> Self {
+    /// Draws on `bar` (hidden when stderr is not a terminal).
+    pub fn new(bar: ProgressBar) -> Self {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches {per_sec} eta {eta}  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
         Bars {
-            bar: ProgressBar::hidden(),
+            bar,
             epoch: 0,
             total_epochs: 0,
             names: HashMap::new(),
@@ -74,30 +83,26 @@ impl TrainingProgressLogger for Bars {
     fn start(
         &mut self,
         total_epochs: usize,
-        _start: usize,
+        start: usize,
         _items: Option<usize>,
         _label: Option<&str>,
     ) {
-        self.total_epochs = total_epochs;
+        (self.epoch, self.total_epochs) = (start, total_epochs);
     }
 
+    /// Called when `epoch` (1-based) is over.
     fn update_epoch(&mut self, epoch: usize) {
-        self.epoch = epoch;
+        self.epoch = epoch + 1;
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.shown.clear();
-        self.bar = ProgressBar::new(total_items as u64);
-        self.bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} batches {per_sec} eta {eta}  {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
+        self.bar.reset();
+        self.bar.set_length(total_items as u64);
+        self.bar.set_message("");
         self.bar.set_prefix(format!(
             "epoch {}/{} {split:5}",
-            self.epoch.max(1),
+            self.epoch.min(self.total_epochs),
             self.total_epochs
         ));
     }
@@ -107,6 +112,7 @@ impl TrainingProgressLogger for Bars {
     }
 
     fn end_split(&mut self) {
+        self.bar.set_length(0);
         self.bar.finish_and_clear();
     }
 
