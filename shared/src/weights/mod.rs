@@ -2,10 +2,8 @@
 
 #[cfg(feature = "download")]
 pub mod download;
-#[cfg(not(target_arch = "wasm32"))]
 mod torchvision;
 
+pub use torchvision::{Head, WeightError, WeightFormat, WeightInfo, load_safetensors_bytes};
 #[cfg(not(target_arch = "wasm32"))]
-pub use torchvision::{
-    Head, WeightError, WeightFormat, WeightInfo, inspect, load_safetensors_bytes, load_torchvision,
-};
+pub use torchvision::{inspect, load_torchvision};

@@ -1,19 +1,23 @@
-//! Loading torchvision ResNet state dicts (`.pth` pickles or `.safetensors`) by path.
+//! Loading torchvision ResNet state dicts (`.pth` pickles or `.safetensors`) by path, and
+//! safetensors from memory (web bundles; the only part built for wasm32).
 //!
 //! The pickle is parsed by burn-store's reader, which interprets the pickle opcodes as data
 //! and never imports or calls anything, so a malicious `.pth` cannot run code here.
 
 use std::collections::BTreeSet;
+#[cfg(not(target_arch = "wasm32"))]
 use std::fs::File;
+#[cfg(not(target_arch = "wasm32"))]
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use burn::store::{
-    ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PathFilter, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore,
+    ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, SafetensorsStore,
 };
+#[cfg(not(target_arch = "wasm32"))]
+use burn::store::{KeyRemapper, PathFilter, PytorchStore};
 use burn::tensor::FloatDType;
 
 use crate::model::{Arch, ResNet, ResNetConfig};
@@ -88,6 +92,7 @@ pub enum WeightError {
     },
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Reads which ResNet a torchvision weight file holds, without building a model.
 pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
     match sniff_format(path)? {
@@ -100,6 +105,7 @@ pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Builds the ResNet a torchvision weight file holds and loads it. With `expected` set, a file
 /// of another depth is refused. Every parameter of the model must come from the file (except a
 /// [`Head::New`] classifier), and every tensor of the file must be used, so a wrong or
@@ -145,8 +151,40 @@ pub fn load_safetensors_bytes(
         head: Head::Pretrained,
         device,
     };
+    let bytes = rename_in_header(bytes).map_err(|reason| WeightError::Unreadable {
+        path: name.to_path_buf(),
+        format: WeightFormat::Safetensors,
+        reason,
+    })?;
     let store = configure_safetensors(SafetensorsStore::from_bytes(Some(bytes)));
     Ok(to_f32(load.read(store)?))
+}
+
+/// Applies [`RENAMES`] to a safetensors file's header (a length-prefixed JSON object), which is
+/// where its tensor names live; burn-store's regex remapper is not built for wasm32.
+fn rename_in_header(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    let too_short = || "shorter than its header".to_string();
+    let length: [u8; 8] = bytes
+        .get(..8)
+        .ok_or_else(too_short)?
+        .try_into()
+        .map_err(|_| too_short())?;
+    let end = usize::try_from(u64::from_le_bytes(length))
+        .ok()
+        .and_then(|length| length.checked_add(8))
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(too_short)?;
+    let mut header = std::str::from_utf8(&bytes[8..end])
+        .map_err(|_| "header is not UTF-8".to_string())?
+        .to_string();
+    for (from, to) in RENAMES {
+        header = header.replace(from, to);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&bytes[end..]);
+    Ok(out)
 }
 
 /// burn keeps the dtype a file declares; the model computes in f32.
@@ -207,10 +245,18 @@ impl Load<'_> {
 }
 
 /// torchvision names the projection shortcut's layers by index; ours have names.
+const RENAMES: [(&str, &str); 2] = [
+    (".downsample.0.", ".downsample.conv."),
+    (".downsample.1.", ".downsample.bn."),
+];
+
+#[cfg(not(target_arch = "wasm32"))]
 fn renames() -> KeyRemapper {
-    KeyRemapper::new()
-        .add_pattern(r"\.downsample\.0\.", ".downsample.conv.")
-        .and_then(|remapper| remapper.add_pattern(r"\.downsample\.1\.", ".downsample.bn."))
+    RENAMES
+        .iter()
+        .try_fold(KeyRemapper::new(), |remapper, (from, to)| {
+            remapper.add_pattern(from.replace('.', r"\."), *to)
+        })
         .expect("valid patterns")
 }
 
@@ -218,6 +264,7 @@ fn renames() -> KeyRemapper {
 // list all problems at once, and keep torchvision's indices as they are: they have no gaps,
 // and renumbering could only hide a broken file.
 
+#[cfg(not(target_arch = "wasm32"))]
 fn pytorch_store(path: &Path) -> PytorchStore {
     PytorchStore::from_file(path)
         .remap(renames())
@@ -226,20 +273,22 @@ fn pytorch_store(path: &Path) -> PytorchStore {
         .validate(false)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn safetensors_store(path: &Path) -> SafetensorsStore {
-    configure_safetensors(SafetensorsStore::from_file(path))
+    configure_safetensors(SafetensorsStore::from_file(path).remap(renames()))
 }
 
 fn configure_safetensors(store: SafetensorsStore) -> SafetensorsStore {
+    #[cfg(not(target_arch = "wasm32"))] // Index remapping is not built for wasm32 at all.
+    let store = store.map_indices_contiguous(false);
     store
-        .remap(renames())
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true)
-        .map_indices_contiguous(false)
         .allow_partial(true)
         .validate(false)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Tells the format from the first bytes, whatever the file is called.
 fn sniff_format(path: &Path) -> Result<WeightFormat, WeightError> {
     let io = |error| WeightError::Io {
