@@ -16,7 +16,7 @@ use crate::atomic::write_atomic;
 use crate::data::Manifest;
 use crate::device::{self, DeviceChoice};
 use crate::infer::{self, Settings};
-use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
+use crate::train::metrics::{argmax, fashionai_ap, mean_reciprocal_rank};
 use crate::trained::{best_checkpoint, load_model};
 
 #[derive(Args, Debug)]
@@ -155,16 +155,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.run.join("confusion.png").display()
     );
     Ok(())
-}
-
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
 }
 
 fn report(

@@ -40,14 +40,8 @@ pub fn fashionai_ap(probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> (f64, f6
         .iter()
         .zip(marks)
         .map(|(probs, marks)| {
-            let (class, confidence) =
-                probs
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
-                        if p > best.1 { (i, p) } else { best }
-                    });
-            (confidence, marks[class])
+            let class = argmax(probs);
+            (probs[class], marks[class])
         })
         .collect();
     predictions.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -74,6 +68,17 @@ pub fn fashionai_ap(probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> (f64, f6
     }
     let basic = precisions.last().copied().flatten().unwrap_or(0.0);
     (mean(precisions.into_iter().flatten()), basic)
+}
+
+/// The most probable class (the first one on ties).
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
