@@ -537,3 +537,52 @@ fn demo_runs_the_whole_workflow() {
     );
     assert_eq!(read_json(&bundle.join("manifest.json"))["precision"], "f16");
 }
+
+/// Ctrl-C (SIGINT) stops training cleanly after the current batch, with complete checkpoints
+/// and a message saying how to continue.
+#[test]
+fn ctrl_c_stops_cleanly() {
+    let dir = temp_dir("sigint");
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    fashionai_root(&data, 8, &[]);
+    assert!(prepare(&data, &run, &[]).status.success());
+    let args = [
+        TRAIN,
+        &["--pretrained", "none", "--epochs", "500", "--device", "cpu"],
+    ]
+    .concat();
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "--run", run.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !run.join("checkpoint/scheduler-1.bpk").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("interrupted; run the same command with --resume"),
+        "{stderr}"
+    );
+    let epochs = epochs(&run).len();
+    assert!(epochs < 500, "stopped after {epochs} epochs");
+    let names: Vec<String> = fs::read_dir(run.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+}
