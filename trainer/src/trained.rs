@@ -13,7 +13,7 @@ use shared::model::{ResNet, ResNetConfig};
 use shared::preprocess::InputSize;
 use shared::weights::{Head, load_safetensors_bytes, load_torchvision};
 
-use crate::data::Manifest;
+use crate::data::DatasetInfo;
 use crate::train::history::Metrics;
 use crate::train::step::Classifier;
 use crate::train::{TrainConfig, checkpoint};
@@ -55,7 +55,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
             .with_context(|| format!("reading {}", config_path.display()))?,
     )
     .with_context(|| format!("{}: not a training configuration", config_path.display()))?;
-    let dataset = Manifest::read(run)?.info;
+    let dataset = DatasetInfo::read(run)?;
     let net = ResNetConfig::new()
         .with_arch(config.arch)
         .with_num_classes(dataset.classes.len())

@@ -87,6 +87,17 @@ impl Manifest {
 
     /// Reads a run folder written by `prepare`.
     pub fn read(dir: &Path) -> Result<Manifest> {
+        let info = DatasetInfo::read(dir)?;
+        let classes = info.classes.len();
+        let train = read_split(&dir.join(TRAIN_FILE), classes)?;
+        let val = read_split(&dir.join(VAL_FILE), classes)?;
+        Ok(Manifest { info, train, val })
+    }
+}
+
+impl DatasetInfo {
+    /// Reads only a run folder's `dataset.json` (task and classes), not its split files.
+    pub fn read(dir: &Path) -> Result<DatasetInfo> {
         let path = dir.join(DATASET_FILE);
         let text = std::fs::read(&path).with_context(|| {
             format!(
@@ -104,10 +115,7 @@ impl Manifest {
                 info.format_version
             );
         }
-        let classes = info.classes.len();
-        let train = read_split(&dir.join(TRAIN_FILE), classes)?;
-        let val = read_split(&dir.join(VAL_FILE), classes)?;
-        Ok(Manifest { info, train, val })
+        Ok(info)
     }
 }
 
