@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # One-time set-up of a fresh Linux machine (idempotent): the Vulkan loader and Mesa's CPU
-# Vulkan driver (lavapipe, so burn's wgpu backend runs without a GPU), the Rust targets and
-# components this workspace builds with, and the crates it needs.
+# Vulkan driver (lavapipe, so burn's wgpu backend runs without a GPU), Chromium for the browser
+# tests, the Rust targets and components this workspace builds with, the crates it needs, the
+# site's build tools (trunk, wasm-bindgen, binaryen's wasm-opt) and the browser-test driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v cargo >/dev/null; then
-    echo "error: cargo not found; install Rust with rustup first (https://rustup.rs)" >&2
-    exit 1
-fi
-packages=(libvulkan1 mesa-vulkan-drivers)
+for tool in cargo npm; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "error: $tool not found; install Rust with rustup (https://rustup.rs) and Node.js 20+" >&2
+        exit 1
+    fi
+done
+packages=(libvulkan1 mesa-vulkan-drivers chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -24,4 +27,19 @@ fi
 rustup target add wasm32-unknown-unknown
 rustup component add rustfmt clippy
 cargo fetch --locked
+
+# trunk 0.22 needs a newer rustc than this workspace's; wasm-bindgen's CLI must match the
+# wasm-bindgen crate in Cargo.lock exactly.
+bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
+    cargo install --locked trunk@0.21.14
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]; then
+    cargo install wasm-bindgen-cli@"$bindgen_version"
+fi
+
+# playwright-core drives the system's chromium; binaryen 132's wasm-opt (Debian's 108 makes
+# wasm that Chromium rejects). trunk looks for wasm-opt on PATH, next to itself.
+npm ci --no-audit --no-fund
+ln -sf "$PWD/node_modules/.bin/wasm-opt" "$(dirname "$(command -v trunk)")/wasm-opt"
 echo "set-up done"

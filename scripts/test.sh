@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's tests: formatting, lints, the test suites (burn's CPU backend, and for the
-# model also wgpu, over lavapipe where there is no GPU), and the wasm build of the crates the
-# web page uses.
+# model also wgpu, over lavapipe where there is no GPU), then the static site's release build
+# and the browser tests in headless Chromium (WebGPU through SwiftShader, and the CPU path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +19,8 @@ cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
 step "cargo test"
 cargo test --locked --workspace --all-features
 
-step "wasm32 build of shared and web"
-cargo build --locked --target wasm32-unknown-unknown -p shared -p web
+step "trunk build --release (the static site, dist/)"
+TRUNK_SKIP_VERSION_CHECK=true trunk build --release
+
+step "browser tests (headless Chromium)"
+node web/tests/browser.mjs

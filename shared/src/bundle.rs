@@ -3,12 +3,16 @@
 //! named state dict in f16 or f32, which PyTorch can load too).
 
 use std::fmt;
+use std::path::Path;
+
+use burn::prelude::Device;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::Arch;
+use crate::model::{Arch, ResNet};
 use crate::preprocess::{InputSize, MEAN, STD};
+use crate::weights::{WeightError, load_safetensors_bytes};
 
 /// The manifest format this code reads and writes.
 pub const BUNDLE_VERSION: u32 = 1;
@@ -103,6 +107,51 @@ pub enum BundleError {
     },
     #[error("{file}: the manifest lists {classes} classes but names none, or names them twice")]
     Classes { file: String, classes: usize },
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    #[error("{file}: the weights have {weights} classes, the manifest names {manifest}")]
+    ClassCount {
+        file: String,
+        weights: usize,
+        manifest: usize,
+    },
+}
+
+/// A loaded bundle: what the model is, and the network with its weights.
+#[derive(Debug)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub net: ResNet,
+}
+
+impl Bundle {
+    /// Loads a bundle from the bytes of its two files, named `manifest_file` and
+    /// `weights_file` in messages: checks the manifest's version, the weights' checksum,
+    /// every tensor's shape and the class count. The same code runs natively and in the page.
+    pub fn from_bytes(
+        manifest_file: &str,
+        manifest: &[u8],
+        weights_file: &str,
+        weights: Vec<u8>,
+        device: &Device,
+    ) -> Result<Bundle, BundleError> {
+        let manifest = Manifest::parse(manifest_file, manifest)?;
+        manifest.verify(weights_file, &weights)?;
+        let net = load_safetensors_bytes(
+            Path::new(weights_file),
+            weights,
+            Some(manifest.arch),
+            device,
+        )?;
+        if net.num_classes() != manifest.classes.len() {
+            return Err(BundleError::ClassCount {
+                file: manifest_file.to_string(),
+                weights: net.num_classes(),
+                manifest: manifest.classes.len(),
+            });
+        }
+        Ok(Bundle { manifest, net })
+    }
 }
 
 /// Lowercase hex SHA-256.
@@ -133,6 +182,13 @@ impl Manifest {
             });
         }
         let manifest: Manifest = serde_json::from_slice(bytes).map_err(reason)?;
+        let weights = &manifest.weights.file;
+        if weights.is_empty() || weights.contains(['/', '\\']) || weights.starts_with('.') {
+            return Err(BundleError::Manifest {
+                file: file.to_string(),
+                reason: format!("weights file {weights:?} is not a plain file name"),
+            });
+        }
         let mut names = manifest.classes.clone();
         names.sort();
         names.dedup();

@@ -66,6 +66,12 @@ fn grayscale_and_alpha_become_rgb() {
     assert_eq!(rgb.get_pixel(0, 0), &Rgb([10, 20, 30]));
 }
 
+/// A JPEG cut halfway through its entropy-coded data, which its decoder would fill with grey.
+fn cut_in_scan(jpeg: &[u8]) -> Vec<u8> {
+    let scan = jpeg.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
+    jpeg[..scan + (jpeg.len() - scan) / 2].to_vec()
+}
+
 #[test]
 fn unusable_files_get_precise_errors() {
     let jpeg = encode(&gradient(64, 64), ImageFormat::Jpeg);
@@ -85,6 +91,11 @@ fn unusable_files_get_precise_errors() {
             "truncated jpeg",
             jpeg[..jpeg.len() / 3].to_vec(),
             "cannot decode Jpeg image:",
+        ),
+        (
+            "jpeg cut in its image data",
+            cut_in_scan(&jpeg),
+            "truncated JPEG: the file ends before its image data does",
         ),
         (
             "bomb",

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use shared::bundle::{MANIFEST_FILE, Manifest as BundleManifest};
+use shared::bundle::{Bundle, MANIFEST_FILE, Manifest as BundleManifest};
 use shared::model::{ResNet, ResNetConfig};
 use shared::preprocess::InputSize;
-use shared::weights::{Head, load_safetensors_bytes, load_torchvision};
+use shared::weights::{Head, load_torchvision};
 
 use crate::data::DatasetInfo;
 use crate::train::history::Metrics;
@@ -86,22 +86,22 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
 /// weights' checksum and every tensor's shape.
 pub fn load_bundle(dir: &Path, device: &Device) -> Result<Trained> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&manifest_path)
+    let manifest = std::fs::read(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let manifest = BundleManifest::parse(&manifest_path.display().to_string(), &bytes)?;
-    let weights_path = dir.join(&manifest.weights.file);
+    let manifest_name = manifest_path.display().to_string();
+    let weights_name = BundleManifest::parse(&manifest_name, &manifest)?
+        .weights
+        .file;
+    let weights_path = dir.join(weights_name);
     let weights = std::fs::read(&weights_path)
         .with_context(|| format!("reading {}", weights_path.display()))?;
-    manifest.verify(&weights_path.display().to_string(), &weights)?;
-    let net = load_safetensors_bytes(&weights_path, weights, Some(manifest.arch), device)?;
-    if net.num_classes() != manifest.classes.len() {
-        bail!(
-            "{}: the weights have {} classes, the manifest names {}",
-            dir.display(),
-            net.num_classes(),
-            manifest.classes.len()
-        );
-    }
+    let Bundle { manifest, net } = Bundle::from_bytes(
+        &manifest_name,
+        &manifest,
+        &weights_path.display().to_string(),
+        weights,
+        device,
+    )?;
     Ok(Trained {
         net,
         task: manifest.task,

@@ -187,6 +187,18 @@ impl ResNet {
         self.fc.forward(pooled)
     }
 
+    /// Class-activation maps `[batch, num_classes, h, w]` (Zhou et al. 2016): each class's
+    /// `fc` weights applied at every position of the feature map, before pooling. Their mean
+    /// over positions plus the class's bias is its logit, so they show where the evidence is.
+    pub fn class_activation_maps(&self, features: Tensor<4>) -> Tensor<4> {
+        let [batch, channels, height, width] = features.dims();
+        let positions: Tensor<3> = features.reshape([batch, channels, height * width]);
+        let weights = self.fc.weight.val().transpose().unsqueeze::<3>(); // [1, classes, channels]
+        weights
+            .matmul(positions)
+            .reshape([batch, self.num_classes(), height, width])
+    }
+
     /// Outputs of the classifier.
     pub fn num_classes(&self) -> usize {
         self.fc.weight.dims()[1]

@@ -39,6 +39,8 @@ pub enum ImageError {
     OverMemoryLimit,
     #[error("cannot decode {format:?} image: {reason}")]
     Corrupt { format: ImageFormat, reason: String },
+    #[error("truncated JPEG: the file ends before its image data does")]
+    Truncated,
 }
 
 /// Decodes JPEG, PNG or WebP bytes (the format is sniffed from the content, not the file
@@ -56,6 +58,10 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
         ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP
     ) {
         return Err(ImageError::UnsupportedFormat { format });
+    }
+    // The JPEG decoder fills a cut-off scan with grey instead of failing: refuse it here.
+    if format == ImageFormat::Jpeg && !ends_after_last_scan(bytes) {
+        return Err(ImageError::Truncated);
     }
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_ALLOC);
@@ -89,4 +95,17 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(failed)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
+}
+
+/// Whether a JPEG's last end-of-image marker comes after its last start-of-scan marker.
+/// Markers cannot occur inside entropy-coded data (an 0xff there is followed by 0x00 or a
+/// restart marker), so this holds for any complete file, also with an embedded thumbnail or
+/// data appended after the image.
+fn ends_after_last_scan(jpeg: &[u8]) -> bool {
+    let last = |marker: u8| jpeg.windows(2).rposition(|w| w == [0xff, marker]);
+    match (last(0xda), last(0xd9)) {
+        (Some(scan), Some(end)) => end > scan,
+        (None, _) => true, // no scan at all: the decoder says what is wrong
+        (Some(_), None) => false,
+    }
 }

@@ -11,14 +11,14 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use burn::store::{
-    ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, SafetensorsStore,
+    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, SafetensorsStore,
 };
 #[cfg(not(target_arch = "wasm32"))]
 use burn::store::{KeyRemapper, PathFilter, PytorchStore};
-use burn::tensor::FloatDType;
+use burn::tensor::DType;
 
 use crate::model::{Arch, ResNet, ResNetConfig};
 
@@ -157,7 +157,7 @@ pub fn load_safetensors_bytes(
         reason,
     })?;
     let store = configure_safetensors(SafetensorsStore::from_bytes(Some(bytes)));
-    Ok(to_f32(load.read(store)?))
+    load.read(store)
 }
 
 /// Applies [`RENAMES`] to a safetensors file's header (a length-prefixed JSON object), which is
@@ -185,18 +185,6 @@ fn rename_in_header(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&bytes[end..]);
     Ok(out)
-}
-
-/// burn keeps the dtype a file declares; the model computes in f32.
-fn to_f32(model: ResNet) -> ResNet {
-    struct Widen;
-    impl ModuleMapper for Widen {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let (id, tensor, mapper) = param.consume();
-            Param::from_mapped_value(id, tensor.cast(FloatDType::F32), mapper)
-        }
-    }
-    model.map(&mut Widen)
 }
 
 struct Load<'a> {
@@ -282,7 +270,9 @@ fn configure_safetensors(store: SafetensorsStore) -> SafetensorsStore {
     #[cfg(not(target_arch = "wasm32"))] // Index remapping is not built for wasm32 at all.
     let store = store.map_indices_contiguous(false);
     store
-        .with_from_adapter(PyTorchToBurnAdapter)
+        // burn keeps the dtype a file declares, and the model computes in f32: f16 weights (a
+        // bundle's) are widened while loading, on the CPU, since a GPU cast needs shader-f16.
+        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
         .skip_enum_variants(true)
         .allow_partial(true)
         .validate(false)

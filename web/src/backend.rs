@@ -1,0 +1,47 @@
+//! Where the network runs: the GPU through WebGPU, or burn's CPU backend in wasm.
+
+use std::cell::OnceCell;
+
+use burn::prelude::Device;
+use wasm_bindgen::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    WebGpu,
+    Cpu,
+}
+
+impl Backend {
+    /// The page's names for the backends: `webgpu` or `cpu`.
+    pub fn parse(name: &str) -> Result<Backend, JsError> {
+        match name {
+            "webgpu" => Ok(Backend::WebGpu),
+            "cpu" => Ok(Backend::Cpu),
+            other => Err(JsError::new(&format!(
+                "unknown backend `{other}` (expected webgpu or cpu)"
+            ))),
+        }
+    }
+}
+
+thread_local! {
+    /// burn's wgpu runtime can be set up once per worker; later loads reuse it.
+    static WEBGPU: OnceCell<Device> = const { OnceCell::new() };
+}
+
+/// The device for `backend`, starting WebGPU on first use.
+pub async fn device(backend: Backend) -> Result<Device, JsError> {
+    match backend {
+        Backend::Cpu => Ok(Device::flex()),
+        Backend::WebGpu => {
+            if let Some(device) = WEBGPU.with(|cell| cell.get().cloned()) {
+                return Ok(device);
+            }
+            let device = Device::wgpu_options()
+                .init_async()
+                .await
+                .map_err(|err| JsError::new(&format!("WebGPU could not start: {err}")))?;
+            Ok(WEBGPU.with(|cell| cell.get_or_init(|| device).clone()))
+        }
+    }
+}

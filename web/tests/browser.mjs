@@ -1,0 +1,185 @@
+// The page in a real browser (Debian's chromium, driven by playwright-core), on the WebGPU
+// path (SwiftShader) and on the CPU path: it must give the probabilities `trainer classify
+// --json` gives for the same photos and bundle, a clear message for each bad file, load the
+// model from the Cache API on the second visit, and refuse a damaged bundle.
+//
+// Needs `trunk build --release` (dist/), the trainer binary and the fixtures example, which
+// `cargo test --workspace` builds.
+// Usage: node web/tests/browser.mjs [target dir]   (writes <target>/browser-test/)
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const root = resolve(import.meta.dirname, '../..');
+const target = resolve(process.argv[2] ?? process.env.CARGO_TARGET_DIR ?? join(root, 'target'));
+const work = join(target, 'browser-test');
+const trainer = join(target, 'debug', 'trainer');
+const TOLERANCE = 1e-3;
+
+function log(message) {
+  console.log(`[browser test] ${message}`);
+}
+
+// ---- fixtures: a small trained model, good photos, bad files ----------------------------
+
+rmSync(work, { recursive: true, force: true });
+const site = join(work, 'site');
+cpSync(join(root, 'dist'), site, { recursive: true });
+log('training the demo model (toy data, ResNet-18 at 64 px)');
+execFileSync(trainer, ['demo', '--out', join(work, 'demo'), '--bundle', join(site, 'model'),
+  '--per-class', '8', '--epochs', '1', '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+const toyPhotos = join(work, 'demo', 'data', 'Images', 'skirt_length_labels');
+const photos = join(work, 'photos');
+mkdirSync(photos);
+for (const name of readdirSync(toyPhotos).sort().slice(0, 4)) cpSync(join(toyPhotos, name), join(photos, name));
+execFileSync(join(target, 'debug', 'examples', 'browser_fixtures'), [join(photos, readdirSync(photos)[0]), photos],
+  { stdio: 'inherit' });
+const files = readdirSync(photos).sort().map((name) => join(photos, name));
+
+// What each bad file must say on its card (and what `trainer classify` says too).
+const BAD = {
+  'notes.jpg': 'not a supported image',
+  'empty.png': 'empty file',
+  'damaged.jpg': 'cannot decode Jpeg image',
+  'truncated.jpg': 'truncated JPEG',
+};
+
+// The command line's answers for the same photos and bundle.
+const classify = spawnSync(trainer, ['classify', '--model', join(site, 'model'), '--json', '--device', 'cpu', ...files],
+  { encoding: 'utf8' });
+const expected = new Map(JSON.parse(classify.stdout).map((a) => [a.image.split('/').pop(), a]));
+for (const [name, message] of Object.entries(BAD)) {
+  assert.ok(expected.get(name).error?.includes(message), `trainer classify on ${name}: ${expected.get(name).error}`);
+}
+
+// ---- a static server for the site -------------------------------------------------------
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
+const requests = [];
+const server = createServer((request, response) => {
+  const path = decodeURIComponent(new URL(request.url, 'http://x').pathname);
+  requests.push(path);
+  const file = join(site, path.endsWith('/') ? `${path}index.html` : path);
+  try {
+    const body = readFileSync(file);
+    response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    response.end(body);
+  } catch {
+    response.writeHead(404).end();
+  }
+});
+await new Promise((done) => server.listen(0, '127.0.0.1', done));
+// Served under a sub-path, as on a project page of a static host.
+const url = `http://127.0.0.1:${server.address().port}/`;
+
+// ---- the browser ------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
+    '--use-webgpu-adapter=swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-quic'],
+});
+
+async function openPage(context, backend) {
+  const page = await context.newPage();
+  page.on('console', (m) => m.type() === 'error' && log(`console: ${m.text()}`));
+  page.on('pageerror', (e) => log(`page error: ${e.message}`));
+  await page.goto(`${url}?backend=${backend}`);
+  await page.waitForFunction(() => /Model ready|could not/.test(document.querySelector('#model-status').textContent),
+    null, { timeout: 120_000 });
+  return page;
+}
+
+async function cardsDone(page, count) {
+  await page.waitForFunction((n) => {
+    const cards = [...document.querySelectorAll('.card')];
+    return cards.length === n && cards.every((c) => c.dataset.state !== 'pending');
+  }, count, { timeout: 600_000 });
+  return page.$$eval('.card', (cards) => cards.map((c) => ({
+    name: c.querySelector('h3').textContent,
+    state: c.dataset.state,
+    probabilities: c.dataset.probabilities && JSON.parse(c.dataset.probabilities),
+    message: c.querySelector('.message')?.textContent,
+    answer: c.querySelector('.answer')?.textContent,
+    time: c.querySelector('.time')?.textContent,
+  })));
+}
+
+function checkCards(cards, backend) {
+  for (const card of cards) {
+    const want = expected.get(card.name);
+    if (want.error) {
+      assert.equal(card.state, 'error', `${backend}: ${card.name} should fail`);
+      assert.ok(card.message.includes(BAD[card.name]), `${backend}: ${card.name}: "${card.message}"`);
+      continue;
+    }
+    assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
+    const worst = Math.max(...card.probabilities.map((p, i) => Math.abs(p - want.probabilities[i])));
+    assert.ok(worst <= TOLERANCE, `${backend}: ${card.name}: page ${card.probabilities} vs trainer ${want.probabilities}`);
+    log(`${backend}: ${card.name}: ${card.answer}, ${card.time}, max |page - trainer| = ${worst.toExponential(1)}`);
+  }
+}
+
+// Drops files onto the page the way a user's drag and drop does.
+async function dropFiles(page, paths) {
+  const payload = paths.map((p) => ({ name: p.split('/').pop(), data: [...readFileSync(p)] }));
+  await page.evaluate((items) => {
+    const transfer = new DataTransfer();
+    for (const { name, data } of items) transfer.items.add(new File([new Uint8Array(data)], name));
+    document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
+  }, payload);
+}
+
+let failed = false;
+try {
+  for (const backend of ['webgpu', 'cpu']) {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await openPage(context, backend);
+    assert.match(await page.textContent('#model-status'), /Model ready \(downloaded\)/);
+    assert.equal(await page.getAttribute('#backend', 'data-backend'), backend, await page.textContent('#backend'));
+    log(`${backend}: ${await page.textContent('#backend')}`);
+
+    await page.setInputFiles('#picker', files);
+    const cards = await cardsDone(page, files.length);
+    checkCards(cards, backend);
+    await page.screenshot({ path: join(work, `page-${backend}.png`), fullPage: true });
+
+    // Second visit: the weights come from the Cache API, not the network.
+    requests.length = 0;
+    await page.reload();
+    await page.waitForFunction(() => /Model ready/.test(document.querySelector('#model-status').textContent));
+    assert.match(await page.textContent('#model-status'), /from the browser cache/);
+    assert.ok(!requests.some((r) => r.endsWith('.safetensors')), `weights downloaded again: ${requests}`);
+
+    // A user's bundle whose weights do not match its checksum is refused; the page keeps working.
+    const damaged = join(work, 'damaged-bundle');
+    cpSync(join(site, 'model'), damaged, { recursive: true });
+    const weights = readFileSync(join(damaged, 'model.safetensors'));
+    weights[weights.length - 1] ^= 0x40;
+    writeFileSync(join(damaged, 'model.safetensors'), weights);
+    await dropFiles(page, [join(damaged, 'manifest.json'), join(damaged, 'model.safetensors')]);
+    await page.waitForFunction(() => /could not be used/.test(document.querySelector('#model-status').textContent));
+    const message = await page.textContent('#model-status');
+    assert.match(message, /model\.safetensors: checksum mismatch/);
+    log(`${backend}: damaged bundle: ${message}`);
+    await dropFiles(page, [files[0]]);
+    const [after] = await cardsDone(page, 1);
+    assert.equal(after.state, 'done', `after the damaged bundle: ${after.message}`);
+    await context.close();
+  }
+  log('passed');
+} catch (error) {
+  failed = true;
+  console.error(error);
+} finally {
+  await browser.close();
+  server.close();
+}
+process.exit(failed ? 1 : 0);
