@@ -5,10 +5,9 @@
 // Usage: node web/tests/bench.mjs <bundle dir> <photo>... [--runs N]
 
 import { cpSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { launchChromium, serveSite } from './harness.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
@@ -22,20 +21,8 @@ rmSync(site, { recursive: true, force: true });
 cpSync(join(root, 'dist'), site, { recursive: true });
 cpSync(bundle, join(site, 'model'), { recursive: true });
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
-const server = createServer((request, response) => {
-  const path = decodeURIComponent(new URL(request.url, 'http://x').pathname);
-  const file = join(site, path.endsWith('/') ? `${path}index.html` : path);
-  try {
-    const body = readFileSync(file);
-    response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    response.end(body);
-  } catch {
-    response.writeHead(404).end();
-  }
-});
-await new Promise((done) => server.listen(0, '127.0.0.1', done));
-const url = `http://127.0.0.1:${server.address().port}/`;
+const server = await serveSite(site);
+const { url } = server;
 
 const wasm = readFileSync(join(site, 'web_bg.wasm'));
 const manifest = JSON.parse(readFileSync(join(site, 'model', 'manifest.json')));
@@ -44,13 +31,7 @@ console.log(`wasm: ${mib(wasm.length)} raw, ${mib(gzipSync(wasm, { level: 9 }).l
 console.log(`bundle: ${manifest.arch} ${manifest.precision}, ${manifest.preprocessing.crop} px, ` +
   `weights ${mib(statSync(join(site, 'model', manifest.weights.file)).size)}`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-    '--use-webgpu-adapter=swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic'],
-});
+const browser = await launchChromium();
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 

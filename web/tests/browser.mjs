@@ -9,10 +9,9 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchChromium, serveSite } from './harness.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const target = resolve(process.argv[2] ?? process.env.CARGO_TARGET_DIR ?? join(root, 'target'));
@@ -57,35 +56,11 @@ for (const [name, message] of Object.entries(BAD)) {
   assert.ok(expected.get(name).error?.includes(message), `trainer classify on ${name}: ${expected.get(name).error}`);
 }
 
-// ---- a static server for the site -------------------------------------------------------
+// ---- the site, under a sub-path as on a project page of a static host -------------------
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
-const requests = [];
-const server = createServer((request, response) => {
-  const path = decodeURIComponent(new URL(request.url, 'http://x').pathname);
-  requests.push(path);
-  const file = join(site, path.endsWith('/') ? `${path}index.html` : path);
-  try {
-    const body = readFileSync(file);
-    response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    response.end(body);
-  } catch {
-    response.writeHead(404).end();
-  }
-});
-await new Promise((done) => server.listen(0, '127.0.0.1', done));
-// Served under a sub-path, as on a project page of a static host.
-const url = `http://127.0.0.1:${server.address().port}/`;
-
-// ---- the browser ------------------------------------------------------------------------
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-    '--use-webgpu-adapter=swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic'],
-});
+const server = await serveSite(site, '/shop/skirts/');
+const { url, requests } = server;
+const browser = await launchChromium();
 
 async function openPage(context, backend) {
   const page = await context.newPage();
@@ -150,6 +125,14 @@ try {
     const cards = await cardsDone(page, files.length);
     checkCards(cards, backend);
     await page.screenshot({ path: join(work, `page-${backend}.png`), fullPage: true });
+
+    // The heatmap is drawn over the photo, and the switch takes it off.
+    const pixels = () => page.$eval('.card[data-state="done"] canvas', (c) => c.toDataURL());
+    const withHeatmap = await pixels();
+    await page.uncheck('#show-cam');
+    assert.notEqual(await pixels(), withHeatmap, 'switching the heatmap off changed nothing');
+    await page.check('#show-cam');
+    assert.equal(await pixels(), withHeatmap);
 
     // Second visit: the weights come from the Cache API, not the network.
     requests.length = 0;
