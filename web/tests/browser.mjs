@@ -112,6 +112,16 @@ async function dropFiles(page, paths) {
   }, payload);
 }
 
+// Pastes a file the way Ctrl+V with an image on the clipboard does.
+async function pasteFile(page, path) {
+  const data = [...readFileSync(path)];
+  await page.evaluate(({ name, data }) => {
+    const clipboardData = new DataTransfer();
+    clipboardData.items.add(new File([new Uint8Array(data)], name));
+    document.dispatchEvent(new ClipboardEvent('paste', { clipboardData, bubbles: true }));
+  }, { name: path.split('/').pop(), data });
+}
+
 let failed = false;
 try {
   for (const backend of ['webgpu', 'cpu']) {
@@ -152,11 +162,18 @@ try {
     const message = await page.textContent('#model-status');
     assert.match(message, /model\.safetensors: checksum mismatch/);
     log(`${backend}: damaged bundle: ${message}`);
-    await dropFiles(page, [files[0]]);
+    // Then a photo pasted from the clipboard is classified with the model that stayed.
+    await pasteFile(page, files[0]);
     const [after] = await cardsDone(page, 1);
     assert.equal(after.state, 'done', `after the damaged bundle: ${after.message}`);
     await context.close();
   }
+
+  // By default, a software-only WebGPU adapter (SwiftShader here) loses to the CPU path.
+  const context = await browser.newContext();
+  const page = await openPage(context, 'auto');
+  assert.equal(await page.getAttribute('#backend', 'data-backend'), 'cpu', await page.textContent('#backend'));
+  await context.close();
   log('passed');
 } catch (error) {
   failed = true;

@@ -296,7 +296,7 @@ function draw(card) {
   if (!$('#show-cam').checked) return;
   const heat = new OffscreenCanvas(p.camSize, p.camSize);
   const pixels = new ImageData(p.camSize, p.camSize);
-  p.cam.forEach((v, i) => pixels.data.set([...colormap(v), 150], 4 * i));
+  p.cam.forEach((v, i) => pixels.data.set([...colormap(v), 120], 4 * i));
   heat.getContext('2d').putImageData(pixels, 0, 0);
   context.imageSmoothingEnabled = true;
   context.imageSmoothingQuality = 'high';
