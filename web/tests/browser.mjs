@@ -166,6 +166,12 @@ try {
     await pasteFile(page, files[0]);
     const [after] = await cardsDone(page, 1);
     assert.equal(after.state, 'done', `after the damaged bundle: ${after.message}`);
+
+    // A good bundle of the user's replaces the model, and the photos on the page are redone.
+    await dropFiles(page, [join(site, 'model', 'manifest.json'), join(site, 'model', 'model.safetensors')]);
+    await page.waitForFunction(() => /your bundle/.test(document.querySelector('#model-status').textContent));
+    assert.match(await page.textContent('#model-info'), /your bundle \(model\.safetensors\)/);
+    checkCards(await cardsDone(page, 1), `${backend}, user's bundle`);
     await context.close();
   }
 
