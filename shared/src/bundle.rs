@@ -214,3 +214,39 @@ impl Manifest {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest_with_weights(file: &str) -> Vec<u8> {
+        serde_json::to_vec(&Manifest {
+            format_version: BUNDLE_VERSION,
+            arch: Arch::Resnet18,
+            base_width: 8,
+            task: "skirt_length_labels".into(),
+            classes: vec!["a".into(), "b".into()],
+            preprocessing: Preprocessing::new(InputSize::IMAGENET),
+            precision: Precision::F16,
+            weights: WeightsEntry {
+                file: file.into(),
+                bytes: 0,
+                sha256: sha256_hex(b""),
+            },
+            metrics: serde_json::Value::Null,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn weights_must_sit_in_the_bundle_folder() {
+        assert!(Manifest::parse("m.json", &manifest_with_weights(WEIGHTS_FILE)).is_ok());
+        for file in ["../model.safetensors", "/etc/passwd", "a\\b", ".hidden", ""] {
+            let err = Manifest::parse("m.json", &manifest_with_weights(file)).unwrap_err();
+            assert!(
+                err.to_string().contains("is not a plain file name"),
+                "{file}: {err}"
+            );
+        }
+    }
+}
