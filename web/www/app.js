@@ -164,11 +164,15 @@ async function useModel(bundle, how) {
 async function loadOnBackend(bundle) {
   let backend = chooseBackend();
   setStatus(`Starting the model on the ${backend === 'webgpu' ? 'GPU' : 'CPU'}…`);
-  const load = (on) => ask({
-    type: 'load', backend: on,
-    manifestFile: bundle.files[0], manifest: bundle.manifestBytes.slice().buffer,
-    weightsFile: bundle.files[1], weights: bundle.weights.slice().buffer,
-  });
+  // The bundle stays here (for a later backend switch or worker restart): the worker gets a
+  // copy, transferred rather than cloned a second time.
+  const load = (on) => {
+    const manifest = bundle.manifestBytes.slice().buffer;
+    const weights = bundle.weights.slice().buffer;
+    return ask({
+      type: 'load', backend: on, manifestFile: bundle.files[0], manifest, weightsFile: bundle.files[1], weights,
+    }, [manifest, weights]);
+  };
   let note = '';
   try {
     await load(backend);
