@@ -38,6 +38,15 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" 
     cargo install wasm-bindgen-cli@"$bindgen_version"
 fi
 
+# The fuzz targets (fuzz/) build with libFuzzer on the nightly toolchain.
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+    cargo install --locked cargo-fuzz@0.13.2
+fi
+(cd fuzz && cargo +nightly fetch --locked)
+
 # playwright-core drives the system's chromium; binaryen 132's wasm-opt (Debian's 108 makes
 # wasm that Chromium rejects). trunk looks for wasm-opt on PATH, next to itself.
 npm ci --no-audit --no-fund

@@ -18,6 +18,10 @@ use crate::weights::{WeightError, load_safetensors_bytes};
 pub const BUNDLE_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The smallest and largest crop a manifest may ask for (ResNet downsamples 32 times; the
+/// bound keeps a hostile manifest from asking the page for a gigapixel resize).
+pub const MIN_CROP: u32 = 32;
+pub const MAX_CROP: u32 = 2048;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +193,19 @@ impl Manifest {
                 reason: format!("weights file {weights:?} is not a plain file name"),
             });
         }
+        let size = &manifest.preprocessing;
+        if !(MIN_CROP..=MAX_CROP).contains(&size.crop)
+            || !(size.crop..=2 * size.crop).contains(&size.resize)
+        {
+            return Err(BundleError::Manifest {
+                file: file.to_string(),
+                reason: format!(
+                    "preprocessing resize {} / crop {}: the crop must be {MIN_CROP} to {MAX_CROP} \
+                     pixels and the resize from the crop to twice it",
+                    size.resize, size.crop
+                ),
+            });
+        }
         let mut names = manifest.classes.clone();
         names.sort();
         names.dedup();
@@ -236,6 +253,33 @@ mod tests {
             metrics: serde_json::Value::Null,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_input_size_is_bounded() {
+        let with_size = |resize: u32, crop: u32| {
+            let mut json: serde_json::Value =
+                serde_json::from_slice(&manifest_with_weights(WEIGHTS_FILE)).unwrap();
+            json["preprocessing"]["resize"] = resize.into();
+            json["preprocessing"]["crop"] = crop.into();
+            Manifest::parse("m.json", &serde_json::to_vec(&json).unwrap())
+        };
+        assert!(with_size(256, 224).is_ok());
+        for (resize, crop) in [
+            (4_000_000_000u32, 4_000_000_000u32),
+            (37, 16),
+            (100, 32),
+            (300, 3000),
+        ] {
+            let err = with_size(resize, crop).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "m.json: not a bundle manifest: preprocessing resize {resize} / crop {crop}: \
+                     the crop must be 32 to 2048 pixels and the resize from the crop to twice it"
+                )
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What the trainer and the web page share: the ResNet model, torchvision weight import,
-//! image preprocessing and the FashionAI task table.
+//! image preprocessing, the FashionAI task table and its label files.
 
 pub mod bundle;
+pub mod labels;
 pub mod model;
 pub mod preprocess;
 pub mod tasks;

@@ -158,3 +158,35 @@ fn a_pickle_that_calls_os_system_is_refused_not_run() {
     );
     assert!(!marker.exists(), "the pickle's command ran");
 }
+
+/// Shapes decide the model that is built: a file cannot make it allocate more than its own
+/// size justifies, nor ask for an absurd width.
+#[test]
+fn shapes_asking_for_a_huge_model_are_refused_before_it_is_built() {
+    let dir = temp_dir("huge");
+    for (width, expected) in [
+        (
+            1024,
+            "its shapes make a resnet18 of 2856819717 values, more than its 1319124 bytes hold",
+        ),
+        (
+            1025,
+            "`conv1.weight` has shape [1025, 3, 7, 7], expected [C, 3, 7, 7] with C from 1 to 1024",
+        ),
+    ] {
+        let mut tensors = resnet18_tensors();
+        let conv1 = tensors.iter_mut().find(|t| t.0 == "conv1.weight").unwrap();
+        conv1.1 = vec![width, 3, 7, 7];
+        conv1.2 = vec![0.0; width * 3 * 7 * 7];
+        let path = dir.join(format!("wide-{width}.safetensors"));
+        write_safetensors(&path, &tensors);
+        let err = load(&path, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: not a torchvision ResNet state dict: {expected}",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
+}

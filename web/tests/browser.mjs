@@ -8,7 +8,9 @@
 // Usage: node web/tests/browser.mjs [target dir]   (writes <target>/browser-test/)
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync, cpSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
 import { launchChromium, serveSite } from './harness.mjs';
@@ -87,12 +89,12 @@ async function cardsDone(page, count) {
   })));
 }
 
-function checkCards(cards, backend) {
+function checkCards(cards, backend, answers = expected) {
   for (const card of cards) {
-    const want = expected.get(card.name);
+    const want = answers.get(card.name);
     if (want.error) {
       assert.equal(card.state, 'error', `${backend}: ${card.name} should fail`);
-      assert.ok(card.message.includes(BAD[card.name]), `${backend}: ${card.name}: "${card.message}"`);
+      assert.ok(card.message.includes(want.error), `${backend}: ${card.name}: "${card.message}"`);
       continue;
     }
     assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
@@ -173,6 +175,82 @@ try {
     assert.match(await page.textContent('#model-info'), /your bundle \(model\.safetensors\)/);
     checkCards(await cardsDone(page, 1), `${backend}, user's bundle`);
     await context.close();
+  }
+
+  // 50 photos dropped at once, the bad-input corpus among them: each gets its answer or its
+  // own error, the page answering all the while.
+  {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await openPage(context, 'cpu');
+    const many = join(work, 'many');
+    mkdirSync(many);
+    const corpus = join(root, 'trainer', 'tests', 'bad_inputs');
+    const sources = [...files, ...readdirSync(corpus).filter((n) => /\.(jpg|png|gif|webp)$/.test(n)).map((n) => join(corpus, n))];
+    const dropped = Array.from({ length: 50 }, (_, i) => {
+      const source = sources[i % sources.length];
+      const copy = join(many, `${String(i).padStart(2, '0')}-${source.split('/').pop()}`);
+      cpSync(source, copy);
+      return copy;
+    });
+    const answers = spawnSync(trainer, ['classify', '--model', join(site, 'model'), '--json', '--device', 'cpu', ...dropped],
+      { encoding: 'utf8', maxBuffer: 2 ** 26 });
+    const manyExpected = new Map(JSON.parse(answers.stdout).map((a) => [a.image.split('/').pop(), a]));
+    await page.evaluate(() => {
+      // The longest the main thread went without running a timer: a frozen tab shows here.
+      window.longestStall = 0;
+      let last = performance.now();
+      setInterval(() => {
+        const now = performance.now();
+        window.longestStall = Math.max(window.longestStall, now - last);
+        last = now;
+      }, 20);
+    });
+    await dropFiles(page, dropped);
+    // While photos are still waiting, the controls answer.
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="pending"]').length >= 10);
+    await page.uncheck('#show-cam');
+    assert.equal(await page.isChecked('#show-cam'), false);
+    await page.check('#show-cam');
+    const pendingThen = await page.$$eval('.card[data-state="pending"]', (c) => c.length);
+    const done = await cardsDone(page, 50);
+    checkCards(done, 'cpu, 50 photos', manyExpected);
+    const failedCards = done.filter((c) => c.state === 'error').length;
+    const stall = await page.evaluate(() => window.longestStall);
+    log(`50 dropped photos: ${50 - failedCards} classified, ${failedCards} refused with their message; ` +
+      `controls used with ${pendingThen} still waiting; longest main-thread stall ${stall.toFixed(0)} ms`);
+    assert.ok(failedCards > 0 && failedCards < 50);
+    assert.ok(stall < 2000, `the page froze for ${stall} ms`);
+
+    // A bundle larger than the page can hold is refused at once, and the model stays. The
+    // weights file is sparse: 5 GiB on paper, nothing on disk.
+    const huge = join(work, 'huge-bundle');
+    mkdirSync(huge);
+    cpSync(join(site, 'model', 'manifest.json'), join(huge, 'manifest.json'));
+    const fd = openSync(join(huge, 'model.safetensors'), 'w');
+    ftruncateSync(fd, 5 * 2 ** 30);
+    closeSync(fd);
+    await page.setInputFiles('#picker', [join(huge, 'manifest.json'), join(huge, 'model.safetensors')]);
+    await page.waitForFunction(() => /could not be used/.test(document.querySelector('#model-status').textContent));
+    const refusal = await page.textContent('#model-status');
+    assert.match(refusal, /model\.safetensors is 5\.0 GiB; this page loads weights of up to 1 GiB/);
+    log(`huge bundle: ${refusal}`);
+    rmSync(huge, { recursive: true });
+    await pasteFile(page, files[0]);
+    await page.waitForFunction(() => document.querySelector('.card').dataset.state !== 'pending');
+    assert.equal(await page.getAttribute('.card', 'data-state'), 'done');
+    await context.close();
+
+    // The same for a published bundle whose manifest promises more than that: no download.
+    const published = await browser.newContext();
+    const manifest = JSON.parse(readFileSync(join(site, 'model', 'manifest.json')));
+    manifest.weights.bytes = 8 * 2 ** 30;
+    await published.route('**/model/manifest.json', (route) => route.fulfill({ json: manifest }));
+    requests.length = 0;
+    const hugePage = await openPage(published, 'cpu');
+    assert.match(await hugePage.textContent('#model-status'),
+      /could not be loaded: .*model\.safetensors is 8\.0 GiB; this page loads weights of up to 1 GiB/);
+    assert.ok(!requests.some((r) => r.endsWith('.safetensors')), `weights requested: ${requests}`);
+    await published.close();
   }
 
   // By default, a software-only WebGPU adapter (SwiftShader here) loses to the CPU path.

@@ -95,9 +95,31 @@ async function readWithProgress(response, total) {
 
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+// The largest weights file the page takes on: a WebAssembly module has at most 4 GiB of
+// memory, and loading holds the weights twice (the file, then the f32 tensors). Checked
+// before anything is read, so a huge bundle is refused at once instead of stalling the tab.
+const MAX_WEIGHTS = 2 ** 30;
+
+function checkWeightsSize(name, bytes) {
+  if (bytes > MAX_WEIGHTS) {
+    throw new Error(`${name} is ${(bytes / 2 ** 30).toFixed(1)} GiB; this page loads weights of up to ` +
+      `${MAX_WEIGHTS / 2 ** 30} GiB (WebAssembly has 4 GiB of memory, and loading holds the weights twice)`);
+  }
+}
+
+// Reads a user's file into memory, naming it if the browser cannot.
+async function readFile(file) {
+  try {
+    return new Uint8Array(await file.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${file.name || 'the image'} could not be read into memory (${error.message})`);
+  }
+}
+
 // The weights, from the Cache API when this exact file (by checksum) was downloaded before.
 async function fetchWeights(manifest) {
   const url = new URL(MODEL_DIR + manifest.weights.file, location.href);
+  checkWeightsSize(url.pathname, manifest.weights.bytes);
   const key = `${url.href}?sha256=${manifest.weights.sha256}`;
   const cache = self.caches ? await caches.open(CACHE) : null;
   const cached = cache && (await cache.match(key));
@@ -208,9 +230,10 @@ async function loadDroppedBundle(files) {
   }
   try {
     setStatus(`Loading ${manifestFile.name} and ${weightsFile.name}…`);
-    const manifestBytes = new Uint8Array(await manifestFile.arrayBuffer());
+    checkWeightsSize(weightsFile.name, weightsFile.size);
+    const manifestBytes = await readFile(manifestFile);
     const manifest = await ask({ type: 'manifest', file: manifestFile.name, bytes: manifestBytes.slice().buffer });
-    const weights = new Uint8Array(await weightsFile.arrayBuffer());
+    const weights = await readFile(weightsFile);
     const files = [manifestFile.name, weightsFile.name];
     await useModel({ manifest, manifestBytes, weights, files, source: `your bundle (${weightsFile.name})` }, 'your bundle');
   } catch (error) {
@@ -229,6 +252,23 @@ function addFiles(fileList) {
     const card = newCard(file);
     cards.push(card);
     classifyCard(card);
+  }
+}
+
+// Photos are read and handed to the worker two at a time (it classifies one at a time
+// anyway), so that dropping hundreds of large photos does not hold all their bytes at once.
+let turnsFree = 2;
+const waitingForTurn = [];
+
+async function inTurn(task) {
+  if (turnsFree > 0) turnsFree--;
+  else await new Promise((go) => waitingForTurn.push(go));
+  try {
+    return await task();
+  } finally {
+    const next = waitingForTurn.shift();
+    if (next) next();
+    else turnsFree++;
   }
 }
 
@@ -251,9 +291,10 @@ async function classifyCard(card) {
     reviveWorker();
     if (!modelReady) throw new Error('no model is loaded');
     await modelReady.catch(() => { throw new Error('no model is loaded'); });
-    const bytes = await card.file.arrayBuffer();
-    const prediction = await ask({ type: 'classify', bytes }, [bytes]);
-    card.prediction = prediction;
+    card.prediction = await inTurn(async () => {
+      const { buffer } = await readFile(card.file);
+      return ask({ type: 'classify', bytes: buffer }, [buffer]);
+    });
     showPrediction(card);
   } catch (error) {
     element.classList.add('error');

@@ -123,8 +123,15 @@ pub fn load_torchvision(
         Head::New { .. } => PathFilter::new().with_predicate(|path, _| !path.starts_with("fc.")),
     };
     let format = sniff_format(path)?;
+    let size = std::fs::metadata(path)
+        .map_err(|error| WeightError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?
+        .len();
     let load = Load {
         path,
+        size,
         format,
         expected,
         head,
@@ -146,6 +153,7 @@ pub fn load_safetensors_bytes(
 ) -> Result<ResNet, WeightError> {
     let load = Load {
         path: name,
+        size: bytes.len() as u64,
         format: WeightFormat::Safetensors,
         expected,
         head: Head::Pretrained,
@@ -189,6 +197,8 @@ fn rename_in_header(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
 
 struct Load<'a> {
     path: &'a Path,
+    /// The file's length, which bounds the model its shapes may ask for.
+    size: u64,
     format: WeightFormat,
     expected: Option<Arch>,
     head: Head,
@@ -216,6 +226,18 @@ impl Load<'_> {
             .with_base_width(info.base_width)
             .with_num_classes(num_classes)
             .init(self.device);
+        // Parameters are allocated lazily: refuse shapes that ask for more values than the
+        // file could hold (2 bytes each, in f16) before any is.
+        let values = model.num_params() as u64;
+        if values.saturating_mul(2) > self.size {
+            return Err(WeightError::NotResNet {
+                path,
+                reason: format!(
+                    "its shapes make a {} of {values} values, more than its {} bytes hold",
+                    info.arch, self.size
+                ),
+            });
+        }
         let result = model
             .load_from(&mut store)
             .map_err(|e| WeightError::Unreadable {
@@ -334,6 +356,10 @@ fn read_info<S: ModuleStore>(
     })
 }
 
+/// The widest first stage accepted (torchvision's is 64): a guard against files whose shapes
+/// ask for a model too big to build.
+const MAX_BASE_WIDTH: usize = 1024;
+
 /// Recognises (arch, base width, classes) from a state dict's names and shapes.
 fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, usize, usize), String> {
     let shape_of = |name: &str| {
@@ -343,10 +369,11 @@ fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, usize, usize), Str
             .map(|(_, shape)| shape.as_slice())
     };
     let base_width = match shape_of("conv1.weight") {
-        Some([width, 3, 7, 7]) => *width,
+        Some([width @ 1..=MAX_BASE_WIDTH, 3, 7, 7]) => *width,
         Some(shape) => {
             return Err(format!(
-                "`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7]"
+                "`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7] with C from 1 to \
+                 {MAX_BASE_WIDTH}"
             ));
         }
         None if shapes.is_empty() => return Err("the file holds no tensors".into()),
@@ -358,8 +385,8 @@ fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, usize, usize), Str
         }
     };
     let num_classes = match shape_of("fc.weight") {
-        Some([classes, _]) => *classes,
-        _ => return Err("no 2-d `fc.weight`".into()),
+        Some(&[classes, _]) if classes > 0 => classes,
+        _ => return Err("no 2-d `fc.weight` with at least one class".into()),
     };
     let bottleneck = shape_of("layer1.0.conv3.weight").is_some();
     let blocks = [1, 2, 3, 4].map(|stage| {

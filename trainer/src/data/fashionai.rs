@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use shared::labels::{Row, parse_rows};
 use shared::tasks::Task;
 
 use super::Sample;
@@ -70,43 +71,26 @@ pub fn read_fashionai(root: &Path, task: &Task) -> Result<LabelTable> {
 }
 
 fn read_rows(root: &Path, file: &Path, text: &str, task: &Task, table: &mut LabelTable) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |reason: String| BadRow {
-            file: file.to_path_buf(),
-            line: index as u64 + 1,
-            reason,
-        };
-        match parse_row(root, line, task) {
+    for (line, row) in parse_rows(text, task) {
+        let sample = row.and_then(|row| match row {
+            Row::Labelled { image, label } => {
+                let image = root.join(image);
+                if image.is_file() {
+                    Ok(Some(Sample { image, label }))
+                } else {
+                    Err(format!("image {} does not exist", image.display()))
+                }
+            }
+            Row::OtherTask => Ok(None),
+        });
+        match sample {
             Ok(Some(sample)) => table.samples.push(sample),
             Ok(None) => table.other_tasks += 1,
-            Err(reason) => table.bad_rows.push(bad(reason)),
+            Err(reason) => table.bad_rows.push(BadRow {
+                file: file.to_path_buf(),
+                line,
+                reason,
+            }),
         }
     }
-}
-
-/// `Ok(None)` for a row of another task.
-fn parse_row(root: &Path, line: &str, task: &Task) -> Result<Option<Sample>, String> {
-    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-    let [image, row_task, label] = fields[..] else {
-        return Err(format!(
-            "expected 3 fields (image,task,label), found {}",
-            fields.len()
-        ));
-    };
-    if row_task != task.name {
-        return Task::by_name(row_task)
-            .map(|_| None)
-            .map_err(|err| err.to_string());
-    }
-    let label = task.parse_label(label).map_err(|err| err.to_string())?;
-    let image = root.join(image);
-    if !image.is_file() {
-        return Err(format!("image {} does not exist", image.display()));
-    }
-    Ok(Some(Sample { image, label }))
 }

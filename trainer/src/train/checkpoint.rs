@@ -46,7 +46,8 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
             .map_err(CheckpointerError::Record)?;
         let path = part_path(&self.dir, self.part, epoch);
         fs::create_dir_all(&self.dir)
-            .and_then(|()| write_atomic(&path, &bytes).map_err(std::io::Error::other))
+            .map_err(anyhow::Error::from)
+            .and_then(|()| write_atomic(&path, &bytes))
             .map_err(|err| {
                 CheckpointerError::Unknown(format!("saving {}: {err:#}", path.display()))
             })

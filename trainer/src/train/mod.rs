@@ -19,13 +19,15 @@ use anyhow::{Context, Result, bail};
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::train::checkpoint::{
-    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+    CheckpointerError, ComposedCheckpointingStrategy, KeepLastNCheckpoints,
+    MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{Learner, SupervisedTraining, TrainingError};
 use clap::Args;
 use serde::{Deserialize, Serialize};
+use shared::bundle::{MAX_CROP, MIN_CROP};
 use shared::model::{Arch, ResNet, ResNetConfig};
 use shared::preprocess::InputSize;
 use shared::weights::{Head, inspect, load_torchvision};
@@ -238,7 +240,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{} unreadable images were skipped", bad.count());
     }
     if let Some(error) = result.error {
-        bail!("training stopped: {error}");
+        // Our checkpointer's messages are complete (file and cause); burn's wrapping adds nothing.
+        match &*error {
+            TrainingError::Checkpoint(CheckpointerError::Unknown(reason)) => {
+                bail!("training stopped: {reason}")
+            }
+            error => bail!("training stopped: {error}"),
+        }
     }
     if result.interrupted.is_some() {
         bail!("interrupted; run the same command with --resume to continue");
@@ -254,6 +262,7 @@ fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let config: TrainConfig = serde_json::from_slice(&text)
             .with_context(|| format!("{}: not a training configuration", path.display()))?;
+        validate(&config).with_context(|| format!("{}: bad settings", path.display()))?;
         if last.is_none() {
             println!("no complete checkpoint yet: starting from the beginning");
         }
@@ -276,8 +285,8 @@ fn validate(config: &TrainConfig) -> Result<()> {
     if config.epochs == 0 || config.batch_size == 0 {
         bail!("--epochs and --batch-size must be at least 1");
     }
-    if config.input_size < 32 {
-        bail!("--input-size must be at least 32 (ResNet downsamples 32 times)");
+    if !(MIN_CROP..=MAX_CROP).contains(&config.input_size) {
+        bail!("--input-size must be from {MIN_CROP} to {MAX_CROP} (ResNet downsamples 32 times)");
     }
     if config.base_width == 0 {
         bail!("--base-width must be at least 1");

@@ -1,0 +1,90 @@
+//! FashionAI label CSVs (`Images/<task>/<hash>.jpg,<task>,<label>`, no header), parsed from
+//! text alone: the trainer checks that the images exist.
+
+use crate::tasks::{Label, Task};
+
+/// What one line of a label file holds for the task being read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row<'a> {
+    /// A row of this task: the image path (relative to the dataset root) and its label.
+    Labelled { image: &'a str, label: Label },
+    /// A valid row of another task.
+    OtherTask,
+}
+
+/// The non-blank lines of a label file with their 1-based line numbers, each parsed for
+/// `task` or rejected with the reason. A UTF-8 BOM and CRLF line endings are accepted.
+pub fn parse_rows<'a>(
+    text: &'a str,
+    task: &'a Task,
+) -> impl Iterator<Item = (u64, Result<Row<'a>, String>)> + 'a {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| (index as u64 + 1, line.trim_end_matches('\r')))
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(number, line)| (number, parse_row(line, task)))
+}
+
+fn parse_row<'a>(line: &'a str, task: &Task) -> Result<Row<'a>, String> {
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    let [image, row_task, label] = fields[..] else {
+        return Err(format!(
+            "expected 3 fields (image,task,label), found {}",
+            fields.len()
+        ));
+    };
+    if row_task != task.name {
+        return Task::by_name(row_task)
+            .map(|_| Row::OtherTask)
+            .map_err(|err| err.to_string());
+    }
+    if image.is_empty() {
+        return Err("the image path is empty".into());
+    }
+    let label = task.parse_label(label).map_err(|err| err.to_string())?;
+    Ok(Row::Labelled { image, label })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::SKIRT_LENGTH;
+
+    fn rows(text: &str) -> Vec<(u64, Result<Row<'_>, String>)> {
+        let task = Box::leak(Box::new(Task::by_name(SKIRT_LENGTH).unwrap()));
+        parse_rows(text, task).collect()
+    }
+
+    #[test]
+    fn bom_crlf_and_blank_lines() {
+        let parsed = rows(
+            "\u{feff}Images/a.jpg,skirt_length_labels,nynnnn\r\n\r\n\
+             Images/b.jpg,coat_length_labels,nnnnnnnn\r\n",
+        );
+        assert_eq!(parsed.len(), 2);
+        let (line, Ok(Row::Labelled { image, label })) = &parsed[0] else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!((*line, *image, label.class), (1, "Images/a.jpg", 1));
+        assert_eq!(parsed[1], (3, Ok(Row::OtherTask)));
+    }
+
+    #[test]
+    fn bad_rows_say_why() {
+        let parsed = rows(
+            "a.jpg,skirt_length_labels\n\
+             a.jpg,skirt_lengths,nynnnn\n\
+             ,skirt_length_labels,nynnnn\n\
+             a.jpg,skirt_length_labels,nyy\n",
+        );
+        let reasons: Vec<String> = parsed.into_iter().map(|(_, r)| r.unwrap_err()).collect();
+        assert_eq!(reasons[0], "expected 3 fields (image,task,label), found 2");
+        assert!(reasons[1].starts_with("unknown task `skirt_lengths`"));
+        assert_eq!(reasons[2], "the image path is empty");
+        assert_eq!(
+            reasons[3],
+            "label `nyy` has 3 characters, the task has 6 classes"
+        );
+    }
+}

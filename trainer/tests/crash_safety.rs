@@ -1,0 +1,275 @@
+//! Crash safety of `trainer train`: SIGKILL at random moments, then `--resume`, again and
+//! again; and a disk that fills up while a checkpoint is written. On the CPU backend with a
+//! tiny model, through the real binary.
+//!
+//! `TRAINER_TEST_KILLS` sets the number of kills (5 by default; `scripts/kill-resume.sh`
+//! runs 20) and `TRAINER_TEST_SEED` the seed of the kill moments (printed on every run).
+
+mod common;
+
+use std::fs::{self, File};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use burn::prelude::Device;
+use common::{fashionai_root, prepare, read_json, temp_dir};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use trainer::train::checkpoint::latest_complete;
+
+#[rustfmt::skip]
+const RECIPE: &[&str] = &[
+    "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
+    "--lr", "0.02", "--pretrained", "none", "--device", "cpu",
+];
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `trainer train --run <run> <RECIPE> --epochs <epochs> [--resume]`, its stdout and stderr
+/// appended to `<log>`.
+fn spawn_train(run: &Path, epochs: usize, resume: bool, log: &Path) -> Child {
+    let log = File::options().create(true).append(true).open(log).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
+    command
+        .args(["train", "--run", run.to_str().unwrap()])
+        .args(RECIPE)
+        .args(["--epochs", &epochs.to_string()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    if resume {
+        command.arg("--resume");
+    }
+    command.spawn().unwrap()
+}
+
+/// The epochs `metrics.json` records; checks that it and `metrics.csv` parse and agree,
+/// numbered 1, 2, ... without gaps or repeats.
+fn recorded_epochs(run: &Path) -> usize {
+    let path = run.join("metrics.json");
+    if !path.exists() {
+        assert!(!run.join("metrics.csv").exists());
+        return 0;
+    }
+    let epochs: Vec<u64> = read_json(&path)["epochs"]
+        .as_array()
+        .expect("metrics.json holds a list of epochs")
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=epochs.len() as u64).collect();
+    assert_eq!(epochs, expected, "metrics.json epochs");
+    let csv = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let csv_epochs: Vec<u64> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(csv_epochs, expected, "metrics.csv epochs:\n{csv}");
+    epochs.len()
+}
+
+/// Every checkpoint file under its final name is complete: the model ones load, and no
+/// temporary file is left once `train` starts again (it removes them).
+fn check_checkpoints(run: &Path) {
+    let Ok(entries) = fs::read_dir(run.join("checkpoint")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("model-") && name.ends_with(".bpk") {
+            trainer::trained::load_checkpoint(&entry.path(), &Device::flex())
+                .unwrap_or_else(|err| panic!("{name} is damaged: {err:#}"));
+        }
+    }
+}
+
+#[test]
+fn survives_random_kills_and_resumes() {
+    let kills: usize = env_or("TRAINER_TEST_KILLS", 5);
+    let seed: u64 = env_or(
+        "TRAINER_TEST_SEED",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    eprintln!("{kills} kills, TRAINER_TEST_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = temp_dir("kills");
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    fashionai_root(&data, 40, &[]);
+    assert!(prepare(&data, &run, &[]).status.success());
+    let log = dir.join("train.log");
+    // Enough epochs that the kills land in every part of a run: start-up, training,
+    // validation, checkpoint and metrics writes, and across epoch boundaries.
+    let epochs = 6 * kills + 6;
+
+    let mut killed = 0;
+    let mut resume = false;
+    loop {
+        let mut child = spawn_train(&run, epochs, resume, &log);
+        resume = true;
+        if killed == kills {
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{}", fs::read_to_string(&log).unwrap());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..1500)));
+        if child.try_wait().unwrap().is_some() {
+            panic!(
+                "training finished after {killed} of {kills} kills:\n{}",
+                fs::read_to_string(&log).unwrap()
+            );
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        killed += 1;
+        let recorded = recorded_epochs(&run);
+        let saved = latest_complete(&run).unwrap_or(0);
+        eprintln!("kill {killed}: {recorded} epochs recorded, checkpoint of epoch {saved}");
+        // The metrics are written just before the checkpoint: a kill between the two loses
+        // that epoch, never more.
+        assert!(
+            saved + 1 >= recorded,
+            "{recorded} epochs recorded, last checkpoint {saved}"
+        );
+        check_checkpoints(&run);
+    }
+
+    let text = fs::read_to_string(&log).unwrap();
+    assert_eq!(recorded_epochs(&run), epochs);
+    check_checkpoints(&run);
+    let names: Vec<String> = fs::read_dir(run.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    let best = read_json(&run.join("metrics.json"))["best_epoch"]
+        .as_u64()
+        .unwrap();
+    assert!(names.contains(&format!("model-{best}.bpk")), "{names:?}");
+    assert!(names.contains(&format!("model-{epochs}.bpk")), "{names:?}");
+    // Each completed epoch prints one summary line: a kill repeats at most one epoch.
+    let trained = text
+        .lines()
+        .filter(|l| l.starts_with("epoch ") && l.contains(&format!("/{epochs} ")))
+        .count();
+    eprintln!("{trained} epochs trained for {epochs}, {kills} kills");
+    assert!(
+        trained <= epochs + kills,
+        "{trained} epochs trained for {epochs} with {kills} kills"
+    );
+}
+
+/// The run folder on a tmpfs that fills up while epoch 2's checkpoint is written
+/// (in a user and mount namespace, so no privileges are needed): the run stops with a clear
+/// error, epoch 1's checkpoint is intact, and training resumes from it elsewhere.
+#[test]
+fn full_disk_keeps_the_previous_checkpoint() {
+    let dir = temp_dir("full-disk");
+    let (data, prepared) = (dir.join("data"), dir.join("prepared"));
+    fashionai_root(&data, 8, &[]);
+    assert!(prepare(&data, &prepared, &[]).status.success());
+
+    // How much one epoch leaves on disk.
+    let sizing = dir.join("sizing");
+    copy_dir(&prepared, &sizing);
+    let log = dir.join("sizing.log");
+    assert!(
+        spawn_train(&sizing, 1, false, &log)
+            .wait()
+            .unwrap()
+            .success()
+    );
+    let used = disk_usage(&sizing);
+    let model = fs::metadata(sizing.join("checkpoint/model-1.bpk"))
+        .unwrap()
+        .len();
+    // Room for epoch 1's files and half of epoch 2's model checkpoint.
+    let size = used + model / 2;
+
+    let (mount, out) = (dir.join("tmpfs"), dir.join("out"));
+    fs::create_dir_all(&mount).unwrap();
+    let script = r#"mount -t tmpfs -o "size=$1" tmpfs "$2" || exit 99
+        cp -a "$3/." "$2/" && "$4" train --run "$2" "${@:6}"; status=$?
+        cp -a "$2/." "$5/"; exit $status"#;
+    let output = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "bash",
+            "-c",
+            script,
+            "bash",
+        ])
+        .arg(size.to_string())
+        .args([&mount, &prepared])
+        .arg(env!("CARGO_BIN_EXE_trainer"))
+        .arg(&out)
+        .args(RECIPE)
+        .args(["--epochs", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{}{stderr}", String::from_utf8_lossy(&output.stdout));
+    assert_ne!(
+        output.status.code(),
+        Some(99),
+        "cannot mount a tmpfs: {stderr}"
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("training stopped: saving")
+            && stderr.contains("-2.bpk: writing")
+            && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert_eq!(latest_complete(&out), Some(1));
+    check_checkpoints(&out);
+    let names: Vec<String> = fs::read_dir(out.join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+
+    // On a disk with room, the same command with --resume finishes the run.
+    let log = dir.join("resume.log");
+    assert!(spawn_train(&out, 2, true, &log).wait().unwrap().success());
+    assert!(
+        fs::read_to_string(&log)
+            .unwrap()
+            .contains("resuming after epoch 1")
+    );
+    assert_eq!(recorded_epochs(&out), 2);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Bytes used, each file rounded up to whole 4 KiB pages as tmpfs counts them.
+fn disk_usage(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                disk_usage(&entry.path()) + 4096
+            } else {
+                meta.len().div_ceil(4096) * 4096
+            }
+        })
+        .sum()
+}
