@@ -1,7 +1,8 @@
 // The page in a real browser (Debian's chromium, driven by playwright-core), on the WebGPU
 // path (SwiftShader) and on the CPU path: it must give the probabilities `trainer classify
 // --json` gives for the same photos and bundle, a clear message for each bad file, load the
-// model from the Cache API on the second visit, and refuse a damaged bundle.
+// model from the Cache API on the second visit, and refuse a damaged bundle. Then 50 photos
+// dropped at once (the bad-input corpus among them) and bundles too large to load.
 //
 // Needs `trunk build --release` (dist/), the trainer binary and the fixtures example, which
 // `cargo test --workspace` builds.
@@ -89,12 +90,17 @@ async function cardsDone(page, count) {
   })));
 }
 
+// Where the page's message differs from the command line's: on wasm32 the png crate refuses
+// an image whose pixels cannot fit the address space before the declared size can be read.
+const PAGE_MESSAGES = { 'bomb.png': 'decoding would need more than 1024 MiB of memory' };
+
 function checkCards(cards, backend, answers = expected) {
   for (const card of cards) {
     const want = answers.get(card.name);
     if (want.error) {
+      const message = PAGE_MESSAGES[card.name.replace(/^\d+-/, '')] ?? want.error;
       assert.equal(card.state, 'error', `${backend}: ${card.name} should fail`);
-      assert.ok(card.message.includes(want.error), `${backend}: ${card.name}: "${card.message}"`);
+      assert.ok(card.message.includes(message), `${backend}: ${card.name}: "${card.message}"`);
       continue;
     }
     assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
@@ -110,6 +116,7 @@ async function dropFiles(page, paths) {
   await page.evaluate((items) => {
     const transfer = new DataTransfer();
     for (const { name, data } of items) transfer.items.add(new File([new Uint8Array(data)], name));
+    window.resetStall?.(); // Building the files above is the test's work, not the page's.
     document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
   }, payload);
 }
@@ -197,8 +204,12 @@ try {
     const manyExpected = new Map(JSON.parse(answers.stdout).map((a) => [a.image.split('/').pop(), a]));
     await page.evaluate(() => {
       // The longest the main thread went without running a timer: a frozen tab shows here.
-      window.longestStall = 0;
-      let last = performance.now();
+      let last;
+      window.resetStall = () => {
+        window.longestStall = 0;
+        last = performance.now();
+      };
+      window.resetStall();
       setInterval(() => {
         const now = performance.now();
         window.longestStall = Math.max(window.longestStall, now - last);
@@ -213,13 +224,14 @@ try {
     await page.check('#show-cam');
     const pendingThen = await page.$$eval('.card[data-state="pending"]', (c) => c.length);
     const done = await cardsDone(page, 50);
+    await page.screenshot({ path: join(work, 'page-50-photos.png'), fullPage: true });
     checkCards(done, 'cpu, 50 photos', manyExpected);
     const failedCards = done.filter((c) => c.state === 'error').length;
     const stall = await page.evaluate(() => window.longestStall);
     log(`50 dropped photos: ${50 - failedCards} classified, ${failedCards} refused with their message; ` +
       `controls used with ${pendingThen} still waiting; longest main-thread stall ${stall.toFixed(0)} ms`);
     assert.ok(failedCards > 0 && failedCards < 50);
-    assert.ok(stall < 2000, `the page froze for ${stall} ms`);
+    assert.ok(stall < 1000, `the page froze for ${stall} ms`);
 
     // A bundle larger than the page can hold is refused at once, and the model stays. The
     // weights file is sparse: 5 GiB on paper, nothing on disk.
