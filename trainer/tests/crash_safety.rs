@@ -74,19 +74,30 @@ fn recorded_epochs(run: &Path) -> usize {
     epochs.len()
 }
 
-/// Every checkpoint file under its final name is complete: the model ones load, and no
-/// temporary file is left once `train` starts again (it removes them).
-fn check_checkpoints(run: &Path) {
+/// Every checkpoint file under its final name is complete (the model ones load); returns
+/// the names of all files in the checkpoint folder.
+fn check_checkpoints(run: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(run.join("checkpoint")) else {
-        return;
+        return Vec::new();
     };
+    let mut names = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("model-") && name.ends_with(".bpk") {
             trainer::trained::load_checkpoint(&entry.path(), &Device::flex())
                 .unwrap_or_else(|err| panic!("{name} is damaged: {err:#}"));
         }
+        names.push(name);
     }
+    names
+}
+
+/// `check_checkpoints` for a run that is over: no temporary file left either (a killed run's
+/// are removed when `train` starts again, a failed write removes its own).
+fn check_finished_checkpoints(run: &Path) -> Vec<String> {
+    let names = check_checkpoints(run);
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    names
 }
 
 #[test]
@@ -144,12 +155,7 @@ fn survives_random_kills_and_resumes() {
 
     let text = fs::read_to_string(&log).unwrap();
     assert_eq!(recorded_epochs(&run), epochs);
-    check_checkpoints(&run);
-    let names: Vec<String> = fs::read_dir(run.join("checkpoint"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    let names = check_finished_checkpoints(&run);
     let best = read_json(&run.join("metrics.json"))["best_epoch"]
         .as_u64()
         .unwrap();
@@ -233,12 +239,7 @@ fn full_disk_keeps_the_previous_checkpoint() {
         "{stderr}"
     );
     assert_eq!(latest_complete(&out), Some(1));
-    check_checkpoints(&out);
-    let names: Vec<String> = fs::read_dir(out.join("checkpoint"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    check_finished_checkpoints(&out);
 
     // On a disk with room, the same command with --resume finishes the run.
     let log = dir.join("resume.log");
