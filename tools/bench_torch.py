@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The PyTorch side of `trainer bench`: the same training step (torchvision resnet50, 6
-classes, cross-entropy, SGD lr 0.001 momentum 0.9 weight decay 1e-4, fp32, synthetic batch)
-and the same inference pass, timed the same way (warm-up, then synchronised timing); and the
-same input pipeline (decode a 600x800 JPEG, Resize(256, bicubic), RandomCrop(224),
-RandomHorizontalFlip, ToTensor, Normalize) on a process pool, as a DataLoader's workers run it.
+classes, cross-entropy, SGD lr 0.001 momentum 0.9 weight decay 1e-4, synthetic batch) and the
+same inference pass, timed the same way (warm-up, then synchronised timing); and the same input
+pipeline (decode a 600x800 JPEG, Resize(256, bicubic), RandomCrop(224), RandomHorizontalFlip,
+ToTensor, Normalize) on a process pool, as a DataLoader's workers run it.
 
-    python3 tools/bench_torch.py --batch-sizes 32,64 --device cuda [--tf32] [--pipeline-images 256]
+Precisions: fp32 (TF32 off), tf32 (TF32 matmuls and convolutions), bf16 (autocast to bf16
+with fp32 master weights, channels_last: PyTorch's fastest usual recipe).
+
+    python3 tools/bench_torch.py --batch-sizes 32,64,128 --device cuda --precision bf16
 """
 
 import argparse
@@ -27,14 +30,22 @@ def sync(device):
 
 
 def measure(args, batch, device):
-    model = torchvision.models.get_model(args.arch, num_classes=args.classes).to(device)
+    bf16 = args.precision == "bf16"
+    layout = torch.channels_last if bf16 else torch.contiguous_format
+    model = torchvision.models.get_model(args.arch, num_classes=args.classes)
+    model = model.to(device, memory_format=layout)
     optimiser = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(batch, 3, args.input_size, args.input_size, device=device)
+    x = x.contiguous(memory_format=layout)
     y = torch.arange(batch, device=device) % args.classes
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
     def step():
         optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with autocast():
+            loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimiser.step()
         loss.item()
@@ -52,8 +63,10 @@ def measure(args, batch, device):
     sync(device)
     train = args.steps * batch / (time.perf_counter() - start)
 
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for _ in range(max(args.warmup, 1)):
             model(x).cpu()
         sync(device)
@@ -61,7 +74,8 @@ def measure(args, batch, device):
         for _ in range(args.steps):
             model(x).cpu()
         infer = args.steps * batch / (time.perf_counter() - start)
-    return {"batch_size": batch, "train_images_per_s": train, "infer_images_per_s": infer, "first_step_s": first}
+    return {"batch_size": batch, "train_images_per_s": train, "infer_images_per_s": infer,
+            "first_step_s": first, "train_peak_mib": peak}
 
 
 def photo_jpeg():
@@ -107,16 +121,18 @@ def main():
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--classes", type=int, default=6)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions")
+    parser.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
     parser.add_argument("--pipeline-images", type=int, default=256)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--json")
     args = parser.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    torch.backends.cudnn.allow_tf32 = args.tf32
+    tf32 = args.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True
     device = torch.device(args.device)
     print(f"torch {torch.__version__} {args.arch} at {args.input_size}px on {device}, "
-          f"{torch.get_num_threads()} threads, tf32={args.tf32}")
+          f"{torch.get_num_threads()} threads, {args.precision}")
     results = []
     for batch in [int(b) for b in args.batch_sizes.split(",") if b]:
         r = measure(args, batch, device)
@@ -130,7 +146,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"torch": torch.__version__, "device": str(device), "models": results,
+                {"torch": torch.__version__, "device": str(device), "precision": args.precision,
+                 "models": results,
                  "pipeline_images_per_s": pipeline},
                 f,
                 indent=1,

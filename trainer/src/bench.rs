@@ -17,6 +17,7 @@ use shared::tasks::Mark;
 
 use crate::device::{self, DeviceChoice};
 use crate::train::loader::Batch;
+use crate::train::precision::Precision;
 use crate::train::step::Classifier;
 use crate::train::{TrainConfig, schedule};
 
@@ -35,6 +36,9 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
+    /// Arithmetic of the training step's convolutions (`trainer train --precision`).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
     /// Classes of the classifier (6 = skirt length).
     #[arg(long, default_value_t = 6)]
     pub classes: usize,
@@ -59,6 +63,7 @@ struct ModelResult {
 #[derive(Serialize)]
 struct Report {
     arch: String,
+    precision: Precision,
     device: String,
     input_size: u32,
     models: Vec<ModelResult>,
@@ -71,7 +76,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--steps and every batch size must be at least 1");
     }
     let device = device::pick(args.device)?;
-    println!("{} at {}px on {device:?}", args.arch, args.input_size);
+    println!(
+        "{} at {}px on {device:?}, training in {:?}",
+        args.arch, args.input_size, args.precision
+    );
     let mut models = Vec::new();
     for &batch_size in &args.batch_sizes {
         let result = measure_model(&args, batch_size, &device)?;
@@ -91,6 +99,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let report = Report {
         arch: args.arch.to_string(),
+        precision: args.precision,
         device: format!("{device:?}"),
         input_size: args.input_size,
         models,
@@ -124,9 +133,11 @@ fn measure_model(args: &BenchArgs, batch_size: usize, device: &Device) -> Result
         seed: 0,
         input_size: args.input_size,
         base_width: 64,
+        precision: args.precision,
+        loss_scale: crate::train::precision::INITIAL_SCALE,
     };
     let mut learner = Learner::new(
-        Classifier { net },
+        Classifier::new(net, &config),
         schedule::sgd(&config),
         schedule::lr_schedule(&config, 1)?,
     );
@@ -172,12 +183,18 @@ fn measure_model(args: &BenchArgs, batch_size: usize, device: &Device) -> Result
     let model = learner.model().valid();
     let input = batch(device).images;
     for _ in 0..args.warmup.max(1) {
-        model.net.forward(input.clone()).into_data();
+        model
+            .net
+            .forward_in(input.clone(), args.precision.dtype())
+            .into_data();
     }
     device.sync()?;
     let started = Instant::now();
     for _ in 0..args.steps {
-        model.net.forward(input.clone()).into_data();
+        model
+            .net
+            .forward_in(input.clone(), args.precision.dtype())
+            .into_data();
     }
     let infer_images_per_s = (args.steps * batch_size) as f64 / started.elapsed().as_secs_f64();
     Ok(ModelResult {

@@ -157,6 +157,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
             seed: 1024,
             input_size: 64,
             base_width: 16,
+            precision: Default::default(),
+            loss_scale: train::precision::INITIAL_SCALE,
         },
         resume: false,
         device: args.device,

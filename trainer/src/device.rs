@@ -42,6 +42,7 @@ fn cpu() -> Device {
 
 #[cfg(feature = "wgpu")]
 fn gpu() -> Result<Device> {
+    crate::kernel_cache::configure();
     let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
     let probe = device.clone();
     // wgpu reports a missing adapter by panicking; keep the default hook from printing it.

@@ -10,6 +10,8 @@ pub mod device;
 pub mod evaluate;
 pub mod export;
 pub mod infer;
+#[cfg(feature = "wgpu")]
+pub mod kernel_cache;
 pub mod plots;
 pub mod predict;
 pub mod prepare;

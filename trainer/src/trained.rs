@@ -63,7 +63,8 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
         .init(device);
     let record = ModuleRecord::load(path)
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let model = Classifier { net }
+    // Evaluation, prediction and export compute in f32 whatever the training used.
+    let model = Classifier { net, mixed: None }
         .try_load_record(record)
         .with_context(|| {
             format!(

@@ -16,6 +16,7 @@ use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
 use trainer::train::TrainConfig;
 use trainer::train::loader::Batch;
+use trainer::train::precision::Precision;
 use trainer::train::schedule;
 use trainer::train::step::Classifier;
 
@@ -39,6 +40,8 @@ fn config(settings: &serde_json::Value) -> TrainConfig {
         seed: 0,
         input_size: 32,
         base_width: 8,
+        precision: Precision::F32,
+        loss_scale: 65536.0,
     }
 }
 
@@ -74,7 +77,7 @@ fn sgd_steps_match_pytorch() {
     .unwrap();
     let config = config(&settings);
     let mut learner = Learner::new(
-        Classifier { net },
+        Classifier { net, mixed: None },
         schedule::sgd(&config),
         schedule::lr_schedule(&config, 1).unwrap(),
     );
@@ -132,7 +135,7 @@ fn sgd_steps_match_pytorch() {
             &device,
         )
         .unwrap();
-        tensors(&Classifier { net })
+        tensors(&Classifier { net, mixed: None })
     };
     let (initial, theirs) = (load("initial.safetensors"), load("final.safetensors"));
     // `valid()`, as burn-train's validation does before each checkpoint, also folds the last

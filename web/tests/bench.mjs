@@ -1,10 +1,12 @@
 // The page's numbers in headless Chromium: download sizes, time to the first prediction and
-// per-image latency, on the WebGPU path and on the CPU path. Run by scripts/bench-web.sh,
-// which makes the ResNet-50 bundle; results go into BENCHMARKS.md by hand.
+// per-image latency, on the WebGPU path and on the CPU path; then ONNX Runtime Web running the
+// same network (an ONNX export of the bundle's weights) in the same browser, on its wasm and
+// webgpu execution providers. Run by scripts/bench-web.sh, which makes the ResNet-50 bundle and
+// its ONNX export; results go into BENCHMARKS.md by hand.
 //
-// Usage: node web/tests/bench.mjs <bundle dir> <photo>... [--runs N]
+// Usage: node web/tests/bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N]
 
-import { cpSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { launchChromium, serveSite } from './harness.mjs';
@@ -13,13 +15,16 @@ const root = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
-const [bundle, ...photos] = args;
-if (!bundle || photos.length === 0) throw new Error('usage: bench.mjs <bundle dir> <photo>... [--runs N]');
+const [bundle, onnx, ...photos] = args;
+if (!onnx || photos.length === 0) throw new Error('usage: bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N]');
 
 const site = join(root, 'target', 'bench-site');
 rmSync(site, { recursive: true, force: true });
 cpSync(join(root, 'dist'), site, { recursive: true });
 cpSync(bundle, join(site, 'model'), { recursive: true });
+cpSync(join(root, 'node_modules', 'onnxruntime-web', 'dist'), join(site, 'ort'), { recursive: true });
+cpSync(onnx, join(site, 'ort', 'model.onnx'));
+writeFileSync(join(site, 'ort', 'index.html'), '<!doctype html><title>ONNX Runtime Web</title>');
 
 const server = await serveSite(site);
 const { url } = server;
@@ -61,6 +66,43 @@ for (const backend of ['webgpu', 'cpu']) {
   const times = [];
   for (let i = 0; i < runs; i++) times.push(await classify(page, photos[(i + 1) % photos.length], i + 2));
   console.log(`| ${where} | ${ready.toFixed(1)} | ${first.toFixed(1)} | ${median(times)} (${times.join(', ')}) |`);
+  await context.close();
+}
+
+// ONNX Runtime Web on one thread (the page's CPU path has one; without cross-origin isolation
+// ORT's wasm has no threads either), the same 224 px input, output read back to JavaScript.
+const ort = JSON.parse(readFileSync(join(root, 'node_modules', 'onnxruntime-web', 'package.json')));
+for (const provider of ['webgpu', 'wasm']) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const start = Date.now();
+  await page.goto(`${url}ort/index.html`);
+  const result = await page.evaluate(async ({ provider, runs, crop }) => {
+    const ort = await import('./ort.all.min.mjs');
+    ort.env.wasm.numThreads = 1;
+    const session = await ort.InferenceSession.create('model.onnx', { executionProviders: [provider] });
+    const ready = performance.now();
+    const input = () => new ort.Tensor('float32', Float32Array.from({ length: 3 * crop * crop }, Math.random), [1, 3, crop, crop]);
+    const run = async () => {
+      const feeds = { input: input() };
+      const begin = performance.now();
+      const { logits } = await session.run(feeds);
+      await logits.getData();
+      return performance.now() - begin;
+    };
+    await run();
+    const first = performance.now();
+    const times = [];
+    for (let i = 0; i < runs; i++) times.push(Math.round(await run()));
+    return { ready, first, times };
+  }, { provider, runs, crop: manifest.preprocessing.crop }).catch((error) => ({ error: error.message }));
+  if (result.error) {
+    console.log(`| ONNX Runtime Web ${ort.version}, ${provider} | failed: ${result.error.split('\n')[0]} | | |`);
+  } else {
+    const navigation = await page.evaluate(() => performance.timeOrigin);
+    const since = (t) => ((navigation + t - start) / 1000).toFixed(1);
+    console.log(`| ONNX Runtime Web ${ort.version}, ${provider} | ${since(result.ready)} | ${since(result.first)} | ${median(result.times)} (${result.times.join(', ')}) |`);
+  }
   await context.close();
 }
 await browser.close();

@@ -4,6 +4,7 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
 
 use super::norm::BatchNorm;
@@ -29,6 +30,19 @@ pub(crate) fn conv(
         .init(device)
 }
 
+/// `conv` applied with its arithmetic in `dtype`, the result back in f32. For mixed-precision
+/// training (f16): the input and weights are cast on the way in, so the matrix work runs in
+/// f16 while the f32 master weights receive the gradients (the cast's backward casts them
+/// back) and BatchNorm, ReLU and the residual sums stay in f32.
+pub(crate) fn conv_in(conv: &Conv2d, x: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
+    if dtype == FloatDType::F32 {
+        return conv.forward(x);
+    }
+    let mut low = conv.clone();
+    low.weight = low.weight.map(|weight| weight.cast(dtype));
+    low.forward(x.cast(dtype)).cast(FloatDType::F32)
+}
+
 /// The projection shortcut: a strided 1x1 convolution and a BatchNorm
 /// (torchvision's `downsample.0` and `downsample.1`).
 #[derive(Module, Debug)]
@@ -45,8 +59,8 @@ impl Downsample {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+    fn forward(&self, x: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
+        self.bn.forward(conv_in(&self.conv, x, dtype))
     }
 
     /// torchvision adds a projection exactly when the block changes the spatial size
@@ -85,13 +99,13 @@ impl BasicBlock {
         }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(downsample) => downsample.forward(x.clone()),
+            Some(downsample) => downsample.forward(x.clone(), dtype),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(self.bn1.forward(conv_in(&self.conv1, x, dtype)));
+        let out = self.bn2.forward(conv_in(&self.conv2, out, dtype));
         relu(out + identity)
     }
 }
@@ -126,14 +140,14 @@ impl Bottleneck {
         }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(downsample) => downsample.forward(x.clone()),
+            Some(downsample) => downsample.forward(x.clone(), dtype),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = relu(self.bn1.forward(conv_in(&self.conv1, x, dtype)));
+        let out = relu(self.bn2.forward(conv_in(&self.conv2, out, dtype)));
+        let out = self.bn3.forward(conv_in(&self.conv3, out, dtype));
         relu(out + identity)
     }
 }
@@ -148,10 +162,11 @@ pub enum Block {
 }
 
 impl Block {
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// The block with its convolutions computed in `dtype` (see [`conv_in`]).
+    pub fn forward(&self, x: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
         match self {
-            Block::Basic(block) => block.forward(x),
-            Block::Bottleneck(block) => block.forward(x),
+            Block::Basic(block) => block.forward(x, dtype),
+            Block::Bottleneck(block) => block.forward(x, dtype),
         }
     }
 }

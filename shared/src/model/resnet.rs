@@ -3,10 +3,11 @@
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, conv::Conv2d};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
-use super::block::{BasicBlock, Block, Bottleneck, conv};
+use super::block::{BasicBlock, Block, Bottleneck, conv, conv_in};
 use super::norm::BatchNorm;
 
 /// The ResNet depths torchvision ships, with their block kind and blocks per stage.
@@ -161,13 +162,23 @@ impl ResNetConfig {
 impl ResNet {
     /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.classify(self.features(images))
+        self.forward_in(images, FloatDType::F32)
+    }
+
+    /// [`forward`](Self::forward) with the convolutions computed in `dtype` (f16: mixed
+    /// precision, see [`conv_in`]); the parameters, BatchNorm and the classifier stay f32.
+    pub fn forward_in(&self, images: Tensor<4>, dtype: FloatDType) -> Tensor<2> {
+        self.classify(self.features_in(images, dtype))
     }
 
     /// The last convolutional feature map `[batch, channels, h, w]` (before pooling); with the
     /// `fc` weights it gives class-activation maps.
     pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        self.features_in(images, FloatDType::F32)
+    }
+
+    fn features_in(&self, images: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
+        let x = relu(self.bn1.forward(conv_in(&self.conv1, images, dtype)));
         let mut x = self.maxpool.forward(x);
         for block in self
             .layer1
@@ -176,7 +187,7 @@ impl ResNet {
             .chain(&self.layer3)
             .chain(&self.layer4)
         {
-            x = block.forward(x);
+            x = block.forward(x, dtype);
         }
         x
     }

@@ -2,6 +2,7 @@
 //! one validation step, on whatever device the batch lives on.
 
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::ExecutionError;
 use burn::tensor::activation::log_softmax;
@@ -9,20 +10,40 @@ use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use shared::model::ResNet;
 
+use super::TrainConfig;
 use super::loader::Batch;
 use super::metrics::RankingInput;
+use super::precision::{LossScaler, Precision};
 
 /// The ResNet as burn-train sees it. A wrapper because burn-train's step traits and the
 /// model live in other crates.
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub net: ResNet,
+    /// The loss scale of mixed-precision training (`--precision f16`); `None` in f32.
+    #[module(skip)]
+    pub mixed: Option<LossScaler>,
 }
 
 impl Classifier {
+    /// The model as `config` trains it: in f32, or in mixed precision from its loss scale.
+    pub fn new(net: ResNet, config: &TrainConfig) -> Self {
+        let mixed =
+            (config.precision == Precision::F16).then(|| LossScaler::new(config.loss_scale));
+        Self { net, mixed }
+    }
+
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        let precision = match self.mixed {
+            Some(_) => Precision::F16,
+            None => Precision::F32,
+        };
+        self.net.forward_in(images, precision.dtype())
+    }
+
     /// Logits and the mean softmax cross-entropy, as PyTorch's `CrossEntropyLoss`.
     pub fn forward_loss(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
-        let logits = self.net.forward(batch.images.clone());
+        let logits = self.logits(batch.images.clone());
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())
             .forward(logits.clone(), batch.targets.clone());
@@ -36,12 +57,14 @@ impl TrainStep for Classifier {
 
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
         let (logits, loss) = self.forward_loss(&batch);
-        let grads = loss.backward();
-        TrainOutput::new(
-            self,
+        let grads = match &self.mixed {
+            Some(scaler) => scaler.backward(loss.clone(), self),
+            None => GradientsParams::from_grads(loss.backward(), self),
+        };
+        TrainOutput {
             grads,
-            ClassificationOutput::new(loss, logits, batch.targets),
-        )
+            item: ClassificationOutput::new(loss, logits, batch.targets),
+        }
     }
 }
 
@@ -50,7 +73,7 @@ impl InferenceStep for Classifier {
     type Output = ValidationOutput;
 
     fn step(&self, batch: Batch) -> ValidationOutput {
-        let logits = self.net.forward(batch.images.clone());
+        let logits = self.logits(batch.images.clone());
         // Per-image losses, so that burn weighs a smaller last batch by its size.
         let targets = batch.targets.clone().unsqueeze_dim(1);
         let losses = log_softmax(logits.clone(), 1)

@@ -58,9 +58,15 @@ pub fn fashionai_root(root: &Path, per_class: usize, extra_rows: &[&str]) {
 }
 
 pub fn trainer(args: &[&str]) -> Output {
+    trainer_with_env(&[], args)
+}
+
+/// `trainer` with extra environment variables.
+pub fn trainer_with_env(env: &[(&str, &Path)], args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     eprintln!(
