@@ -2,8 +2,8 @@
 # The GPU benchmark in one go, for a Linux machine with an NVIDIA GPU, its Vulkan driver and
 # PyTorch: burn (`trainer bench` through wgpu/Vulkan) with a cold and then a warm kernel cache,
 # training (f32 and f16 mixed precision) and inference images/s at each batch size with peak
-# GPU memory, the input pipeline on all cores; PyTorch fp32, TF32 and bf16 autocast on the same
-# card; then one table.
+# GPU memory, a per-kernel profile, the input pipeline on all cores; PyTorch fp32, TF32 and
+# bf16 autocast on the same card; then one table.
 #
 #   scripts/bench-gpu.sh [trainer binary, or an .xz of one] [output folder]
 #
@@ -61,6 +61,11 @@ for precision in $precisions; do
             --pipeline-images 0 --json "$out/burn-$precision-b$batch.json"
     done
 done
+echo "== burn, where the time goes (per-kernel profile of two steps at batch 64)"
+CUBECL_DEBUG_OPTION=profile CUBECL_DEBUG_LOG="$out/profile.log" "$bin" bench --device gpu \
+    --batch-sizes 64 --steps 2 --warmup 1 --pipeline-images 0 >/dev/null
+python3 tools/kernel_profile.py "$out/profile.log" >"$out/profile.md"
+rm -f "$out/profile.log"
 echo "== input pipeline"
 "$bin" bench --device cpu --batch-sizes 1 --steps 1 --warmup 0 --arch resnet18 --input-size 224 \
     --pipeline-images 2048 --json "$out/pipeline.json"
@@ -76,3 +81,4 @@ python3 tools/bench_torch.py --device cpu --batch-sizes "" --pipeline-images 204
 
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$out/gpu.txt"
 python3 tools/bench_table.py "$out" | tee "$out/table.md"
+cat "$out/profile.md"
