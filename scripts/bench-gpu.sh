@@ -19,11 +19,12 @@ batches=${BATCHES:-32,64,128}
 precisions=${PRECISIONS:-f32 f16}
 steps=${STEPS:-10}
 mkdir -p "$out"
+work=$(mktemp -d)
 if [[ $bin == *.xz ]]; then
     python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' \
-        "$bin" "$out/trainer"
-    chmod +x "$out/trainer"
-    bin=$out/trainer
+        "$bin" "$work/trainer"
+    chmod +x "$work/trainer"
+    bin=$work/trainer
 fi
 
 # Runs a command while sampling the GPU's used memory; writes the peak above the level before
@@ -45,8 +46,7 @@ with_peak_memory() {
 }
 
 # A fresh kernel cache: the first run compiles and autotunes, the second finds it all on disk.
-export TRAINER_CACHE_DIR=$out/kernel-cache
-rm -rf "$TRAINER_CACHE_DIR"
+export TRAINER_CACHE_DIR=$work/kernel-cache
 for run in cold warm; do
     echo "== burn, first step with a $run kernel cache"
     "$bin" bench --device gpu --batch-sizes 32 --steps 2 --warmup 1 --pipeline-images 0 \
@@ -62,10 +62,9 @@ for precision in $precisions; do
     done
 done
 echo "== burn, where the time goes (per-kernel profile of two steps at batch 64)"
-CUBECL_DEBUG_OPTION=profile CUBECL_DEBUG_LOG="$out/profile.log" "$bin" bench --device gpu \
+CUBECL_DEBUG_OPTION=profile CUBECL_DEBUG_LOG="$work/profile.log" "$bin" bench --device gpu \
     --batch-sizes 64 --steps 2 --warmup 1 --pipeline-images 0 >/dev/null
-python3 tools/kernel_profile.py "$out/profile.log" >"$out/profile.md"
-rm -f "$out/profile.log"
+python3 tools/kernel_profile.py "$work/profile.log" >"$out/profile.md"
 echo "== input pipeline"
 "$bin" bench --device cpu --batch-sizes 1 --steps 1 --warmup 0 --arch resnet18 --input-size 224 \
     --pipeline-images 2048 --json "$out/pipeline.json"
@@ -82,3 +81,4 @@ python3 tools/bench_torch.py --device cpu --batch-sizes "" --pipeline-images 204
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$out/gpu.txt"
 python3 tools/bench_table.py "$out" | tee "$out/table.md"
 cat "$out/profile.md"
+rm -rf "$work"
