@@ -10,7 +10,8 @@
 # Build the binary with `cargo build --release -p trainer` (WGSL through naga) or with
 # `--features vulkan` (cubecl's SPIR-V compiler, cooperative-matrix matmuls), and run the script
 # once per build into separate folders. BATCHES (default 32,64,128), PRECISIONS (default
-# "f32 f16") and STEPS (timed steps, default 10) shorten it.
+# "f32 f16") and STEPS (timed steps, default 10) shorten it; BENCH_ARGS adds arguments to every
+# `trainer bench` on the GPU (e.g. "--arch resnet18 --input-size 64" for a quick look).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/trainer}
@@ -18,6 +19,7 @@ out=${2:-target/bench-gpu}
 batches=${BATCHES:-32,64,128}
 precisions=${PRECISIONS:-f32 f16}
 steps=${STEPS:-10}
+read -ra extra <<<"${BENCH_ARGS:-}"
 mkdir -p "$out"
 work=$(mktemp -d)
 if [[ $bin == *.xz ]]; then
@@ -50,7 +52,7 @@ export TRAINER_CACHE_DIR=$work/kernel-cache
 for run in cold warm; do
     echo "== burn, first step with a $run kernel cache"
     "$bin" bench --device gpu --batch-sizes 32 --steps 2 --warmup 1 --pipeline-images 0 \
-        --json "$out/burn-$run.json"
+        "${extra[@]}" --json "$out/burn-$run.json"
 done
 
 for precision in $precisions; do
@@ -58,12 +60,12 @@ for precision in $precisions; do
         echo "== burn, $precision, batch $batch"
         with_peak_memory "$out/burn-$precision-b$batch.mem" "$bin" bench --device gpu \
             --precision "$precision" --batch-sizes "$batch" --steps "$steps" \
-            --pipeline-images 0 --json "$out/burn-$precision-b$batch.json"
+            --pipeline-images 0 "${extra[@]}" --json "$out/burn-$precision-b$batch.json"
     done
 done
 echo "== burn, where the time goes (per-kernel profile of two steps at batch 64)"
 CUBECL_DEBUG_OPTION=profile CUBECL_DEBUG_LOG="$work/profile.log" "$bin" bench --device gpu \
-    --batch-sizes 64 --steps 2 --warmup 1 --pipeline-images 0 >/dev/null
+    --batch-sizes 64 --steps 2 --warmup 1 --pipeline-images 0 "${extra[@]}" >/dev/null
 python3 tools/kernel_profile.py "$work/profile.log" >"$out/profile.md"
 echo "== input pipeline"
 "$bin" bench --device cpu --batch-sizes 1 --steps 1 --warmup 0 --arch resnet18 --input-size 224 \
