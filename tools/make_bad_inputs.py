@@ -126,9 +126,26 @@ def pickle_zip(pickle_bytes):
     """A torch.save-style zip archive holding `pickle_bytes` as its data.pkl."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickle_bytes)
-        z.writestr("archive/version", "3\n")
+        # A fixed date, so that the bytes do not change from run to run.
+        for name, data in [("archive/data.pkl", pickle_bytes), ("archive/version", "3\n")]:
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 1, 0, 0, 0)), data)
     return out.getvalue()
+
+
+class RunsCommand:
+    """Pickled as a call to os.system(command); tools like fickling find such payloads."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def write_pth(name, state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write(name, buffer.getvalue())
 
 
 def weights():
@@ -142,6 +159,11 @@ def weights():
     model = NarrowResNet(BasicBlock, [2, 2, 2, 2], num_classes=3, width=2).eval()
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, os.path.join(OUT, "tiny-resnet18.safetensors"))
+    # Good weights with one more entry that runs the command when torch.load unpickles it
+    # (the usual shape of a poisoned model file: it loads, and the payload runs on the side).
+    write_pth("os-system-entry.pth", {**state, "_hook": RunsCommand(f"touch {PWNED}")})
+    # Awkward but valid: the same weights halved, as people share them to save space.
+    write_pth("tiny-resnet18-f16.pth", {k: v.half() if v.is_floating_point() else v for k, v in state.items()})
     # Same bytes, one tensor declared [2, 2, 1, 9] instead of [2, 2, 3, 3].
     wrong = dict(state)
     wrong["layer1.0.conv1.weight"] = state["layer1.0.conv1.weight"].reshape(2, 2, 1, 9).contiguous()

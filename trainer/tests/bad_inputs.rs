@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{read_json, temp_dir, trainer};
+use common::{classify_json, probabilities, read_json, temp_dir, trainer};
 use shared::preprocess::decode_rgb;
 
 fn corpus(name: &str) -> PathBuf {
@@ -66,42 +66,21 @@ const READ: [&str; 7] = [
 
 /// `trainer classify --json` with the tiny corpus model: image -> error or probabilities.
 fn classify(images: &[&str]) -> (bool, BTreeMap<String, Result<Vec<f64>, String>>) {
-    let model = corpus("tiny-resnet18.safetensors");
-    let paths: Vec<String> = images
-        .iter()
-        .map(|name| corpus(name).to_str().unwrap().to_string())
-        .collect();
-    let mut args = vec![
-        "classify",
-        "--json",
-        "--device",
-        "cpu",
-        "--model",
-        model.to_str().unwrap(),
-    ];
-    args.extend(paths.iter().map(String::as_str));
-    let out = trainer(&args);
-    let answers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let photos: Vec<_> = images.iter().map(|name| corpus(name)).collect();
+    let (ok, answers) = classify_json(&corpus("tiny-resnet18.safetensors"), &photos);
     let answers = answers
-        .as_array()
-        .unwrap()
         .iter()
         .map(|a| {
             let image = a["image"].as_str().unwrap();
             let name = Path::new(image).file_name().unwrap().to_str().unwrap();
             let answer = match a["error"].as_str() {
                 Some(error) => Err(error.to_string()),
-                None => Ok(a["probabilities"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p.as_f64().unwrap())
-                    .collect()),
+                None => Ok(probabilities(a)),
             };
             (name.to_string(), answer)
         })
         .collect();
-    (out.status.success(), answers)
+    (ok, answers)
 }
 
 #[test]
@@ -253,21 +232,43 @@ const PWNED: &str = "/tmp/fashionai-bad-input-was-executed";
 #[test]
 fn weight_files_are_read_never_run() {
     let _ = fs::remove_file(PWNED);
-    for name in ["os-system.pth", "os-system-legacy.pth"] {
+    let refused = |path: &Path, call: &str| {
+        format!(
+            "error: {}: refused: its pickle calls Python's `{call}`, which a weight file has \
+             no use for (loading it in Python would run it; nothing in it was run here)",
+            path.display()
+        )
+    };
+    // A bare call (zip and legacy format), and good weights carrying one more entry, pickled
+    // by Python itself (which names `os.system` by its module on Linux, `posix`).
+    for (name, call) in [
+        ("os-system.pth", "os.system"),
+        ("os-system-legacy.pth", "os.system"),
+        ("os-system-entry.pth", "posix.system"),
+    ] {
         let path = corpus(name);
         let out = trainer(&["weights", "check", path.to_str().unwrap()]);
         assert!(!out.status.success());
-        assert_eq!(
-            text(&out.stderr).trim_end(),
-            format!(
-                "error: {}: cannot read PyTorch weights: PyTorch reader error: invalid \
-                 PyTorch file format: Expected a dictionary at the root of the PyTorch file, \
-                 found os.system",
-                path.display()
-            )
-        );
+        assert_eq!(text(&out.stderr).trim_end(), refused(&path, call), "{name}");
         assert!(!Path::new(PWNED).exists(), "{name} was executed");
     }
+    // Loading it as a model, not only inspecting it, is refused the same way.
+    let entry = corpus("os-system-entry.pth");
+    let out = trainer(&[
+        "classify",
+        "--device",
+        "cpu",
+        "--model",
+        entry.to_str().unwrap(),
+        corpus("good.jpg").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&refused(&entry, "posix.system")["error: ".len()..]),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!Path::new(PWNED).exists());
 
     let wrong = corpus("wrong-shapes.safetensors");
     let out = trainer(&["weights", "check", wrong.to_str().unwrap()]);
@@ -285,6 +286,34 @@ fn weight_files_are_read_never_run() {
             .status
             .success()
     );
+}
+
+/// A `.pth` saved in half precision loads (widened to f32) and gives the f32 file's logits, to
+/// f16's precision. (The tiny model's logits differ by ~0.02-0.08 from class to class.)
+#[test]
+fn a_half_precision_pth_loads_like_the_f32_file() {
+    let photos = [corpus("good.jpg"), corpus("exif-6.jpg")];
+    let logits = |model: &str| {
+        let (ok, answers) = classify_json(&corpus(model), &photos);
+        assert!(ok, "{model}");
+        answers
+            .iter()
+            .flat_map(|a| a["logits"].as_array().unwrap().clone())
+            .map(|l| l.as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (full, half) = (
+        logits("tiny-resnet18.safetensors"),
+        logits("tiny-resnet18-f16.pth"),
+    );
+    assert_eq!(full.len(), 6);
+    assert_eq!(full.len(), half.len());
+    let change = full
+        .iter()
+        .zip(&half)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(change < 1e-3, "largest logit change {change}");
 }
 
 #[test]

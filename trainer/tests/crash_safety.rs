@@ -12,8 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use burn::prelude::Device;
-use common::{fashionai_root, prepare, read_json, temp_dir};
+use common::{
+    check_checkpoints, check_finished_checkpoints, fashionai_root, prepare, read_json, temp_dir,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use trainer::train::checkpoint::latest_complete;
@@ -72,32 +73,6 @@ fn recorded_epochs(run: &Path) -> usize {
         .collect();
     assert_eq!(csv_epochs, expected, "metrics.csv epochs:\n{csv}");
     epochs.len()
-}
-
-/// Every checkpoint file under its final name is complete (the model ones load); returns
-/// the names of all files in the checkpoint folder.
-fn check_checkpoints(run: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(run.join("checkpoint")) else {
-        return Vec::new();
-    };
-    let mut names = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("model-") && name.ends_with(".bpk") {
-            trainer::trained::load_checkpoint(&entry.path(), &Device::flex())
-                .unwrap_or_else(|err| panic!("{name} is damaged: {err:#}"));
-        }
-        names.push(name);
-    }
-    names
-}
-
-/// `check_checkpoints` for a run that is over: no temporary file left either (a killed run's
-/// are removed when `train` starts again, a failed write removes its own).
-fn check_finished_checkpoints(run: &Path) -> Vec<String> {
-    let names = check_checkpoints(run);
-    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
-    names
 }
 
 #[test]

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TASK, fashionai_root, prepare, read_json, temp_dir, trainer, trainer_with_env};
+use common::{
+    TASK, check_finished_checkpoints, classify_json, fashionai_root, prepare, probabilities,
+    read_json, temp_dir, trainer, trainer_with_env,
+};
 
 /// A tiny, quick recipe: the same code as a real run, smaller model and images.
 #[rustfmt::skip]
@@ -276,44 +279,17 @@ fn prepare_train_and_resume_after_a_crash() {
 
     // `export`: f32 bundles give the checkpoint's predictions, f16 ones nearly; a damaged or
     // newer bundle is refused with a clear message.
-    let photos: Vec<String> = (0..12)
-        .map(|i| {
-            data.join(format!("Images/{TASK}/{i:04x}.jpg"))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
+    let photos: Vec<_> = (0..12)
+        .map(|i| data.join(format!("Images/{TASK}/{i:04x}.jpg")))
         .collect();
-    let classify_json = |model: &Path| {
-        let mut args = vec![
-            "classify",
-            "--json",
-            "--device",
-            "cpu",
-            "--model",
-            model.to_str().unwrap(),
-        ];
-        args.extend(photos.iter().map(String::as_str));
-        let out = trainer(&args);
-        assert!(out.status.success());
-        let answers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        answers
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|a| {
-                a["probabilities"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p.as_f64().unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<f64>>()
+    let all_probabilities = |model: &Path| {
+        let (ok, answers) = classify_json(model, &photos);
+        assert!(ok);
+        answers.iter().flat_map(probabilities).collect::<Vec<f64>>()
     };
-    let reference_probs = classify_json(&checkpoint);
+    let reference_probs = all_probabilities(&checkpoint);
     let largest_change = |bundle: &Path| {
-        classify_json(bundle)
+        all_probabilities(bundle)
             .iter()
             .zip(&reference_probs)
             .map(|(a, b)| (a - b).abs())
@@ -376,7 +352,7 @@ fn prepare_train_and_resume_after_a_crash() {
         bundle.to_str().unwrap(),
         "--device",
         "cpu",
-        photos[0].as_str(),
+        photos[0].to_str().unwrap(),
     ]);
     assert!(!damaged.status.success());
     assert!(
@@ -394,7 +370,7 @@ fn prepare_train_and_resume_after_a_crash() {
         bundle.to_str().unwrap(),
         "--device",
         "cpu",
-        photos[0].as_str(),
+        photos[0].to_str().unwrap(),
     ]);
     assert!(
         String::from_utf8_lossy(&newer.stderr)
@@ -656,9 +632,5 @@ fn ctrl_c_stops_cleanly() {
     );
     let epochs = epochs(&run).len();
     assert!(epochs < 500, "stopped after {epochs} epochs");
-    let names: Vec<String> = fs::read_dir(run.join("checkpoint"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    check_finished_checkpoints(&run);
 }

@@ -52,14 +52,43 @@ pub async fn load_model(
     manifest_file: String,
     manifest: Vec<u8>,
     weights_file: String,
-    weights: Vec<u8>,
+    weights: js_sys::Uint8Array,
     backend: String,
 ) -> Result<(), JsError> {
+    let weights = copy_weights(&weights_file, &weights)?;
     let backend = Backend::parse(&backend)?;
     let device = backend::device(backend).await?;
     let bundle = Bundle::from_bytes(&manifest_file, &manifest, &weights_file, weights, &device)?;
     LOADED.with_borrow_mut(|loaded| *loaded = Some(Rc::new(Loaded { bundle, backend })));
     Ok(())
+}
+
+/// Loading holds the file and a renamed copy of it, then the file and the f32 tensors (twice
+/// an f16 file): about three times the file at its peak.
+const LOADING_TAKES: usize = 3;
+
+/// Copies the weights into the module's memory once the memory that loading them takes is
+/// there. A failed allocation aborts a WebAssembly instance with a bare "unreachable", so the
+/// memory is asked for first, in a way that can fail, and a refusal is said in words.
+fn copy_weights(file: &str, weights: &js_sys::Uint8Array) -> Result<Vec<u8>, JsError> {
+    let len = weights.length() as usize;
+    let need = len.saturating_mul(LOADING_TAKES);
+    let mut bytes = Vec::new();
+    // Reserved for the whole load, then shrunk to the file: the rest goes back to the
+    // allocator, but the module's memory has grown to hold it all.
+    if bytes.try_reserve_exact(need).is_err() {
+        let mib = |bytes: usize| bytes.div_ceil(1 << 20);
+        return Err(JsError::new(&format!(
+            "{file}: loading these {} MiB of weights takes about {} MiB of memory, more than \
+             this browser gives the page (close other tabs, or use a smaller model)",
+            mib(len),
+            mib(need)
+        )));
+    }
+    bytes.resize(len, 0);
+    bytes.shrink_to_fit();
+    weights.copy_to(&mut bytes);
+    Ok(bytes)
 }
 
 /// Classifies one photo (JPEG, PNG or WebP bytes) with the loaded model.

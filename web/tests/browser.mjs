@@ -2,7 +2,8 @@
 // path (SwiftShader) and on the CPU path: it must give the probabilities `trainer classify
 // --json` gives for the same photos and bundle, a clear message for each bad file, load the
 // model from the Cache API on the second visit, and refuse a damaged bundle. Then 50 photos
-// dropped at once (the bad-input corpus among them) and bundles too large to load.
+// dropped at once (the bad-input corpus among them), bundles too large to load, and a browser
+// that gives the page too little memory for a big photo or bundle.
 //
 // Needs `trunk build --release` (dist/), the trainer binary and the fixtures example, which
 // `cargo test --workspace` builds.
@@ -263,6 +264,38 @@ try {
       /could not be loaded: .*model\.safetensors is 8\.0 GiB; this page loads weights of up to 1 GiB/);
     assert.ok(!requests.some((r) => r.endsWith('.safetensors')), `weights requested: ${requests}`);
     await published.close();
+  }
+
+  // A browser that gives the page little memory (WebAssembly capped at 64 MiB, as a phone or
+  // a crowded tab might): a photo or a bundle too big for it is refused in words, before the
+  // allocation that would abort the worker, and the page goes on with the model it has.
+  {
+    const small = await launchChromium(['--js-flags=--wasm-max-mem-pages=1024']);
+    const page = await openPage(await small.newContext(), 'cpu');
+    assert.match(await page.textContent('#model-status'), /Model ready/);
+    const camera = files.find((f) => f.endsWith('camera-50mp.jpg'));
+    await page.setInputFiles('#picker', [camera, files[0]]);
+    const done = await cardsDone(page, 2);
+    const [big, good] = ['camera-50mp.jpg', files[0].split('/').pop()].map((n) => done.find((c) => c.name === n));
+    assert.equal(big.state, 'error');
+    assert.match(big.message, /image is 8700x5800 pixels; decoding it takes about 434 MiB of memory, more than is available/);
+    checkCards([good], 'cpu, 64 MiB');
+    log(`64 MiB of memory: ${big.name}: ${big.message}`);
+
+    const heavy = join(work, 'heavy-bundle');
+    mkdirSync(heavy);
+    cpSync(join(site, 'model', 'manifest.json'), join(heavy, 'manifest.json'));
+    writeFileSync(join(heavy, 'model.safetensors'), Buffer.alloc(48 * 2 ** 20));
+    await page.setInputFiles('#picker', [join(heavy, 'manifest.json'), join(heavy, 'model.safetensors')]);
+    await page.waitForFunction(() => /could not be used/.test(document.querySelector('#model-status').textContent));
+    const refusal = await page.textContent('#model-status');
+    assert.match(refusal, /model\.safetensors: loading these 48 MiB of weights takes about 144 MiB of memory, more than this browser gives the page/);
+    log(`64 MiB of memory: ${refusal}`);
+    rmSync(heavy, { recursive: true });
+    await pasteFile(page, files[0]);
+    const [pasted] = await cardsDone(page, 3); // The newest card comes first.
+    checkCards([pasted], 'cpu, 64 MiB, after the refused bundle');
+    await small.close();
   }
 
   // By default, a software-only WebGPU adapter (SwiftShader here) loses to the CPU path.

@@ -32,12 +32,13 @@ export async function serveSite(site, prefix = '/') {
   return { url: `http://127.0.0.1:${server.address().port}${prefix}`, requests, close: () => server.close() };
 }
 
-export function launchChromium() {
+// `extraArgs`: more command-line switches for this browser.
+export function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
       '--use-webgpu-adapter=swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
+      '--disable-component-update', '--disable-sync', '--disable-quic', ...extraArgs],
   });
 }

@@ -37,6 +37,15 @@ pub enum ImageError {
     TooElongated { width: u32, height: u32 },
     #[error("decoding would need more than {limit_mib} MiB of memory", limit_mib = MAX_ALLOC >> 20)]
     OverMemoryLimit,
+    #[error(
+        "image is {width}x{height} pixels; decoding it takes about {need_mib} MiB of memory, \
+         more than is available"
+    )]
+    OutOfMemory {
+        width: u32,
+        height: u32,
+        need_mib: u64,
+    },
     #[error("cannot decode {format:?} image: {reason}")]
     Corrupt { format: ImageFormat, reason: String },
     #[error("truncated JPEG: the file ends before its image data does")]
@@ -87,6 +96,22 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     }
     if width.max(height) > MAX_ASPECT.saturating_mul(width.min(height)) {
         return Err(ImageError::TooElongated { width, height });
+    }
+    // The decoded pixels, a turned copy and an 8-bit RGB copy may all be held at once. That
+    // memory is asked for first, in a way that can fail: a failed allocation would abort (in
+    // the page, whose WebAssembly memory a browser caps, it ends the worker).
+    let need = decoder
+        .total_bytes()
+        .saturating_mul(2)
+        .saturating_add(u64::from(width) * u64::from(height) * 3);
+    let available =
+        usize::try_from(need).is_ok_and(|need| Vec::<u8>::new().try_reserve_exact(need).is_ok());
+    if !available {
+        return Err(ImageError::OutOfMemory {
+            width,
+            height,
+            need_mib: need.div_ceil(1 << 20),
+        });
     }
     // A broken EXIF block should not cost the user the picture: keep it unrotated.
     let orientation = decoder

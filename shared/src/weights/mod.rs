@@ -2,6 +2,8 @@
 
 #[cfg(feature = "download")]
 pub mod download;
+#[cfg(not(target_arch = "wasm32"))]
+mod pickle_code;
 mod torchvision;
 
 pub use torchvision::{Head, WeightError, WeightFormat, WeightInfo, load_safetensors_bytes};

@@ -2,7 +2,8 @@
 //! safetensors from memory (web bundles; the only part built for wasm32).
 //!
 //! The pickle is parsed by burn-store's reader, which interprets the pickle opcodes as data
-//! and never imports or calls anything, so a malicious `.pth` cannot run code here.
+//! and never imports or calls anything, so a malicious `.pth` cannot run code here; one that
+//! would run code in Python is refused outright ([`refuse_code`]).
 
 use std::collections::BTreeSet;
 #[cfg(not(target_arch = "wasm32"))]
@@ -13,13 +14,15 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{
-    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore,
+    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PathFilter,
     PyTorchToBurnAdapter, SafetensorsStore,
 };
 #[cfg(not(target_arch = "wasm32"))]
-use burn::store::{KeyRemapper, PathFilter, PytorchStore};
+use burn::store::{KeyRemapper, PytorchStore};
 use burn::tensor::DType;
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::pickle_code::refuse_code;
 use crate::model::{Arch, ResNet, ResNetConfig};
 
 /// What to do with the file's classifier (`fc`).
@@ -30,6 +33,19 @@ pub enum Head {
     /// Transfer learning: load everything but `fc`, and start a new, randomly initialised
     /// classifier with this many outputs.
     New { num_classes: usize },
+}
+
+impl Head {
+    /// Which of the file's tensors are applied to the model. A new head keeps its random
+    /// initialisation, while the file's `fc` still counts as read (not "unused").
+    fn filter(self) -> Option<PathFilter> {
+        match self {
+            Head::Pretrained => None,
+            Head::New { .. } => {
+                Some(PathFilter::new().with_predicate(|path, _| !path.starts_with("fc.")))
+            }
+        }
+    }
 }
 
 /// The two on-disk formats torchvision weights come in.
@@ -76,6 +92,11 @@ pub enum WeightError {
         format: WeightFormat,
         reason: String,
     },
+    #[error(
+        "{path}: refused: its pickle calls Python's `{call}`, which a weight file has no use \
+         for (loading it in Python would run it; nothing in it was run here)"
+    )]
+    RunsCode { path: PathBuf, call: String },
     #[error("{path}: not a torchvision ResNet state dict: {reason}")]
     NotResNet { path: PathBuf, reason: String },
     #[error("{path}: holds {found} weights, but {expected} was asked for")]
@@ -96,7 +117,10 @@ pub enum WeightError {
 /// Reads which ResNet a torchvision weight file holds, without building a model.
 pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
     match sniff_format(path)? {
-        WeightFormat::Pytorch => read_info(path, WeightFormat::Pytorch, &mut pytorch_store(path)),
+        WeightFormat::Pytorch => {
+            refuse_code(path)?;
+            read_info(path, WeightFormat::Pytorch, &mut pytorch_store(path))
+        }
         WeightFormat::Safetensors => read_info(
             path,
             WeightFormat::Safetensors,
@@ -116,12 +140,6 @@ pub fn load_torchvision(
     head: Head,
     device: &Device,
 ) -> Result<ResNet, WeightError> {
-    // The filter only acts when tensors are applied to the model: the new head keeps its
-    // random initialisation while the file's `fc` is still read (and so not "unused").
-    let filter = match head {
-        Head::Pretrained => PathFilter::new().match_all(),
-        Head::New { .. } => PathFilter::new().with_predicate(|path, _| !path.starts_with("fc.")),
-    };
     let format = sniff_format(path)?;
     let size = std::fs::metadata(path)
         .map_err(|error| WeightError::Io {
@@ -138,8 +156,11 @@ pub fn load_torchvision(
         device,
     };
     match format {
-        WeightFormat::Pytorch => load.read(pytorch_store(path).filter(filter)),
-        WeightFormat::Safetensors => load.read(safetensors_store(path).filter(filter)),
+        WeightFormat::Pytorch => {
+            refuse_code(path)?;
+            load.read(pytorch_store(path))
+        }
+        WeightFormat::Safetensors => load.read(safetensors_store(path)),
     }
 }
 
@@ -164,7 +185,9 @@ pub fn load_safetensors_bytes(
         format: WeightFormat::Safetensors,
         reason,
     })?;
-    let store = configure_safetensors(SafetensorsStore::from_bytes(Some(bytes)));
+    let store = SafetensorsStore::from_bytes(Some(bytes));
+    #[cfg(not(target_arch = "wasm32"))] // Index remapping is not built for wasm32 at all.
+    let store = store.map_indices_contiguous(false);
     load.read(store)
 }
 
@@ -238,13 +261,23 @@ impl Load<'_> {
                 ),
             });
         }
-        let result = model
-            .load_from(&mut store)
+        // Applied here rather than by the store, so that both formats load alike: every
+        // tensor is offered (`check_complete` lists all problems at once), and burn, which
+        // keeps the dtype a file declares, gets f32 for a model that computes in f32. f16
+        // files (bundles, halved `.pth`s) are widened on the CPU while loading: a GPU cast
+        // needs shader-f16.
+        let tensors = store
+            .get_all_tensors()
             .map_err(|e| WeightError::Unreadable {
                 path: path.clone(),
                 format: self.format,
                 reason: e.to_string(),
-            })?;
+            })?
+            .values()
+            .cloned()
+            .collect();
+        let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+        let result = model.apply(tensors, self.head.filter(), Some(Box::new(adapter)), true);
         check_complete(&result).map_err(|problems| WeightError::Mismatch {
             path,
             arch: info.arch,
@@ -270,34 +303,21 @@ fn renames() -> KeyRemapper {
         .expect("valid patterns")
 }
 
-// Both stores read every tensor (`allow_partial`, no `validate`) so that `check_complete` can
-// list all problems at once, and keep torchvision's indices as they are: they have no gaps,
-// and renumbering could only hide a broken file.
+// The stores only read: `Load::read` applies the tensors. They keep torchvision's indices as
+// they are: they have no gaps, and renumbering could only hide a broken file.
 
 #[cfg(not(target_arch = "wasm32"))]
 fn pytorch_store(path: &Path) -> PytorchStore {
     PytorchStore::from_file(path)
         .remap(renames())
         .map_indices_contiguous(false)
-        .allow_partial(true)
-        .validate(false)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 fn safetensors_store(path: &Path) -> SafetensorsStore {
-    configure_safetensors(SafetensorsStore::from_file(path).remap(renames()))
-}
-
-fn configure_safetensors(store: SafetensorsStore) -> SafetensorsStore {
-    #[cfg(not(target_arch = "wasm32"))] // Index remapping is not built for wasm32 at all.
-    let store = store.map_indices_contiguous(false);
-    store
-        // burn keeps the dtype a file declares, and the model computes in f32: f16 weights (a
-        // bundle's) are widened while loading, on the CPU, since a GPU cast needs shader-f16.
-        .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
-        .skip_enum_variants(true)
-        .allow_partial(true)
-        .validate(false)
+    SafetensorsStore::from_file(path)
+        .remap(renames())
+        .map_indices_contiguous(false)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

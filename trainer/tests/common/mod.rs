@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use burn::prelude::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 pub use trainer::demo::toy_image;
@@ -86,4 +87,57 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 pub fn prepare(data: &Path, run: &Path, extra: &[&str]) -> Output {
     let (data, run) = (data.to_str().unwrap(), run.to_str().unwrap());
     trainer(&[&["prepare", "--data", data, "--out", run], extra].concat())
+}
+
+/// `trainer classify --json` on the CPU: whether every photo was classified, and the answer
+/// for each (`image` and `probabilities`, or `error`), in order.
+pub fn classify_json(model: &Path, photos: &[PathBuf]) -> (bool, Vec<serde_json::Value>) {
+    let mut args = vec![
+        "classify",
+        "--json",
+        "--device",
+        "cpu",
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    args.extend(photos.iter().map(|p| p.to_str().unwrap()));
+    let out = trainer(&args);
+    let answers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (out.status.success(), answers.as_array().unwrap().clone())
+}
+
+/// An answer's probabilities.
+pub fn probabilities(answer: &serde_json::Value) -> Vec<f64> {
+    answer["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect()
+}
+
+/// Every checkpoint file under its final name is complete (the model ones load); returns
+/// the names of all files in the checkpoint folder.
+pub fn check_checkpoints(run: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(run.join("checkpoint")) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("model-") && name.ends_with(".bpk") {
+            trainer::trained::load_checkpoint(&entry.path(), &Device::flex())
+                .unwrap_or_else(|err| panic!("{name} is damaged: {err:#}"));
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// `check_checkpoints` for a run that is over: no temporary file left either (a killed run's
+/// are removed when `train` starts again, a failed write removes its own).
+pub fn check_finished_checkpoints(run: &Path) -> Vec<String> {
+    let names = check_checkpoints(run);
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    names
 }
