@@ -117,10 +117,7 @@ pub enum WeightError {
 /// Reads which ResNet a torchvision weight file holds, without building a model.
 pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
     match sniff_format(path)? {
-        WeightFormat::Pytorch => {
-            refuse_code(path)?;
-            read_info(path, WeightFormat::Pytorch, &mut pytorch_store(path))
-        }
+        WeightFormat::Pytorch => read_info(path, WeightFormat::Pytorch, &mut pytorch_store(path)?),
         WeightFormat::Safetensors => read_info(
             path,
             WeightFormat::Safetensors,
@@ -156,10 +153,7 @@ pub fn load_torchvision(
         device,
     };
     match format {
-        WeightFormat::Pytorch => {
-            refuse_code(path)?;
-            load.read(pytorch_store(path))
-        }
+        WeightFormat::Pytorch => load.read(pytorch_store(path)?),
         WeightFormat::Safetensors => load.read(safetensors_store(path)),
     }
 }
@@ -185,10 +179,7 @@ pub fn load_safetensors_bytes(
         format: WeightFormat::Safetensors,
         reason,
     })?;
-    let store = SafetensorsStore::from_bytes(Some(bytes));
-    #[cfg(not(target_arch = "wasm32"))] // Index remapping is not built for wasm32 at all.
-    let store = store.map_indices_contiguous(false);
-    load.read(store)
+    load.read(keep_indices(SafetensorsStore::from_bytes(Some(bytes))))
 }
 
 /// Applies [`RENAMES`] to a safetensors file's header (a length-prefixed JSON object), which is
@@ -307,17 +298,23 @@ fn renames() -> KeyRemapper {
 // they are: they have no gaps, and renumbering could only hide a broken file.
 
 #[cfg(not(target_arch = "wasm32"))]
-fn pytorch_store(path: &Path) -> PytorchStore {
-    PytorchStore::from_file(path)
+/// A `.pth` file's store, once its pickle is known to name nothing outside torch.
+fn pytorch_store(path: &Path) -> Result<PytorchStore, WeightError> {
+    refuse_code(path)?;
+    Ok(PytorchStore::from_file(path)
         .remap(renames())
-        .map_indices_contiguous(false)
+        .map_indices_contiguous(false))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 fn safetensors_store(path: &Path) -> SafetensorsStore {
-    SafetensorsStore::from_file(path)
-        .remap(renames())
-        .map_indices_contiguous(false)
+    keep_indices(SafetensorsStore::from_file(path).remap(renames()))
+}
+
+fn keep_indices(store: SafetensorsStore) -> SafetensorsStore {
+    #[cfg(not(target_arch = "wasm32"))] // Index remapping is not built for wasm32 at all.
+    let store = store.map_indices_contiguous(false);
+    store
 }
 
 #[cfg(not(target_arch = "wasm32"))]
