@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{classify_json, probabilities, read_json, temp_dir, trainer};
+use common::{classify_json, floats, read_json, temp_dir, trainer};
 use shared::preprocess::decode_rgb;
 
 fn corpus(name: &str) -> PathBuf {
@@ -75,7 +75,7 @@ fn classify(images: &[&str]) -> (bool, BTreeMap<String, Result<Vec<f64>, String>
             let name = Path::new(image).file_name().unwrap().to_str().unwrap();
             let answer = match a["error"].as_str() {
                 Some(error) => Err(error.to_string()),
-                None => Ok(probabilities(a)),
+                None => Ok(floats(a, "probabilities")),
             };
             (name.to_string(), answer)
         })
@@ -298,8 +298,7 @@ fn a_half_precision_pth_loads_like_the_f32_file() {
         assert!(ok, "{model}");
         answers
             .iter()
-            .flat_map(|a| a["logits"].as_array().unwrap().clone())
-            .map(|l| l.as_f64().unwrap())
+            .flat_map(|a| floats(a, "logits"))
             .collect::<Vec<_>>()
     };
     let (full, half) = (

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    TASK, check_finished_checkpoints, classify_json, fashionai_root, prepare, probabilities,
-    read_json, temp_dir, trainer, trainer_with_env,
+    TASK, check_finished_checkpoints, classify_json, fashionai_root, floats, prepare, read_json,
+    temp_dir, trainer, trainer_with_env,
 };
 
 /// A tiny, quick recipe: the same code as a real run, smaller model and images.
@@ -285,7 +285,10 @@ fn prepare_train_and_resume_after_a_crash() {
     let all_probabilities = |model: &Path| {
         let (ok, answers) = classify_json(model, &photos);
         assert!(ok);
-        answers.iter().flat_map(probabilities).collect::<Vec<f64>>()
+        answers
+            .iter()
+            .flat_map(|a| floats(a, "probabilities"))
+            .collect::<Vec<f64>>()
     };
     let reference_probs = all_probabilities(&checkpoint);
     let largest_change = |bundle: &Path| {

@@ -96,14 +96,14 @@ async function readWithProgress(response, total) {
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 // The largest weights file the page takes on: a WebAssembly module has at most 4 GiB of
-// memory, and loading holds the weights twice (the file, then the f32 tensors). Checked
-// before anything is read, so a huge bundle is refused at once instead of stalling the tab.
+// memory, and loading takes about three times the weights (`LOADING_TAKES` in web/src/lib.rs).
+// Checked before anything is read, so a huge bundle is refused at once instead of stalling.
 const MAX_WEIGHTS = 2 ** 30;
 
 function checkWeightsSize(name, bytes) {
   if (bytes > MAX_WEIGHTS) {
     throw new Error(`${name} is ${(bytes / 2 ** 30).toFixed(1)} GiB; this page loads weights of up to ` +
-      `${MAX_WEIGHTS / 2 ** 30} GiB (WebAssembly has 4 GiB of memory, and loading holds the weights twice)`);
+      `${MAX_WEIGHTS / 2 ** 30} GiB (WebAssembly has 4 GiB of memory, and loading takes about three times the weights)`);
   }
 }
 

@@ -106,9 +106,9 @@ pub fn classify_json(model: &Path, photos: &[PathBuf]) -> (bool, Vec<serde_json:
     (out.status.success(), answers.as_array().unwrap().clone())
 }
 
-/// An answer's probabilities.
-pub fn probabilities(answer: &serde_json::Value) -> Vec<f64> {
-    answer["probabilities"]
+/// An answer's `probabilities` or `logits`.
+pub fn floats(answer: &serde_json::Value, key: &str) -> Vec<f64> {
+    answer[key]
         .as_array()
         .unwrap()
         .iter()
