@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Fuzzes every target for SECONDS each (default 60) with libFuzzer, seeded from the committed
-# bad-input corpus, and prints the executions and crashes per target. Crashing inputs are left
-# in fuzz/artifacts/<target>/; the run fails if there is one.
+# bad-input corpus and crash regressions (fuzz/regressions/), and prints the executions and
+# crashes per target. Crashing inputs are left in fuzz/artifacts/<target>/; the run fails if
+# there is one. `cargo test` replays the same seeds and regressions through the same entry
+# points on the stable toolchain (shared/tests/fuzz_corpus.rs); this is the long search.
 #
-#   fuzz/run.sh 60        # needs the nightly toolchain and cargo-fuzz (scripts/setup.sh)
+#   fuzz/run.sh 600       # installs the nightly toolchain and cargo-fuzz when missing
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 targets=(label_csv manifest image weights bundle)
 corpus=../trainer/tests/bad_inputs
 
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+    cargo install --locked cargo-fuzz@0.13.2
+fi
 cargo +nightly fuzz build -O 2>&1 | tail -n 3
 
 # Seeds: the corpus files each target reads.
@@ -26,6 +34,11 @@ length=$(stat -c %s "$manifest")
     printf "\\x$(printf %02x $((length & 255)))\\x$(printf %02x $((length >> 8)))"
     cat "$manifest" "$corpus/tiny-resnet18.safetensors"
 } > "$seeds/bundle/tiny"
+for target in "${targets[@]}"; do
+    if [ -d "regressions/$target" ]; then
+        cp "regressions/$target"/* "$seeds/$target/"
+    fi
+done
 
 failed=0
 printf '%-10s %12s %10s %8s\n' target executions exec/s crashes > summary.txt

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One-time set-up of a fresh Linux machine (idempotent): the Vulkan loader and Mesa's CPU
-# Vulkan driver (lavapipe, so burn's wgpu backend runs without a GPU), Chromium for the browser
-# tests, the Rust targets and components this workspace builds with, the crates it needs, the
-# site's build tools (trunk, wasm-bindgen, binaryen's wasm-opt) and the browser-test driver.
+# Set-up of a Debian/Ubuntu machine for the tests and the site build (idempotent, seconds when
+# done; scripts/test.sh runs it first): the Vulkan loader and Mesa's CPU Vulkan driver
+# (lavapipe, so burn's wgpu backend runs without a GPU), Chromium for the browser tests, the
+# Rust targets and components this workspace builds with, the crates it needs, the site's
+# build tools (trunk, wasm-bindgen, binaryen's wasm-opt) and the browser-test driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,17 +39,13 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" 
     cargo install wasm-bindgen-cli@"$bindgen_version"
 fi
 
-# The fuzz targets (fuzz/) build with libFuzzer on the nightly toolchain.
-if ! rustup toolchain list | grep -q '^nightly'; then
-    rustup toolchain install nightly --profile minimal
-fi
-if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
-    cargo install --locked cargo-fuzz@0.13.2
-fi
-(cd fuzz && cargo +nightly fetch --locked)
-
 # playwright-core drives the system's chromium; binaryen 132's wasm-opt (Debian's 108 makes
-# wasm that Chromium rejects). trunk looks for wasm-opt on PATH, next to itself.
-npm ci --no-audit --no-fund
+# wasm that Chromium rejects). trunk looks for wasm-opt on PATH, next to itself. `npm ci`
+# starts from an empty node_modules each time, so it runs only when the lock file changed.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
+    npm ci --no-audit --no-fund
+    echo "$lock_sum" > node_modules/.lock-sha256
+fi
 ln -sf "$PWD/node_modules/.bin/wasm-opt" "$(dirname "$(command -v trunk)")/wasm-opt"
 echo "set-up done"

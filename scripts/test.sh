@@ -1,33 +1,58 @@
 #!/usr/bin/env bash
-# The project's tests: formatting, lints, the test suites (burn's CPU backend, and for the
-# model also wgpu, over lavapipe where there is no GPU; the bad-input corpus; SIGKILL/resume
-# and full-disk training), a short pass of every fuzz target, then the static site's release
-# build and the browser tests in headless Chromium (WebGPU through SwiftShader, the CPU path).
+# The project's tests, from a fresh clone: set-up (scripts/setup.sh, seconds when already
+# done), formatting, clippy and the test suites in one compilation (burn's CPU backend, and
+# for the model also wgpu, over lavapipe where there is no GPU; the bad-input corpus; the fuzz
+# targets' seeds and crash regressions; SIGKILL/resume and full-disk training), then the
+# static site's build and the browser tests in headless Chromium (WebGPU through SwiftShader,
+# the CPU path). Prints each stage's seconds at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-step() { printf '\n==> %s\n' "$*"; }
 
 # Mesa's Vulkan driver complains on every start when this is unset (headless machines, CI).
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
-cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+names=()
+seconds=()
+report() {
+    printf '\n%-40s %8s\n' "stage" "seconds"
+    for i in "${!names[@]}"; do
+        printf '%-40s %8s\n' "${names[$i]}" "${seconds[$i]}"
+    done
+}
+trap report EXIT
+stage() {
+    local name=$1 start=$SECONDS
+    shift
+    printf '\n==> %s\n' "$name"
+    "$@"
+    names+=("$name")
+    seconds+=($((SECONDS - start)))
+}
 
-step "cargo clippy"
-cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+stage "set-up (scripts/setup.sh)" bash scripts/setup.sh
 
-# Every feature but `vulkan` (cubecl's SPIR-V compiler, which lavapipe cannot run; clippy
-# above still checks it builds).
-step "cargo test (with the bad-input corpus and 5 SIGKILL/resume cycles of training)"
-cargo test --locked --workspace --features shared/wgpu,shared/download,trainer/wgpu
+stage "cargo fmt --check" bash -c \
+    'cargo fmt --all -- --check && cargo fmt --manifest-path fuzz/Cargo.toml -- --check'
 
-step "fuzz smoke pass (10 s per target; fuzz/run.sh 600 for a real run)"
-fuzz/run.sh "${FUZZ_SECONDS:-10}"
+# The features the tests run with: every one but `vulkan`, which changes no code of ours, only
+# the compiler burn uses on Vulkan (cubecl's SPIR-V one, which lavapipe cannot run).
+features=(--features shared/wgpu,shared/download,trainer/wgpu)
 
-step "trunk build --release (the static site, dist/)"
-TRUNK_SKIP_VERSION_CHECK=true trunk build --release
+# clippy lints the workspace's crates while they are compiled for the tests
+# (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` does), so the dependencies are compiled once
+# instead of once for `cargo clippy` (check) and again for `cargo test` (build). Both stages
+# run with the same settings, so the second compiles nothing.
+lint_and_test() {
+    RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)" \
+        CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
+        cargo test --locked --workspace "${features[@]}" "$@"
+}
+stage "clippy -D warnings + test build" lint_and_test --no-run
+stage "cargo test" lint_and_test
 
-step "browser tests (headless Chromium)"
-node web/tests/browser.mjs
+# The site with the `site-ci` profile (Cargo.toml): the code users get from
+# `trunk build --release`, compiled with fewer optimisation passes and without wasm-opt.
+stage "site build (trunk, site-ci profile)" \
+    env TRUNK_SKIP_VERSION_CHECK=true trunk build --cargo-profile site-ci
+
+stage "browser tests (headless Chromium)" node web/tests/browser.mjs

@@ -2,6 +2,8 @@
 //! image preprocessing, the FashionAI task table and its label files.
 
 pub mod bundle;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
 pub mod labels;
 pub mod model;
 pub mod preprocess;

@@ -1,14 +1,11 @@
 //! Downloading pretrained weights, against a local HTTP server on 127.0.0.1 (tests never
 //! touch the internet).
-#![cfg(feature = "download")]
-
-mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use common::temp_dir;
+use crate::common::temp_dir;
 use sha2::{Digest, Sha256};
 use shared::weights::download::{DownloadError, Progress, fetch};
 

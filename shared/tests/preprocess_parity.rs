@@ -1,9 +1,7 @@
 //! Our preprocessing equals torchvision's `Resize(256, BICUBIC) + CenterCrop(224) + ToTensor +
 //! Normalize` (and `TenCrop`) on PIL, for the generated pictures of `tools/make_golden.py`.
 
-mod common;
-
-use common::{golden, read_json};
+use crate::common::{golden, read_json};
 use serde::Deserialize;
 use shared::preprocess::{self, CROP, InputSize, RESIZE};
 

@@ -1,10 +1,10 @@
 //! Our ResNet on torchvision's weights gives torchvision's logits (golden values from
 //! `tools/make_golden.py`).
 
-mod common;
-
+use crate::common::{
+    FormulaTensor, golden, read_json, relative_error, temp_dir, write_safetensors,
+};
 use burn::prelude::*;
-use common::{FormulaTensor, golden, read_json, relative_error, temp_dir, write_safetensors};
 use serde::Deserialize;
 use shared::model::Arch;
 use shared::weights::{Head, WeightFormat, inspect, load_torchvision};

@@ -1,9 +1,7 @@
 //! Wrong weight files are refused with a message that names the file and what is wrong.
 
-mod common;
-
+use crate::common::{golden, temp_dir, write_safetensors};
 use burn::prelude::*;
-use common::{golden, temp_dir, write_safetensors};
 use shared::model::Arch;
 use shared::weights::{Head, WeightError, load_torchvision};
 

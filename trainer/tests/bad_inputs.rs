@@ -3,13 +3,11 @@
 //! the problem named) or how an awkward but valid file is read, and that the good files
 //! handled alongside are unaffected.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{classify_json, floats, read_json, temp_dir, trainer};
+use crate::common::{classify_json, floats, read_json, temp_dir, trainer};
 use shared::preprocess::decode_rgb;
 
 fn corpus(name: &str) -> PathBuf {
@@ -184,7 +182,7 @@ fn prepare_csv(name: &str) -> (usize, String) {
         fs::copy(corpus("good.jpg"), images.join(format!("{image}.jpg"))).unwrap();
     }
     fs::copy(corpus(name), root.join("Annotations/label.csv")).unwrap();
-    let out = common::prepare(&root, &run, &[]);
+    let out = crate::common::prepare(&root, &run, &[]);
     assert!(out.status.success(), "{name}");
     let info = read_json(&run.join("dataset.json"));
     let kept = info["counts"]["train"].as_u64().unwrap() + info["counts"]["val"].as_u64().unwrap();

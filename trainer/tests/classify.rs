@@ -1,11 +1,9 @@
 //! `trainer classify` on a torchvision weight file, as a user checks downloaded weights.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{temp_dir, toy_image, trainer};
+use crate::common::{temp_dir, toy_image, trainer};
 use rand::SeedableRng;
 
 #[test]

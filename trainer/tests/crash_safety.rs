@@ -5,14 +5,12 @@
 //! `TRAINER_TEST_KILLS` sets the number of kills (5 by default; `scripts/kill-resume.sh`
 //! runs 20) and `TRAINER_TEST_SEED` the seed of the kill moments (printed on every run).
 
-mod common;
-
 use std::fs::{self, File};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use common::{
+use crate::common::{
     check_checkpoints, check_finished_checkpoints, fashionai_root, prepare, read_json, temp_dir,
 };
 use rand::rngs::StdRng;

@@ -1,14 +1,12 @@
 //! prepare -> train -> crash -> resume on a generated FashionAI dataset, on the CPU backend,
 //! through the real binary.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     TASK, check_finished_checkpoints, classify_json, fashionai_root, floats, prepare, read_json,
     temp_dir, trainer, trainer_with_env,
 };

@@ -1,11 +1,9 @@
 //! Reading datasets: FashionAI label CSVs with every kind of bad row, image folders, the
 //! seeded split and the manifest round trip.
 
-mod common;
-
 use std::fs;
 
-use common::{TASK, fashionai_root, prepare, temp_dir};
+use crate::common::{TASK, fashionai_root, prepare, temp_dir};
 use shared::tasks::Task;
 use trainer::data::{self, Manifest, read_fashionai, read_image_folder};
 

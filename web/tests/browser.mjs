@@ -5,7 +5,8 @@
 // dropped at once (the bad-input corpus among them), bundles too large to load, and a browser
 // that gives the page too little memory for a big photo or bundle.
 //
-// Needs `trunk build --release` (dist/), the trainer binary and the fixtures example, which
+// Needs the site in dist/ (`trunk build --release`; scripts/test.sh builds it with the site-ci
+// profile), the trainer binary and the fixtures example, which
 // `cargo test --workspace` builds.
 // Usage: node web/tests/browser.mjs [target dir]   (writes <target>/browser-test/)
 

@@ -1,9 +1,8 @@
 //! Helpers shared by the integration tests: the golden files and the weight formula that
 //! `tools/make_golden.py` also computes.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::*;
 use serde::Deserialize;
@@ -90,8 +89,12 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
     diff / scale
 }
 
+/// A fresh folder named for the test; the tests share one process, so a counter keeps two
+/// calls with the same tag apart.
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shared-test-{tag}-{}", std::process::id()));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("shared-test-{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -1,10 +1,9 @@
 //! Helpers for the trainer's tests: a generated FashionAI-format dataset and the binary.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::Device;
 use rand::SeedableRng;
@@ -32,8 +31,12 @@ impl Drop for TempDir {
     }
 }
 
+/// A fresh folder named for the test; the tests share one process, so a counter keeps two
+/// calls with the same tag apart.
 pub fn temp_dir(tag: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}", std::process::id()));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     TempDir(dir)

@@ -1,0 +1,12 @@
+//! The shared crate's integration tests, one binary (each test binary links burn: one link
+//! instead of seven).
+
+mod class_activation;
+mod common;
+#[cfg(feature = "download")]
+mod download;
+mod fuzz_corpus;
+mod preprocess_inputs;
+mod preprocess_parity;
+mod resnet_parity;
+mod weight_errors;

@@ -1,0 +1,10 @@
+//! The trainer's integration tests, one binary (each test binary links burn: one link instead
+//! of six). Most run the real `trainer` binary on generated data.
+
+mod bad_inputs;
+mod classify;
+mod common;
+mod crash_safety;
+mod end_to_end;
+mod prepare;
+mod sgd_fidelity;
