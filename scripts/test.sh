@@ -47,12 +47,32 @@ lint_and_test() {
         CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
         cargo test --locked --workspace "${features[@]}" "$@"
 }
+# The site with the `site-ci` profile (Cargo.toml): the code users get from
+# `trunk build --release`, compiled with fewer optimisation passes and without wasm-opt. It
+# needs nothing from the native build, so it runs alongside it, in its own target folder (cargo
+# locks one folder per build), on what the native build leaves of the cores.
+# In its own session, so that a failure elsewhere stops all of it (the trap below).
+mkdir -p target
+setsid bash -c 'start=$SECONDS
+    TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=target/site \
+        trunk build --cargo-profile site-ci > target/site-build.log 2>&1
+    status=$?
+    echo $((SECONDS - start)) > target/site-build.seconds
+    exit $status' &
+site_pid=$!
+trap 'kill -- -$site_pid 2>/dev/null; report' EXIT
+
 stage "clippy -D warnings + test build" lint_and_test --no-run
 stage "cargo test" lint_and_test
 
-# The site with the `site-ci` profile (Cargo.toml): the code users get from
-# `trunk build --release`, compiled with fewer optimisation passes and without wasm-opt.
-stage "site build (trunk, site-ci profile)" \
-    env TRUNK_SKIP_VERSION_CHECK=true trunk build --cargo-profile site-ci
+site_status=0
+wait $site_pid || site_status=$?
+cat target/site-build.log
+names+=("site build (trunk, alongside the above)")
+seconds+=("$(cat target/site-build.seconds)")
+if [ "$site_status" -ne 0 ]; then
+    echo "the site build failed" >&2
+    exit "$site_status"
+fi
 
 stage "browser tests (headless Chromium)" node web/tests/browser.mjs
