@@ -60,7 +60,7 @@ setsid bash -c 'start=$SECONDS
     echo $((SECONDS - start)) > target/site-build.seconds
     exit $status' &
 site_pid=$!
-trap 'kill -- -$site_pid 2>/dev/null; report' EXIT
+trap 'kill -- -$site_pid 2>/dev/null || true; report' EXIT
 
 stage "clippy -D warnings + test build" lint_and_test --no-run
 stage "cargo test" lint_and_test
