@@ -15,7 +15,7 @@ use shared::model::{Arch, ResNetConfig};
 use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
 
-use crate::device::{self, DeviceChoice};
+use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::train::loader::Batch;
 use crate::train::precision::Precision;
 use crate::train::step::Classifier;
@@ -42,7 +42,7 @@ pub struct BenchArgs {
     /// Classes of the classifier (6 = skirt length).
     #[arg(long, default_value_t = 6)]
     pub classes: usize,
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
     /// Photos decoded by the input-pipeline benchmark (0 to skip it).
     #[arg(long, default_value_t = 256)]
@@ -75,14 +75,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.steps == 0 || args.batch_sizes.contains(&0) {
         bail!("--steps and every batch size must be at least 1");
     }
-    let device = device::pick(args.device)?;
+    let compute = device::pick(args.device)?;
     println!(
-        "{} at {}px on {device:?}, training in {:?}",
-        args.arch, args.input_size, args.precision
+        "{} at {}px on {}, training in {:?}",
+        args.arch, args.input_size, compute.name, args.precision
     );
     let mut models = Vec::new();
     for &batch_size in &args.batch_sizes {
-        let result = measure_model(&args, batch_size, &device)?;
+        let result = measure_model(&args, batch_size, &compute)?;
         println!(
             "batch {batch_size:>4}: train {:>8.1} images/s, inference {:>8.1} images/s (first step {:.1} s)",
             result.train_images_per_s, result.infer_images_per_s, result.first_step_s
@@ -100,7 +100,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let report = Report {
         arch: args.arch.to_string(),
         precision: args.precision,
-        device: format!("{device:?}"),
+        device: compute.name.clone(),
         input_size: args.input_size,
         models,
         pipeline_images_per_s: pipeline,
@@ -114,12 +114,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// The trainer's own step (forward, cross-entropy, backward, SGD) on a synthetic batch, then
 /// a forward pass without autodiff, each timed after a synchronisation.
-fn measure_model(args: &BenchArgs, batch_size: usize, device: &Device) -> Result<ModelResult> {
-    let train_device = device.clone().autodiff();
-    let net = ResNetConfig::new()
+fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Result<ModelResult> {
+    let shape = ResNetConfig::new()
         .with_arch(args.arch)
-        .with_num_classes(args.classes)
-        .init(&train_device);
+        .with_num_classes(args.classes);
+    fit::check_training(
+        batch_size,
+        &shape.footprint(args.input_size as usize),
+        compute,
+    )?;
+    let device = &compute.device;
+    let train_device = device.clone().autodiff();
+    let net = shape.init(&train_device);
     let config = TrainConfig {
         arch: args.arch,
         pretrained: "none".into(),
@@ -163,7 +169,7 @@ fn measure_model(args: &BenchArgs, batch_size: usize, device: &Device) -> Result
         let output = learner.train_step(batch(&train_device));
         learner.lr_step();
         learner.optimizer_step(output.grads);
-        output.item.loss.into_scalar::<f32>();
+        device::read(output.item.loss, "a training step")?;
         Ok(())
     };
     let started = Instant::now();
@@ -183,18 +189,18 @@ fn measure_model(args: &BenchArgs, batch_size: usize, device: &Device) -> Result
     let model = learner.model().valid();
     let input = batch(device).images;
     for _ in 0..args.warmup.max(1) {
-        model
-            .net
-            .forward_in(input.clone(), args.precision.dtype())
-            .into_data();
+        device::read(
+            model.net.forward_in(input.clone(), args.precision.dtype()),
+            "inference",
+        )?;
     }
     device.sync()?;
     let started = Instant::now();
     for _ in 0..args.steps {
-        model
-            .net
-            .forward_in(input.clone(), args.precision.dtype())
-            .into_data();
+        device::read(
+            model.net.forward_in(input.clone(), args.precision.dtype()),
+            "inference",
+        )?;
     }
     let infer_images_per_s = (args.steps * batch_size) as f64 / started.elapsed().as_secs_f64();
     Ok(ModelResult {

@@ -36,8 +36,7 @@ pub struct ClassifyArgs {
     /// Test-time augmentation (probabilities and logits are averaged over the views).
     #[arg(long, value_enum, default_value = "none")]
     pub tta: TtaChoice,
-    /// Where to run.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
 }
 
@@ -59,8 +58,8 @@ enum Answer<'a> {
 
 /// Classifies; fails (after answering for every photo) if any photo could not be read.
 pub fn run(args: ClassifyArgs) -> Result<()> {
-    let device = device::pick(args.device)?;
-    let model = load_model(&args.model, args.labels.as_deref(), &device)?;
+    let compute = device::pick(args.device)?;
+    let model = load_model(&args.model, args.labels.as_deref(), &compute.device)?;
     let settings = Settings {
         size: model.size,
         tta: args.tta.into(),
@@ -70,9 +69,9 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         &model.net,
         &args.images,
         settings,
-        &device,
+        &compute,
         &ProgressBar::hidden(),
-    );
+    )?;
     let failed = results.iter().filter(|r| r.is_err()).count();
     let answers: Vec<Answer> = args
         .images

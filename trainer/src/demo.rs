@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shared::tasks::{SKIRT_LENGTH, Task};
 
-use crate::device::DeviceChoice;
+use crate::device::{self, DeviceChoice};
 use crate::evaluate::{EvalArgs, TtaChoice};
 use crate::export::{ExportArgs, PrecisionChoice};
 use crate::predict::{OnError, PredictArgs};
@@ -47,8 +47,7 @@ pub struct DemoArgs {
     pub per_class: usize,
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
-    /// Where to train.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
 }
 

@@ -34,8 +34,7 @@ pub struct EvalArgs {
     /// Images (views with --tta) per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Where to run.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
 }
 
@@ -90,8 +89,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Some(path) => path.clone(),
         None => best_checkpoint(&args.run)?,
     };
-    let device = device::pick(args.device)?;
-    let trained = load_model(&model_path, None, &device)?;
+    let compute = device::pick(args.device)?;
+    let trained = load_model(&model_path, None, &compute.device)?;
     if trained.classes != manifest.info.classes {
         bail!(
             "{} was trained on other classes than {} has",
@@ -116,7 +115,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let results = infer::scores(&trained.net, &images, settings, &device, &bar);
+    let results = infer::scores(&trained.net, &images, settings, &compute, &bar)?;
     bar.finish_and_clear();
 
     let (mut probabilities, mut marks, mut unreadable) = (Vec::new(), Vec::new(), 0);

@@ -3,19 +3,21 @@
 
 use std::path::PathBuf;
 
-use burn::prelude::*;
+use anyhow::Result;
 use burn::tensor::activation::softmax;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use shared::model::ResNet;
 use shared::preprocess::{self, InputSize, Tta};
 
+use crate::device::{self, Compute, fit};
+
 /// How the images are fed to the network.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
     pub size: InputSize,
     pub tta: Tta,
-    /// Views per forward pass.
+    /// Views per forward pass (fewer where the device cannot hold that many).
     pub batch_size: usize,
 }
 
@@ -27,15 +29,22 @@ pub struct Scores {
     pub probabilities: Vec<f32>,
 }
 
-/// Each image's scores, or why it could not be read.
+/// Each image's scores, or why it could not be read; an error if the device fails.
+///
+/// Images are decoded a batch at a time; their views go through the network in passes no
+/// larger than the device can hold ([`fit::inference_batch`]), which gives the same numbers
+/// as one pass: in inference every view is computed on its own.
 pub fn scores(
     net: &ResNet,
     images: &[PathBuf],
     settings: Settings,
-    device: &Device,
+    compute: &Compute,
     progress: &ProgressBar,
-) -> Vec<Result<Scores, String>> {
+) -> Result<Vec<Result<Scores, String>>> {
     let views = settings.tta.views();
+    let crop = settings.size.crop as usize;
+    let per_pass =
+        fit::inference_batch(settings.batch_size, &net.config().footprint(crop), compute)?;
     let per_batch = (settings.batch_size / views).max(1);
     let mut out: Vec<Result<Scores, String>> = Vec::with_capacity(images.len());
     for chunk in images.chunks(per_batch) {
@@ -48,41 +57,33 @@ pub fn scores(
             })
             .collect();
         let inputs: Vec<Vec<f32>> = decoded.iter().flatten().flatten().cloned().collect();
-        let mut averaged = if inputs.is_empty() {
-            Vec::new()
-        } else {
-            let batch = preprocess::batch_tensor(&inputs, settings.size.crop as usize, device);
-            let logits = net.forward(batch);
-            let [_, classes] = logits.dims();
-            let probabilities = average(softmax(logits.clone(), 1), classes * views, views);
-            average(logits, classes * views, views)
-                .into_iter()
-                .zip(probabilities)
-                .map(|(logits, probabilities)| Scores {
-                    logits,
-                    probabilities,
-                })
-                .collect()
+        let (mut logits, mut probabilities) = (Vec::new(), Vec::new());
+        for pass in inputs.chunks(per_pass) {
+            let batch = preprocess::batch_tensor(pass, crop, &compute.device);
+            let output = net.forward(batch);
+            probabilities.extend(device::read(softmax(output.clone(), 1), "inference")?);
+            logits.extend(device::read(output, "inference")?);
         }
-        .into_iter();
+        let classes = net.num_classes();
+        let mut averaged = average(&logits, classes, views)
+            .into_iter()
+            .zip(average(&probabilities, classes, views))
+            .map(|(logits, probabilities)| Scores {
+                logits,
+                probabilities,
+            });
         for result in decoded {
             out.push(result.map(|_| averaged.next().expect("one result per decoded image")));
         }
         progress.inc(chunk.len() as u64);
     }
-    out
+    Ok(out)
 }
 
 /// Splits `[images * views, classes]` values into images and averages each image's views.
-fn average(values: Tensor<2>, per_image: usize, views: usize) -> Vec<Vec<f32>> {
-    let classes = per_image / views;
-    let values = values
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default();
+fn average(values: &[f32], classes: usize, views: usize) -> Vec<Vec<f32>> {
     values
-        .chunks(per_image)
+        .chunks(classes * views)
         .map(|image| {
             (0..classes)
                 .map(|c| image.iter().skip(c).step_by(classes).sum::<f32>() / views as f32)

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod data;
 pub mod demo;
 pub mod device;
+pub mod devices;
 pub mod evaluate;
 pub mod export;
 pub mod infer;

@@ -2,7 +2,9 @@
 //! trainer library; the model and preprocessing live in the `shared` crate.
 
 use clap::{Parser, Subcommand};
-use trainer::{bench, classify, demo, evaluate, export, predict, prepare, tasks, train, weights};
+use trainer::{
+    bench, classify, demo, devices, evaluate, export, predict, prepare, tasks, train, weights,
+};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,8 @@ enum Command {
     Weights(weights::Command),
     /// List the FashionAI tasks and their classes.
     Tasks,
+    /// List the GPUs wgpu sees (for --device gpu:N) and what --device auto picks.
+    Devices,
 }
 
 fn main() {
@@ -56,6 +60,7 @@ fn main() {
             tasks::print();
             Ok(())
         }
+        Command::Devices => devices::run(),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -41,8 +41,7 @@ pub struct PredictArgs {
     /// Views per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Where to run.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
 }
 
@@ -65,10 +64,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.data.join("Tests").join("question.csv"));
     let questions = read_questions(&questions_path)?;
-    let device = device::pick(args.device)?;
+    let compute = device::pick(args.device)?;
     let mut models: HashMap<String, Trained> = HashMap::new();
     for path in &args.models {
-        let model = load_model(path, None, &device)?;
+        let model = load_model(path, None, &compute.device)?;
         if let Some(other) = models.get(&model.task) {
             bail!(
                 "{} and {} are both models of {}",
@@ -99,7 +98,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             tta: args.tta.into(),
             batch_size: args.batch_size.max(1),
         };
-        let scores = infer::scores(&model.net, &images, settings, &device, &bar);
+        let scores = infer::scores(&model.net, &images, settings, &compute, &bar)?;
         bar.finish_and_clear();
         for (&i, result) in indices.iter().zip(scores) {
             answers[i] = Some(result.map(|s| s.probabilities));

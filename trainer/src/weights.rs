@@ -70,7 +70,7 @@ fn check(file: &std::path::Path) -> Result<()> {
     let model = load_torchvision(file, None, Head::Pretrained, &device)?;
     let parameters = model.num_params();
     let logits = model.forward(Tensor::zeros([1, 3, CROP as usize, CROP as usize], &device));
-    let values = logits.into_data().try_to_vec::<f32>()?;
+    let values = crate::device::read(logits, "a forward pass")?;
     anyhow::ensure!(
         values.iter().all(|v| v.is_finite()),
         "{}: the loaded model produces non-finite logits",

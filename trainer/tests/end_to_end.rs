@@ -440,7 +440,10 @@ fn prepare_train_and_resume_after_a_crash() {
 /// lavapipe (a Vulkan driver on the CPU) in CI. Both start from a torchvision-format weight
 /// file (a reduced ResNet-18 written by PyTorch) with a new, seeded classifier, and their
 /// first epochs agree. The GPU run leaves its compiled kernels and autotune results in
-/// `TRAINER_CACHE_DIR` for the next run.
+/// `TRAINER_CACHE_DIR` for the next run. Its second epoch then fails at its second step, as
+/// when the GPU's memory runs out mid-run (an injected allocation over any device's limit):
+/// the run stops with a message naming the device and the way on, and the first epoch's
+/// checkpoint is intact.
 #[cfg(feature = "wgpu")]
 #[test]
 fn trains_on_wgpu_like_on_the_cpu() {
@@ -453,23 +456,42 @@ fn trains_on_wgpu_like_on_the_cpu() {
         let run = dir.join(device);
         let prepared = prepare(&data, &run, &[]);
         assert!(prepared.status.success());
+        let steps = read_json(&run.join("dataset.json"))["counts"]["train"]
+            .as_u64()
+            .unwrap()
+            / 8;
         let weights =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+        let epoch_count = if device == "gpu" { "2" } else { "1" };
+        #[rustfmt::skip]
         let args = [
-            "--pretrained",
-            weights.to_str().unwrap(),
-            "--epochs",
-            "1",
-            "--device",
-            device,
+            "--pretrained", weights.to_str().unwrap(), "--epochs", epoch_count, "--device", device,
         ];
+        // The second step of epoch 2: the first may still overlap the writing of epoch 1's
+        // checkpoint, which a failure then takes with it (RELIABILITY.md).
+        let fail_at = (steps + 2).to_string();
+        let mut env = vec![("TRAINER_CACHE_DIR", kernels.to_str().unwrap())];
+        if device == "gpu" {
+            env.push(("TRAINER_FAIL_AT_STEP", &fail_at));
+        }
         let run = run.to_str().unwrap();
-        let trained = trainer_with_env(
-            &[("TRAINER_CACHE_DIR", &kernels)],
-            &[&["train", "--run", run], TRAIN, &args].concat(),
-        );
+        let trained = trainer_with_env(&env, &[&["train", "--run", run], TRAIN, &args].concat());
         assert!(String::from_utf8_lossy(&trained.stdout).contains("starting from"));
-        assert!(trained.status.success(), "training on {device} failed");
+        if device == "gpu" {
+            let stderr = String::from_utf8_lossy(&trained.stderr);
+            assert!(!trained.status.success());
+            assert!(
+                stderr.contains("training stopped: a step failed on")
+                    && stderr
+                        .contains("the checkpoint of epoch 1 is complete: continue with --resume"),
+                "{stderr}"
+            );
+            let names = check_finished_checkpoints(Path::new(run));
+            assert!(names.contains(&"model-1.bpk".to_string()), "{names:?}");
+            assert!(!names.iter().any(|name| name.contains("-2.")), "{names:?}");
+        } else {
+            assert!(trained.status.success(), "training on {device} failed");
+        }
         firsts.push(epochs(Path::new(run))[0]["train"]["loss"].as_f64().unwrap());
         eprintln!(
             "{device}: first-epoch training loss {}",

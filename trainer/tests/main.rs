@@ -5,6 +5,7 @@ mod bad_inputs;
 mod classify;
 mod common;
 mod crash_safety;
+mod devices;
 mod end_to_end;
 mod prepare;
 mod sgd_fidelity;

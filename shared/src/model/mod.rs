@@ -5,9 +5,11 @@
 //! on every backend, and training wraps the device with `autodiff()`.
 
 mod block;
+mod footprint;
 mod norm;
 mod resnet;
 
 pub use block::{BasicBlock, Block, Bottleneck, Downsample};
+pub use footprint::Footprint;
 pub use norm::BatchNorm;
 pub use resnet::{Arch, ResNet, ResNetConfig};

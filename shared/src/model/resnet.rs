@@ -214,4 +214,18 @@ impl ResNet {
     pub fn num_classes(&self) -> usize {
         self.fc.weight.dims()[1]
     }
+
+    /// The configuration this network has the shape of.
+    pub fn config(&self) -> ResNetConfig {
+        let layers = [&self.layer1, &self.layer2, &self.layer3, &self.layer4].map(Vec::len);
+        let bottleneck = matches!(self.layer1.first(), Some(Block::Bottleneck(_)));
+        let arch = Arch::ALL
+            .into_iter()
+            .find(|arch| arch.layers() == layers && arch.bottleneck() == bottleneck)
+            .expect("a ResNet is built from one of the architectures");
+        ResNetConfig::new()
+            .with_arch(arch)
+            .with_base_width(self.conv1.weight.dims()[0])
+            .with_num_classes(self.num_classes())
+    }
 }

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use burn::prelude::Device;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 
 use crate::atomic::write_atomic;
@@ -24,25 +25,37 @@ fn part_path(dir: &Path, part: &str, epoch: usize) -> PathBuf {
     dir.join(format!("{part}-{epoch}.bpk"))
 }
 
-/// burn-train's file checkpointer, made atomic.
+/// burn-train's file checkpointer, made atomic, and saving nothing a failed device never
+/// computed.
 pub struct AtomicCheckpointer {
     dir: PathBuf,
     part: &'static str,
+    device: Device,
 }
 
 impl AtomicCheckpointer {
-    pub fn new(run: &Path, part: &'static str) -> Self {
+    pub fn new(run: &Path, part: &'static str, device: &Device) -> Self {
         AtomicCheckpointer {
             dir: checkpoint_dir(run),
             part,
+            device: device.clone(),
         }
     }
 }
 
 impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        let bytes = record
-            .checkpoint_into_bytes()
+        // Weights that a failed device never computed panic on the way to bytes (burn has no
+        // fallible read there): the run stops with that failure instead.
+        let bytes = crate::device::catch_failure(|| record.checkpoint_into_bytes())
+            .ok_or_else(|| {
+                CheckpointerError::Unknown(format!(
+                    "the {} of epoch {epoch} is not saved: {} failed during the epoch (is its \
+                     memory full? a GPU shared with other programs, or a batch near its limit)",
+                    self.part,
+                    crate::device::name(&self.device)
+                ))
+            })?
             .map_err(CheckpointerError::Record)?;
         let path = part_path(&self.dir, self.part, epoch);
         fs::create_dir_all(&self.dir)

@@ -197,6 +197,13 @@ impl DataLoaderIterator<Batch> for BatchIter {
 
 impl DataLoader<Batch> for ImageLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
+        if let Mode::Train { .. } = self.mode {
+            // An epoch starts from computed weights. burn runs GPU work lazily, and the last
+            // epoch's checkpoint is written while this one runs: weights still pending would
+            // share the fate of this epoch's first steps if the device failed there. (A
+            // failure this wait reports is also reported by the step it belongs to.)
+            let _ = self.device.sync();
+        }
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
         let batches = self.batches(epoch);
         let total = batches.len();

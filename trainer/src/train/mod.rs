@@ -35,7 +35,7 @@ use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::atomic::write_atomic;
 use crate::data::Manifest;
-use crate::device::{self, DeviceChoice};
+use crate::device::{self, DeviceChoice, fit};
 use crate::pretrained::Pretrained;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
@@ -114,8 +114,7 @@ pub struct TrainArgs {
     /// saved in the run folder (other training flags are ignored).
     #[arg(long)]
     pub resume: bool,
-    /// Where to train.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
     /// CPU threads decoding images (default: all cores).
     #[arg(long)]
@@ -129,7 +128,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let manifest = Manifest::read(&args.run)?;
     let (config, last_epoch) = settings(&args)?;
     checkpoint::remove_partial_writes(&args.run);
-    let device = device::pick(args.device)?;
+    let compute = device::pick(args.device)?;
+    let device = compute.device.clone();
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -138,13 +138,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let classes = manifest.info.classes.len();
     println!(
-        "training {} on {} ({} classes): {} train / {} val images, {:?}",
+        "training {} on {} ({} classes): {} train / {} val images, on {}",
         config.arch,
         manifest.info.task,
         classes,
         manifest.train.len(),
         manifest.val.len(),
-        device
+        compute.name
     );
     if manifest.train.len() < config.batch_size {
         bail!(
@@ -154,16 +154,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
 
+    let shape = ResNetConfig::new()
+        .with_arch(config.arch)
+        .with_num_classes(classes)
+        .with_base_width(config.base_width);
+    fit::check_training(
+        config.batch_size,
+        &shape.footprint(config.input_size as usize),
+        &compute,
+    )?;
+
     // Parameters must live on the autodiff device to be tracked (and BatchNorm to update
     // its running statistics); validation strips autodiff again.
     let train_device = device.clone().autodiff();
     let net = match last_epoch {
         // The checkpoint replaces every weight: only the structure is needed.
-        Some(_) => ResNetConfig::new()
-            .with_arch(config.arch)
-            .with_num_classes(classes)
-            .with_base_width(config.base_width)
-            .init(&train_device),
+        Some(_) => shape.init(&train_device),
         None => initial_model(&config, classes, args.cache_dir.clone(), &train_device)?,
     };
     let model = Classifier::new(net, &config);
@@ -225,9 +231,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bar.clone(),
     )?)
     .with_custom_checkpointers(
-        AtomicCheckpointer::new(&args.run, "model"),
-        AtomicCheckpointer::new(&args.run, "optim"),
-        AtomicCheckpointer::new(&args.run, "scheduler"),
+        AtomicCheckpointer::new(&args.run, "model", &device),
+        AtomicCheckpointer::new(&args.run, "optim", &device),
+        AtomicCheckpointer::new(&args.run, "scheduler", &device),
     )
     .with_checkpointing_strategy(strategy)
     .with_application_logger(None)
@@ -264,15 +270,32 @@ pub fn run(args: TrainArgs) -> Result<()> {
         // Our checkpointer's messages are complete (file and cause); burn's wrapping adds nothing.
         match &*error {
             TrainingError::Checkpoint(CheckpointerError::Unknown(reason)) => {
-                bail!("training stopped: {reason}")
+                bail!("training stopped: {reason}\n{}", resume_hint(&args.run))
             }
-            error => bail!("training stopped: {error}"),
+            TrainingError::EventProcessor(_) => bail!(
+                "training stopped: a step failed on {} (is its memory full? a GPU shared with \
+                 other programs, or a batch near its limit)\n{}\ndetails: {error}",
+                compute.name,
+                resume_hint(&args.run)
+            ),
+            error => bail!("training stopped: {error}\n{}", resume_hint(&args.run)),
         }
     }
     if result.interrupted.is_some() {
         bail!("interrupted; run the same command with --resume to continue");
     }
     report_best(&args.run)
+}
+
+/// What is left after a failed step: the last complete checkpoint, and how to go on from it.
+fn resume_hint(run: &Path) -> String {
+    match latest_complete(run) {
+        Some(epoch) => format!(
+            "the checkpoint of epoch {epoch} is complete: continue with --resume (on a \
+             device with enough free memory)"
+        ),
+        None => "no epoch was complete: nothing to resume".into(),
+    }
 }
 
 /// The settings to train with and, when resuming, the epoch to continue after.

@@ -89,9 +89,12 @@ impl LossScaler {
         };
         module.visit(&mut unscale);
         // One number read back per step, as GradScaler does: whether every gradient is finite.
-        let finite = unscale
-            .magnitude
-            .is_none_or(|sum| sum.into_scalar::<f32>().is_finite());
+        // A device that fails to compute it skips the step; the Learner then reports the
+        // failure when it synchronises the step's outputs.
+        let finite = unscale.magnitude.is_none_or(|sum| {
+            crate::device::read(sum, "the gradients' magnitude")
+                .is_ok_and(|sum| sum.iter().all(|v| v.is_finite()))
+        });
         let mut state = self.lock();
         if finite {
             state.clean_steps += 1;

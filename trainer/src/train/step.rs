@@ -1,6 +1,8 @@
 //! What burn-train's Learner calls: one training step (forward, cross-entropy, backward) and
 //! one validation step, on whatever device the batch lives on.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -56,7 +58,13 @@ impl TrainStep for Classifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
-        let (logits, loss) = self.forward_loss(&batch);
+        let (logits, mut loss) = self.forward_loss(&batch);
+        if injected_failure_due() {
+            // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails as
+            // it does when a device runs out of memory mid-run.
+            let huge = Tensor::<1>::zeros([1usize << 31], &loss.device());
+            loss = loss + huge.sum();
+        }
         let grads = match &self.mixed {
             Some(scaler) => scaler.backward(loss.clone(), self),
             None => GradientsParams::from_grads(loss.backward(), self),
@@ -66,6 +74,15 @@ impl TrainStep for Classifier {
             item: ClassificationOutput::new(loss, logits, batch.targets),
         }
     }
+}
+
+/// Fault injection for tests of the failure path: `TRAINER_FAIL_AT_STEP=N` makes this
+/// process's training step N (from 1) fail on a wgpu device as if memory had run out.
+fn injected_failure_due() -> bool {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    static STEPS: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| std::env::var("TRAINER_FAIL_AT_STEP").ok()?.parse().ok());
+    at.is_some_and(|at| STEPS.fetch_add(1, Ordering::Relaxed) + 1 == at)
 }
 
 impl InferenceStep for Classifier {

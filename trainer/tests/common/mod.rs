@@ -66,7 +66,7 @@ pub fn trainer(args: &[&str]) -> Output {
 }
 
 /// `trainer` with extra environment variables.
-pub fn trainer_with_env(env: &[(&str, &Path)], args: &[&str]) -> Output {
+pub fn trainer_with_env(env: &[(&str, &str)], args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())

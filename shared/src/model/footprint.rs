@@ -1,0 +1,151 @@
+//! What one image costs a ResNet in memory, computed from the architecture alone, so that a
+//! batch can be sized to a device before any tensor exists.
+
+use super::resnet::{Arch, ResNetConfig};
+
+/// Sizes in f32 values per image (multiply by 4 and the batch for bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// The largest tensor a forward pass makes: one buffer on the device.
+    pub largest_activation: usize,
+    /// The largest column matrix a convolution's gradient may build (kernel taps x input
+    /// channels x output positions): burn's autotuner tries im2col kernels during training.
+    pub largest_columns: usize,
+    /// Every activation a training step keeps for its backward pass.
+    pub saved: usize,
+    /// Values of the network, not per image: weights, biases and BatchNorm's statistics.
+    pub parameters: usize,
+}
+
+impl ResNetConfig {
+    /// The network's [`Footprint`] for square `crop` x `crop` inputs.
+    pub fn footprint(&self, crop: usize) -> Footprint {
+        let mut walk = Walk {
+            side: crop,
+            channels: 3,
+            footprint: Footprint {
+                largest_activation: 3 * crop * crop,
+                largest_columns: 0,
+                saved: 3 * crop * crop,
+                parameters: 0,
+            },
+        };
+        let width = self.base_width;
+        walk.conv(width, 7, 2);
+        // BatchNorm and ReLU outputs beside the convolution's.
+        walk.keep(2);
+        walk.side = (walk.side - 1) / 2 + 1; // max pooling, 3x3 stride 2 padding 1
+        walk.keep(1);
+        let [n1, n2, n3, n4] = self.arch.layers();
+        for (stage, (blocks, stride)) in
+            [(n1, 1), (n2, 2), (n3, 2), (n4, 2)].into_iter().enumerate()
+        {
+            let planes = width << stage;
+            for block in 0..blocks {
+                walk.block(self.arch, planes, if block == 0 { stride } else { 1 });
+            }
+        }
+        walk.footprint.parameters += (walk.channels + 1) * self.num_classes;
+        walk.footprint
+    }
+}
+
+/// The shapes a forward pass goes through, one layer at a time.
+struct Walk {
+    side: usize,
+    channels: usize,
+    footprint: Footprint,
+}
+
+impl Walk {
+    fn activation(&self) -> usize {
+        self.channels * self.side * self.side
+    }
+
+    /// A `kernel` x `kernel` convolution (padding `kernel / 2`, no bias) with its BatchNorm.
+    fn conv(&mut self, out_channels: usize, kernel: usize, stride: usize) {
+        let padding = kernel / 2;
+        let side = (self.side + 2 * padding - kernel) / stride + 1;
+        let footprint = &mut self.footprint;
+        footprint.largest_columns = footprint
+            .largest_columns
+            .max(kernel * kernel * self.channels * side * side);
+        // BatchNorm: scale, shift, running mean and variance.
+        footprint.parameters += kernel * kernel * self.channels * out_channels + 4 * out_channels;
+        self.side = side;
+        self.channels = out_channels;
+        self.keep(1);
+    }
+
+    /// Counts `copies` tensors of the current shape as kept for the backward pass.
+    fn keep(&mut self, copies: usize) {
+        let activation = self.activation();
+        let footprint = &mut self.footprint;
+        footprint.largest_activation = footprint.largest_activation.max(activation);
+        footprint.saved += copies * activation;
+    }
+
+    fn block(&mut self, arch: Arch, planes: usize, stride: usize) {
+        let (in_side, in_channels) = (self.side, self.channels);
+        let out_channels = if arch.bottleneck() {
+            4 * planes
+        } else {
+            planes
+        };
+        if arch.bottleneck() {
+            self.conv(planes, 1, 1);
+            self.keep(2);
+            self.conv(planes, 3, stride);
+            self.keep(2);
+            self.conv(out_channels, 1, 1);
+        } else {
+            self.conv(planes, 3, stride);
+            self.keep(2);
+            self.conv(planes, 3, 1);
+        }
+        // BatchNorm, the residual sum and its ReLU.
+        self.keep(3);
+        if stride != 1 || in_channels != out_channels {
+            let (out_side, out) = (self.side, self.channels);
+            (self.side, self.channels) = (in_side, in_channels);
+            self.conv(out_channels, 1, stride);
+            self.keep(1);
+            (self.side, self.channels) = (out_side, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::prelude::*;
+
+    use super::super::resnet::{Arch, ResNetConfig};
+
+    /// The walk visits the network's layers: its parameter count is the model's, for every
+    /// depth (a missed or doubled layer, or a wrong width, would change it). A built network
+    /// tells its configuration back.
+    #[test]
+    fn walks_the_same_layers_as_the_model() {
+        let device = Device::flex();
+        for arch in Arch::ALL {
+            let config = ResNetConfig::new()
+                .with_arch(arch)
+                .with_base_width(4)
+                .with_num_classes(6);
+            let net = config.init(&device);
+            assert_eq!(config.footprint(64).parameters, net.num_params(), "{arch}");
+            assert_eq!(net.config().arch, arch);
+            assert_eq!(net.config().base_width, 4);
+        }
+    }
+
+    /// ResNet-50 at 224 px: the stem's and the first stage's outputs (64 x 112 x 112 and
+    /// 256 x 56 x 56 values) are the largest tensors; the stem's 7x7 columns (147 x 112 x 112)
+    /// the largest column matrix.
+    #[test]
+    fn resnet50_sizes() {
+        let footprint = ResNetConfig::new().footprint(224);
+        assert_eq!(footprint.largest_activation, 802_816);
+        assert_eq!(footprint.largest_columns, 147 * 112 * 112);
+    }
+}
