@@ -113,6 +113,12 @@ pub enum BundleError {
     Classes { file: String, classes: usize },
     #[error(transparent)]
     Weights(#[from] WeightError),
+    #[error("{file}: the weights have base width {weights}, the manifest says {manifest}")]
+    BaseWidth {
+        file: String,
+        weights: usize,
+        manifest: usize,
+    },
     #[error("{file}: the weights have {weights} classes, the manifest names {manifest}")]
     ClassCount {
         file: String,
@@ -131,7 +137,7 @@ pub struct Bundle {
 impl Bundle {
     /// Loads a bundle from the bytes of its two files, named `manifest_file` and
     /// `weights_file` in messages: checks the manifest's version, the weights' checksum,
-    /// every tensor's shape and the class count. The same code runs natively and in the page.
+    /// every tensor's shape, the base width and the class count. The same code runs natively and in the page.
     pub fn from_bytes(
         manifest_file: &str,
         manifest: &[u8],
@@ -147,6 +153,14 @@ impl Bundle {
             Some(manifest.arch),
             device,
         )?;
+        let base_width = net.config().base_width;
+        if base_width != manifest.base_width {
+            return Err(BundleError::BaseWidth {
+                file: weights_file.to_string(),
+                weights: base_width,
+                manifest: manifest.base_width,
+            });
+        }
         if net.num_classes() != manifest.classes.len() {
             return Err(BundleError::ClassCount {
                 file: manifest_file.to_string(),

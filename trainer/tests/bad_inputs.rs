@@ -336,3 +336,31 @@ fn a_damaged_bundle_is_refused_by_its_checksum() {
         )
     );
 }
+
+/// A manifest that describes other weights than its bundle's (edited by hand, or files mixed
+/// from two exports) is refused, whatever its checksum says.
+#[test]
+fn a_bundle_whose_manifest_has_another_width_is_refused() {
+    let dir = temp_dir("width");
+    let weights = fs::read(corpus("bad-checksum").join("model.safetensors")).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(corpus("bad-checksum").join("manifest.json")).unwrap())
+            .unwrap();
+    manifest["weights"]["sha256"] = shared::bundle::sha256_hex(&weights).into();
+    manifest["base_width"] = 4.into();
+    fs::write(dir.join("model.safetensors"), &weights).unwrap();
+    fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    #[rustfmt::skip]
+    let out = trainer(&[
+        "classify", "--device", "cpu", "--model", dir.to_str().unwrap(),
+        corpus("good.jpg").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!(
+            "error: {}: the weights have base width 2, the manifest says 4",
+            dir.join("model.safetensors").display()
+        )
+    );
+}

@@ -8,7 +8,8 @@ use shared::tasks::Label;
 
 use super::Sample;
 
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "gif"];
+/// What the decoder reads (`shared::preprocess::decode_rgb`); other files are not samples.
+const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 
 /// A folder with class subfolders and no FashionAI `Annotations`.
 pub fn is_image_folder(root: &Path) -> bool {

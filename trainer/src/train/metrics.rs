@@ -159,8 +159,7 @@ impl Metric for RankingMetric {
         let probabilities = softmax(input.logits.clone(), 1)
             .try_into_data()?
             .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+            .try_into_vec::<f32>()?;
         self.probabilities
             .extend(probabilities.chunks(classes).map(<[f32]>::to_vec));
         self.marks.extend(input.marks.iter().cloned());
