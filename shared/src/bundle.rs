@@ -2,15 +2,14 @@
 //! model is, how to feed it, a checksum of the weights) and `model.safetensors` (a torchvision-
 //! named state dict in f16 or f32, which PyTorch can load too).
 
-use std::fmt;
 use std::path::Path;
 
 use burn::prelude::Device;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::model::{Arch, ResNet};
+use crate::precision::Precision;
 use crate::preprocess::{InputSize, MEAN, STD};
 use crate::weights::{WeightError, load_safetensors_bytes};
 
@@ -22,22 +21,6 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// bound keeps a hostile manifest from asking the page for a gigapixel resize).
 pub const MIN_CROP: u32 = 32;
 pub const MAX_CROP: u32 = 2048;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    F16,
-    F32,
-}
-
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Precision::F16 => "f16",
-            Precision::F32 => "f32",
-        })
-    }
-}
 
 /// How images are prepared for the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,14 +155,6 @@ impl Bundle {
     }
 }
 
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 impl Manifest {
     /// Parses `manifest.json` (named `file` in messages) and checks its version.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Manifest, BundleError> {
@@ -234,7 +209,7 @@ impl Manifest {
 
     /// Checks the weights (named `file` in messages) against the manifest's checksum.
     pub fn verify(&self, file: &str, weights: &[u8]) -> Result<(), BundleError> {
-        let found = sha256_hex(weights);
+        let found = crate::sha256::hex(weights);
         if found != self.weights.sha256 {
             return Err(BundleError::Checksum {
                 file: file.to_string(),
@@ -262,7 +237,7 @@ mod tests {
             weights: WeightsEntry {
                 file: file.into(),
                 bytes: 0,
-                sha256: sha256_hex(b""),
+                sha256: crate::sha256::hex(b""),
             },
             metrics: serde_json::Value::Null,
         })

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use burn::prelude::Device;
 
-use crate::bundle::{Bundle, Manifest, sha256_hex};
+use crate::bundle::{Bundle, Manifest};
 use crate::labels::parse_rows;
 use crate::preprocess::{InputSize, Tta, eval_input, tta_inputs};
 use crate::tasks::TASKS;
@@ -76,7 +76,7 @@ pub fn bundle(data: &[u8], device: &Device) -> bool {
     let manifest = match serde_json::from_slice::<serde_json::Value>(manifest) {
         Ok(mut json) => {
             if let Some(entry) = json.get_mut("weights").and_then(|w| w.as_object_mut()) {
-                entry.insert("sha256".into(), sha256_hex(weights).into());
+                entry.insert("sha256".into(), crate::sha256::hex(weights).into());
             }
             serde_json::to_vec(&json).expect("a JSON value serialises")
         }

@@ -12,22 +12,28 @@ pub enum Row<'a> {
     OtherTask,
 }
 
-/// The non-blank lines of a label file with their 1-based line numbers, each parsed for
-/// `task` or rejected with the reason. A UTF-8 BOM and CRLF line endings are accepted.
-pub fn parse_rows<'a>(
-    text: &'a str,
-    task: &'a Task,
-) -> impl Iterator<Item = (u64, Result<Row<'a>, String>)> + 'a {
+/// The non-blank lines of a FashionAI CSV (label files, and the test set's `question.csv`)
+/// with their 1-based line numbers, split into trimmed fields. A UTF-8 BOM and CRLF line
+/// endings are accepted.
+pub fn csv_lines(text: &str) -> impl Iterator<Item = (u64, Vec<&str>)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .enumerate()
         .map(|(index, line)| (index as u64 + 1, line.trim_end_matches('\r')))
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(number, line)| (number, parse_row(line, task)))
+        .map(|(number, line)| (number, line.split(',').map(str::trim).collect()))
 }
 
-fn parse_row<'a>(line: &'a str, task: &Task) -> Result<Row<'a>, String> {
-    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+/// The lines of a label file (see [`csv_lines`]), each parsed for `task` or rejected with
+/// the reason.
+pub fn parse_rows<'a>(
+    text: &'a str,
+    task: &'a Task,
+) -> impl Iterator<Item = (u64, Result<Row<'a>, String>)> + 'a {
+    csv_lines(text).map(|(number, fields)| (number, parse_row(&fields, task)))
+}
+
+fn parse_row<'a>(fields: &[&'a str], task: &Task) -> Result<Row<'a>, String> {
     let [image, row_task, label] = fields[..] else {
         return Err(format!(
             "expected 3 fields (image,task,label), found {}",

@@ -12,12 +12,12 @@ use image::{ImageFormat, Rgb, RgbImage};
 use rayon::prelude::*;
 use serde::Serialize;
 use shared::model::{Arch, ResNetConfig};
+use shared::precision::Precision;
 use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
 
 use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::train::loader::Batch;
-use crate::train::precision::Precision;
 use crate::train::step::Classifier;
 use crate::train::{TrainConfig, schedule};
 

@@ -7,9 +7,10 @@ use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use serde::Serialize;
+use shared::preprocess::Tta;
+use shared::ranking::{argmax, ranked};
 
 use crate::device::{self, DeviceChoice};
-use crate::evaluate::TtaChoice;
 use crate::infer::{self, Settings};
 use crate::trained::load_model;
 
@@ -35,7 +36,7 @@ pub struct ClassifyArgs {
     pub labels: Option<PathBuf>,
     /// Test-time augmentation (probabilities and logits are averaged over the views).
     #[arg(long, value_enum, default_value = "none")]
-    pub tta: TtaChoice,
+    pub tta: Tta,
     #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
 }
@@ -62,7 +63,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let model = load_model(&args.model, args.labels.as_deref(), &compute.device)?;
     let settings = Settings {
         size: model.size,
-        tta: args.tta.into(),
+        tta: args.tta,
         batch_size: 32,
     };
     let results = infer::scores(
@@ -81,7 +82,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             Ok(scores) => Answer::Scores {
                 image,
                 classes: &model.classes,
-                top: ranked(&scores.probabilities)[0],
+                top: argmax(&scores.probabilities),
                 probabilities: scores.probabilities,
                 logits: scores.logits,
             },
@@ -102,13 +103,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Class indices from the most to the least probable.
-fn ranked(probabilities: &[f32]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
-    order
 }
 
 fn print(answer: &Answer, top_k: usize) {

@@ -13,8 +13,8 @@ use rand::{RngExt, SeedableRng};
 use shared::tasks::{SKIRT_LENGTH, Task};
 
 use crate::device::{self, DeviceChoice};
-use crate::evaluate::{EvalArgs, TtaChoice};
-use crate::export::{ExportArgs, PrecisionChoice};
+use crate::evaluate::EvalArgs;
+use crate::export::ExportArgs;
 use crate::predict::{OnError, PredictArgs};
 use crate::prepare::PrepareArgs;
 use crate::train::{TrainArgs, TrainConfig};
@@ -168,7 +168,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     evaluate::run(EvalArgs {
         run: run.clone(),
         model: None,
-        tta: TtaChoice::TenCrop,
+        tta: shared::preprocess::Tta::TenCrop,
         batch_size: 64,
         device: args.device,
     })?;
@@ -179,7 +179,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         data: data.clone(),
         questions: None,
         out: args.out.join("submission.csv"),
-        tta: TtaChoice::TenCrop,
+        tta: shared::preprocess::Tta::TenCrop,
         on_error: OnError::Fail,
         batch_size: 64,
         device: args.device,
@@ -188,7 +188,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     export::run(ExportArgs {
         model: run.clone(),
         out: args.bundle.clone(),
-        precision: PrecisionChoice::F16,
+        precision: shared::precision::Precision::F16,
     })?;
     banner(&format!(
         "done. Toy data, run, submission: {}; web bundle: {}. Again, this model knows coloured bands, not skirts: train on FashionAI (README) for a real one.",

@@ -16,7 +16,7 @@ use crate::atomic::write_atomic;
 use crate::data::Manifest;
 use crate::device::{self, DeviceChoice};
 use crate::infer::{self, Settings};
-use crate::train::metrics::{argmax, fashionai_ap, mean_reciprocal_rank};
+use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
 use crate::trained::{best_checkpoint, load_model};
 
 #[derive(Args, Debug)]
@@ -30,33 +30,12 @@ pub struct EvalArgs {
     pub model: Option<PathBuf>,
     /// Test-time augmentation: softmax averaged over the views.
     #[arg(long, value_enum, default_value = "none")]
-    pub tta: TtaChoice,
+    pub tta: Tta,
     /// Images (views with --tta) per forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
-}
-
-/// `--tta` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TtaChoice {
-    /// The centre crop.
-    None,
-    /// The centre crop and its mirror.
-    Flip,
-    /// Four corners and the centre, and their mirrors.
-    TenCrop,
-}
-
-impl From<TtaChoice> for Tta {
-    fn from(choice: TtaChoice) -> Tta {
-        match choice {
-            TtaChoice::None => Tta::None,
-            TtaChoice::Flip => Tta::Flip,
-            TtaChoice::TenCrop => Tta::TenCrop,
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -102,7 +81,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if images.is_empty() {
         bail!("{}: the validation split is empty", args.run.display());
     }
-    let tta = Tta::from(args.tta);
+    let tta = args.tta;
     let settings = Settings {
         size: trained.size,
         tta,
@@ -169,7 +148,7 @@ fn report(
     let mut loss = 0.0;
     for (probs, marks) in probabilities.iter().zip(marks) {
         let truth = marks.iter().position(|m| *m == Mark::Yes).unwrap_or(0);
-        confusion[truth][argmax(probs)] += 1;
+        confusion[truth][shared::ranking::argmax(probs)] += 1;
         loss -= f64::from(probs[truth].max(1e-12)).ln();
     }
     let images = probabilities.len();

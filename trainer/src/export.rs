@@ -16,10 +16,10 @@ use burn::tensor::f16;
 use clap::Args;
 use safetensors::{Dtype, tensor::TensorView};
 use shared::bundle::{
-    BUNDLE_VERSION, MANIFEST_FILE, Manifest, Precision, Preprocessing, WEIGHTS_FILE, WeightsEntry,
-    sha256_hex,
+    BUNDLE_VERSION, MANIFEST_FILE, Manifest, Preprocessing, WEIGHTS_FILE, WeightsEntry,
 };
 use shared::model::ResNet;
+use shared::precision::Precision;
 
 use crate::atomic::write_atomic;
 use crate::train::TrainConfig;
@@ -34,17 +34,10 @@ pub struct ExportArgs {
     /// The bundle folder to write (manifest.json, model.safetensors).
     #[arg(long)]
     pub out: PathBuf,
-    /// Precision of the stored weights; the model always computes in f32.
+    /// Precision of the stored weights (f16: half the size, probabilities change by well
+    /// under 1e-2); the model always computes in f32.
     #[arg(long, value_enum, default_value = "f16")]
-    pub precision: PrecisionChoice,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum PrecisionChoice {
-    /// Half the size; probabilities change by well under 1e-2.
-    F16,
-    /// Exactly the trained weights.
-    F32,
+    pub precision: Precision,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -53,10 +46,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     } else {
         args.model.clone()
     };
-    let precision = match args.precision {
-        PrecisionChoice::F16 => Precision::F16,
-        PrecisionChoice::F32 => Precision::F32,
-    };
+    let precision = args.precision;
     let device = Device::flex();
     let trained = load_checkpoint(&checkpoint, &device)?;
     let run = checkpoint
@@ -77,7 +67,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         weights: WeightsEntry {
             file: WEIGHTS_FILE.to_string(),
             bytes: weights.len() as u64,
-            sha256: sha256_hex(&weights),
+            sha256: shared::sha256::hex(&weights),
         },
         metrics: epoch_metrics(run, &checkpoint),
     };

@@ -10,9 +10,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use shared::preprocess::Tta;
+
 use crate::atomic::write_atomic;
+
 use crate::device::{self, DeviceChoice};
-use crate::evaluate::TtaChoice;
 use crate::infer::{self, Settings};
 use crate::trained::{Trained, load_model};
 
@@ -33,7 +35,7 @@ pub struct PredictArgs {
     pub out: PathBuf,
     /// Test-time augmentation, softmax averaged over the views.
     #[arg(long, value_enum, default_value = "ten-crop")]
-    pub tta: TtaChoice,
+    pub tta: Tta,
     /// What an unreadable image gets: stop with an error (nothing written), no row, or a
     /// row of equal probabilities. Each one is reported in every case.
     #[arg(long, value_enum, default_value = "fail")]
@@ -95,7 +97,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         bar.set_message(task.clone());
         let settings = Settings {
             size: model.size,
-            tta: args.tta.into(),
+            tta: args.tta,
             batch_size: args.batch_size.max(1),
         };
         let scores = infer::scores(&model.net, &images, settings, &compute, &bar)?;
@@ -160,19 +162,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
 fn read_questions(path: &std::path::Path) -> Result<Vec<Question>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut questions = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    for (number, fields) in shared::labels::csv_lines(&text) {
         let [image, task, _] = fields[..] else {
             bail!(
-                "{}:{}: expected image,task,? but found {} fields",
+                "{}:{number}: expected image,task,? but found {} fields",
                 path.display(),
-                index + 1,
                 fields.len()
             );
         };

@@ -346,7 +346,7 @@ fn a_bundle_whose_manifest_has_another_width_is_refused() {
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(corpus("bad-checksum").join("manifest.json")).unwrap())
             .unwrap();
-    manifest["weights"]["sha256"] = shared::bundle::sha256_hex(&weights).into();
+    manifest["weights"]["sha256"] = shared::sha256::hex(&weights).into();
     manifest["base_width"] = 4.into();
     fs::write(dir.join("model.safetensors"), &weights).unwrap();
     fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();

@@ -12,11 +12,11 @@ use burn::store::ModuleSnapshot;
 use burn::train::Learner;
 use safetensors::SafeTensors;
 use shared::model::Arch;
+use shared::precision::Precision;
 use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
 use trainer::train::TrainConfig;
 use trainer::train::loader::Batch;
-use trainer::train::precision::Precision;
 use trainer::train::schedule;
 use trainer::train::step::Classifier;
 

@@ -40,7 +40,7 @@ pub async fn predict(
     let logits = net.classify(features.clone());
     let probabilities = read(softmax(logits.clone(), 1)).await?;
     let logits = read(logits).await?;
-    let top = argmax(&probabilities);
+    let top = shared::ranking::argmax(&probabilities);
     let maps = net.class_activation_maps(features);
     let cam = read(maps.narrow(1, top, 1)).await?;
 
@@ -63,14 +63,6 @@ async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, JsError> {
         .map_err(|err| JsError::new(&format!("reading the result back failed: {err:?}")))?;
     data.try_to_vec::<f32>()
         .map_err(|err| JsError::new(&format!("unexpected result type: {err:?}")))
-}
-
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(index, _)| index)
 }
 
 /// Min-max scaling, so the heatmap uses its whole colour range whatever the logit scale.

@@ -90,6 +90,7 @@ pub fn ten_crop_inputs(bytes: &[u8], size: InputSize) -> Result<[Input; 10], Ima
 
 /// Test-time augmentation: the views of an image whose softmax outputs are averaged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Tta {
     /// The centre crop only.

@@ -8,8 +8,6 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::model::Arch;
 
 /// Which ImageNet training recipe's weights.
@@ -187,14 +185,8 @@ fn download_to(
 }
 
 fn verify(path: &Path, expected: &str) -> Result<(), DownloadError> {
-    let mut hasher = Sha256::new();
     let mut file = File::open(path).map_err(io_at(path))?;
-    io::copy(&mut file, &mut hasher).map_err(io_at(path))?;
-    let actual: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let actual = crate::sha256::hex_of_reader(&mut file).map_err(io_at(path))?;
     if actual.starts_with(&expected.to_ascii_lowercase()) {
         Ok(())
     } else {

@@ -10,6 +10,7 @@ use burn::train::metric::{
     Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry,
     SerializedEntry,
 };
+use shared::ranking::argmax;
 use shared::tasks::Mark;
 
 /// Mean over images of 1 / (1 + the number of classes scored above the true class): what the
@@ -68,17 +69,6 @@ pub fn fashionai_ap(probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> (f64, f6
     }
     let basic = precisions.last().copied().flatten().unwrap_or(0.0);
     (mean(precisions.into_iter().flatten()), basic)
-}
-
-/// The most probable class (the first one on ties).
-pub fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {

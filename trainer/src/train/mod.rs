@@ -30,6 +30,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use shared::bundle::{MAX_CROP, MIN_CROP};
 use shared::model::{Arch, ResNet, ResNetConfig};
+use shared::precision::Precision;
 use shared::preprocess::InputSize;
 use shared::weights::{Head, inspect, load_torchvision};
 
@@ -41,7 +42,6 @@ use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
 use loader::{BadImages, ImageLoader, Mode};
 use metrics::{Ranking, RankingMetric};
-use precision::Precision;
 use step::Classifier;
 
 /// Where the settings of a run are kept, so `--resume` continues with the same schedule.

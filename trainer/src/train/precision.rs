@@ -10,28 +10,6 @@ use std::sync::{Arc, Mutex};
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
-use clap::ValueEnum;
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Everything in f32.
-    #[default]
-    F32,
-    /// Convolutions in f16 with f32 master weights and dynamic loss scaling.
-    F16,
-}
-
-impl Precision {
-    pub fn dtype(self) -> FloatDType {
-        match self {
-            Precision::F32 => FloatDType::F32,
-            Precision::F16 => FloatDType::F16,
-        }
-    }
-}
 
 /// PyTorch's `GradScaler` defaults.
 pub const INITIAL_SCALE: f32 = 65536.0;

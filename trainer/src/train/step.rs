@@ -11,11 +11,12 @@ use burn::tensor::activation::log_softmax;
 use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use shared::model::ResNet;
+use shared::precision::Precision;
 
 use super::TrainConfig;
 use super::loader::Batch;
 use super::metrics::RankingInput;
-use super::precision::{LossScaler, Precision};
+use super::precision::LossScaler;
 
 /// The ResNet as burn-train sees it. A wrapper because burn-train's step traits and the
 /// model live in other crates.
