@@ -11,15 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use burn::prelude::*;
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
-use burn::tensor::f16;
 use clap::Args;
-use safetensors::{Dtype, tensor::TensorView};
 use shared::bundle::{
     BUNDLE_VERSION, MANIFEST_FILE, Manifest, Preprocessing, WEIGHTS_FILE, WeightsEntry,
 };
-use shared::model::ResNet;
 use shared::precision::Precision;
+use shared::weights::torchvision_safetensors;
 
 use crate::atomic::write_atomic;
 use crate::train::TrainConfig;
@@ -55,7 +52,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
         .ok_or_else(|| anyhow!("no run folder"))?;
     let config: TrainConfig = serde_json::from_slice(&std::fs::read(run.join("train.json"))?)?;
 
-    let weights = state_dict(&trained.net, precision)?;
+    let weights = torchvision_safetensors(&trained.net, precision)
+        .map_err(|err| anyhow!("{}: {err}", checkpoint.display()))?;
     let manifest = Manifest {
         format_version: BUNDLE_VERSION,
         arch: config.arch,
@@ -89,42 +87,6 @@ pub fn run(args: ExportArgs) -> Result<()> {
         weights.len() as f64 / 1e6
     );
     Ok(())
-}
-
-/// The model's tensors under torchvision's names (`bn1.weight`, `downsample.0.weight`, ...)
-/// as safetensors bytes.
-fn state_dict(net: &ResNet, precision: Precision) -> Result<Vec<u8>> {
-    let mut tensors = Vec::new();
-    for tensor in net.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
-        let name = tensor
-            .name
-            .replace(".downsample.conv.", ".downsample.0.")
-            .replace(".downsample.bn.", ".downsample.1.");
-        let shape = tensor.shape.to_vec();
-        let f32_bytes = tensor
-            .to_bytes()
-            .map_err(|e| anyhow!("reading {name}: {e:?}"))?;
-        let values = f32_bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let (dtype, bytes): (Dtype, Vec<u8>) = match precision {
-            Precision::F32 => (Dtype::F32, f32_bytes.to_vec()),
-            Precision::F16 => (
-                Dtype::F16,
-                values
-                    .flat_map(|v| f16::from_f32(v).to_le_bytes())
-                    .collect(),
-            ),
-        };
-        tensors.push((name, dtype, shape, bytes));
-    }
-    let views = tensors
-        .iter()
-        .map(|(name, dtype, shape, bytes)| {
-            Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?))
-        })
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    Ok(safetensors::serialize(views, None)?)
 }
 
 /// The validation numbers the run logged for the checkpoint's epoch.

@@ -24,6 +24,8 @@ use burn::tensor::DType;
 #[cfg(not(target_arch = "wasm32"))]
 use super::pickle_code::refuse_code;
 use crate::model::{Arch, ResNet, ResNetConfig};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::precision::Precision;
 
 /// What to do with the file's classifier (`fc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +182,49 @@ pub fn load_safetensors_bytes(
         reason,
     })?;
     load.read(keep_indices(SafetensorsStore::from_bytes(Some(bytes))))
+}
+
+/// The network as a torchvision-named safetensors state dict (`bn1.weight`,
+/// `layer1.0.downsample.0.weight`, ...) in f32 or f16: what [`load_safetensors_bytes`] and
+/// PyTorch's `load_state_dict` read back.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn torchvision_safetensors(net: &ResNet, precision: Precision) -> Result<Vec<u8>, String> {
+    use burn::store::BurnToPyTorchAdapter;
+    use burn::tensor::f16;
+    use safetensors::{Dtype, tensor::TensorView};
+
+    let mut tensors = Vec::new();
+    for tensor in net.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
+        let name = RENAMES
+            .iter()
+            .fold(tensor.name.clone(), |name, (torchvision, ours)| {
+                name.replace(ours, torchvision)
+            });
+        let f32_bytes = tensor
+            .to_bytes()
+            .map_err(|err| format!("reading {name}: {err:?}"))?;
+        let (dtype, bytes) = match precision {
+            Precision::F32 => (Dtype::F32, f32_bytes.to_vec()),
+            Precision::F16 => (
+                Dtype::F16,
+                f32_bytes
+                    .chunks_exact(4)
+                    .flat_map(|b| {
+                        f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()
+                    })
+                    .collect(),
+            ),
+        };
+        tensors.push((name, dtype, tensor.shape.to_vec(), bytes));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes).map(|view| (name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| err.to_string())?;
+    safetensors::serialize(views, None).map_err(|err| err.to_string())
 }
 
 /// Applies [`RENAMES`] to a safetensors file's header (a length-prefixed JSON object), which is
