@@ -11,7 +11,7 @@ use clap::Args;
 use image::{ImageFormat, Rgb, RgbImage};
 use rayon::prelude::*;
 use serde::Serialize;
-use shared::model::{Arch, ResNetConfig};
+use shared::model::Arch;
 use shared::precision::Precision;
 use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
@@ -115,9 +115,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
 /// The trainer's own step (forward, cross-entropy, backward, SGD) on a synthetic batch, then
 /// a forward pass without autodiff, each timed after a synchronisation.
 fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Result<ModelResult> {
-    let shape = ResNetConfig::new()
-        .with_arch(args.arch)
-        .with_num_classes(args.classes);
+    let config = TrainConfig {
+        arch: args.arch,
+        pretrained: "none".into(),
+        epochs: 1,
+        batch_size,
+        lr_steps: vec![],
+        input_size: args.input_size,
+        precision: args.precision,
+        ..TrainConfig::default()
+    };
+    let shape = config.model(args.classes);
     fit::check_training(
         batch_size,
         &shape.footprint(args.input_size as usize),
@@ -126,22 +134,6 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     let device = &compute.device;
     let train_device = device.clone().autodiff();
     let net = shape.init(&train_device);
-    let config = TrainConfig {
-        arch: args.arch,
-        pretrained: "none".into(),
-        epochs: 1,
-        batch_size,
-        lr: 0.001,
-        momentum: 0.9,
-        weight_decay: 1e-4,
-        lr_steps: vec![],
-        lr_factor: 1.0,
-        seed: 0,
-        input_size: args.input_size,
-        base_width: 64,
-        precision: args.precision,
-        loss_scale: crate::train::precision::INITIAL_SCALE,
-    };
     let mut learner = Learner::new(
         Classifier::new(net, &config),
         schedule::sgd(&config),

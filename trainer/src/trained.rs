@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use shared::bundle::{Bundle, MANIFEST_FILE, Manifest as BundleManifest};
-use shared::model::{ResNet, ResNetConfig};
+use shared::model::ResNet;
 use shared::preprocess::InputSize;
 use shared::weights::{Head, load_torchvision};
 
@@ -56,11 +56,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
     )
     .with_context(|| format!("{}: not a training configuration", config_path.display()))?;
     let dataset = DatasetInfo::read(run)?;
-    let net = ResNetConfig::new()
-        .with_arch(config.arch)
-        .with_num_classes(dataset.classes.len())
-        .with_base_width(config.base_width)
-        .init(device);
+    let net = config.model(dataset.classes.len()).init(device);
     let record = ModuleRecord::load(path)
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
     // Evaluation, prediction and export compute in f32 whatever the training used.

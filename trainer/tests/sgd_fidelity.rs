@@ -12,7 +12,6 @@ use burn::store::ModuleSnapshot;
 use burn::train::Learner;
 use safetensors::SafeTensors;
 use shared::model::Arch;
-use shared::precision::Precision;
 use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
 use trainer::train::TrainConfig;
@@ -36,12 +35,10 @@ fn config(settings: &serde_json::Value) -> TrainConfig {
         momentum: settings["momentum"].as_f64().unwrap(),
         weight_decay: settings["weight_decay"].as_f64().unwrap(),
         lr_steps: vec![],
-        lr_factor: 1.0,
         seed: 0,
         input_size: 32,
         base_width: 8,
-        precision: Precision::F32,
-        loss_scale: 65536.0,
+        ..TrainConfig::default()
     }
 }
 

@@ -15,8 +15,9 @@ pub mod schedule;
 pub mod step;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::train::checkpoint::{
@@ -36,7 +37,7 @@ use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::atomic::write_atomic;
 use crate::data::Manifest;
-use crate::device::{self, DeviceChoice, fit};
+use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::pretrained::Pretrained;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
@@ -102,6 +103,47 @@ pub struct TrainConfig {
     pub loss_scale: f32,
 }
 
+impl Default for TrainConfig {
+    /// The tutorial's recipe: the command line's defaults, written once (above).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: TrainConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["train"]).config
+    }
+}
+
+impl TrainConfig {
+    /// Settings that cannot train, refused before anything starts.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            bail!("--epochs and --batch-size must be at least 1");
+        }
+        if !(MIN_CROP..=MAX_CROP).contains(&self.input_size) {
+            bail!(
+                "--input-size must be from {MIN_CROP} to {MAX_CROP} (ResNet downsamples 32 times)"
+            );
+        }
+        if self.base_width == 0 {
+            bail!("--base-width must be at least 1");
+        }
+        if !(self.loss_scale.is_finite() && self.loss_scale > 0.0) {
+            bail!("--loss-scale must be a positive number");
+        }
+        Ok(())
+    }
+
+    /// The network this recipe trains, with `classes` outputs.
+    pub fn model(&self, classes: usize) -> ResNetConfig {
+        ResNetConfig::new()
+            .with_arch(self.arch)
+            .with_num_classes(classes)
+            .with_base_width(self.base_width)
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// The run folder written by `trainer prepare`; checkpoints, metrics.{json,csv} and
@@ -129,7 +171,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (config, last_epoch) = settings(&args)?;
     checkpoint::remove_partial_writes(&args.run);
     let compute = device::pick(args.device)?;
-    let device = compute.device.clone();
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -153,31 +194,71 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.batch_size
         );
     }
+    let footprint = config.model(classes).footprint(config.input_size as usize);
+    fit::check_training(config.batch_size, &footprint, &compute)?;
 
-    let shape = ResNetConfig::new()
-        .with_arch(config.arch)
-        .with_num_classes(classes)
-        .with_base_width(config.base_width);
-    fit::check_training(
-        config.batch_size,
-        &shape.footprint(config.input_size as usize),
-        &compute,
-    )?;
+    let model = starting_model(&config, classes, last_epoch, &args, &compute.device)?;
+    let scaler = model.mixed.clone();
+    let bad = BadImages::default();
+    let training = supervised_training(&args.run, &config, &manifest, last_epoch, &compute, &bad)?;
+    stop_on_ctrl_c(&training)?;
+    let iterations = manifest.train.len() / config.batch_size;
+    let learner = Learner::new(
+        model,
+        schedule::sgd(&config),
+        schedule::lr_schedule(&config, iterations)?,
+    );
+    let result = training.launch(learner);
 
-    // Parameters must live on the autodiff device to be tracked (and BatchNorm to update
-    // its running statistics); validation strips autodiff again.
+    if bad.count() > 0 {
+        eprintln!("{} unreadable images were skipped", bad.count());
+    }
+    if let Some(scaler) = scaler.filter(|scaler| scaler.skipped() > 0) {
+        println!(
+            "f16: {} steps skipped because a gradient overflowed (loss scale now {})",
+            scaler.skipped(),
+            scaler.scale()
+        );
+    }
+    if let Some(error) = result.error {
+        return Err(stopped(&error, &args.run, &compute));
+    }
+    if result.interrupted.is_some() {
+        bail!("interrupted; run the same command with --resume to continue");
+    }
+    report_best(&args.run)
+}
+
+/// The model to start from: ImageNet (or given) weights with a new classifier, or, when
+/// resuming, the bare structure that the checkpoint fills. It lives on the autodiff device,
+/// so that its parameters are tracked (and BatchNorm updates its running statistics);
+/// validation strips autodiff again.
+fn starting_model(
+    config: &TrainConfig,
+    classes: usize,
+    last_epoch: Option<usize>,
+    args: &TrainArgs,
+    device: &Device,
+) -> Result<Classifier> {
     let train_device = device.clone().autodiff();
     let net = match last_epoch {
-        // The checkpoint replaces every weight: only the structure is needed.
-        Some(_) => shape.init(&train_device),
-        None => initial_model(&config, classes, args.cache_dir.clone(), &train_device)?,
+        Some(_) => config.model(classes).init(&train_device),
+        None => initial_model(config, classes, args.cache_dir.clone(), &train_device)?,
     };
-    let model = Classifier::new(net, &config);
-    let scaler = model.mixed.clone();
+    Ok(Classifier::new(net, config))
+}
 
+/// burn-train's loop with our loaders, metrics, metric files, atomic checkpoints (the last
+/// two epochs and the best) and progress bars.
+fn supervised_training(
+    run: &Path,
+    config: &TrainConfig,
+    manifest: &Manifest,
+    last_epoch: Option<usize>,
+    compute: &Compute,
+    bad: &BadImages,
+) -> Result<SupervisedTraining<Classifier>> {
     let size = InputSize::with_crop(config.input_size);
-    let bad = BadImages::default();
-    let start = last_epoch.unwrap_or(0) + 1;
     let train_loader = ImageLoader::new(
         manifest.train.clone(),
         config.batch_size,
@@ -185,20 +266,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Mode::Train { seed: config.seed },
         bad.clone(),
     )
-    .start_at_epoch(start);
+    .start_at_epoch(last_epoch.unwrap_or(0) + 1);
     let val_loader = ImageLoader::new(
         manifest.val.clone(),
         config.batch_size,
         size,
         Mode::Eval,
         bad.clone(),
-    );
-    let iterations = manifest.train.len() / config.batch_size;
-
-    let learner = Learner::new(
-        model,
-        schedule::sgd(&config),
-        schedule::lr_schedule(&config, iterations)?,
     );
     let best = RankingMetric::new(Ranking::FashionAiAp);
     let bar = indicatif::ProgressBar::new(0);
@@ -211,80 +285,68 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Split::Valid,
         ))
         .build();
-    let mut training = SupervisedTraining::new(
-        &args.run,
-        std::sync::Arc::new(train_loader),
-        std::sync::Arc::new(val_loader),
-    )
-    .metric_train_numeric(LossMetric::new())
-    .metric_train_numeric(AccuracyMetric::new())
-    .metric_train_numeric(LearningRateMetric::new())
-    .metric_valid_numeric(LossMetric::new())
-    .metric_valid_numeric(AccuracyMetric::new())
-    .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp))
-    .metric_valid_numeric(best)
-    .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision))
-    .with_metric_logger(History::open(
-        &args.run,
-        last_epoch.unwrap_or(0),
-        config.epochs,
-        bar.clone(),
-    )?)
-    .with_custom_checkpointers(
-        AtomicCheckpointer::new(&args.run, "model", &device),
-        AtomicCheckpointer::new(&args.run, "optim", &device),
-        AtomicCheckpointer::new(&args.run, "scheduler", &device),
-    )
-    .with_checkpointing_strategy(strategy)
-    .with_application_logger(None)
-    .renderer(Box::new(progress::Bars::new(bar)))
-    .num_epochs(config.epochs);
+    let device = &compute.device;
+    let mut training = SupervisedTraining::new(run, Arc::new(train_loader), Arc::new(val_loader))
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp))
+        .metric_valid_numeric(best)
+        .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision))
+        .with_metric_logger(History::open(
+            run,
+            last_epoch.unwrap_or(0),
+            config.epochs,
+            bar.clone(),
+        )?)
+        .with_custom_checkpointers(
+            AtomicCheckpointer::new(run, "model", device),
+            AtomicCheckpointer::new(run, "optim", device),
+            AtomicCheckpointer::new(run, "scheduler", device),
+        )
+        .with_checkpointing_strategy(strategy)
+        .with_application_logger(None)
+        .renderer(Box::new(progress::Bars::new(bar)))
+        .num_epochs(config.epochs);
     if let Some(epoch) = last_epoch {
         println!("resuming after epoch {epoch}");
         training = training.checkpoint(epoch);
     }
+    Ok(training)
+}
+
+/// The first Ctrl-C stops after the current batch; a second one stops now. Either way the
+/// checkpoints on disk are complete (they are written atomically).
+fn stop_on_ctrl_c(training: &SupervisedTraining<Classifier>) -> Result<()> {
     let interrupter = training.interrupter();
     ctrlc::set_handler(move || {
-        // The first Ctrl-C stops after the current batch; a second one stops now. Either way
-        // the checkpoints on disk are complete (they are written atomically).
         if interrupter.should_stop() {
             std::process::exit(130);
         }
         eprintln!("\nstopping (Ctrl-C again to quit now); continue later with --resume");
         interrupter.stop(Some("Ctrl-C"));
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C handler")
+}
 
-    let result = training.launch(learner);
-    if bad.count() > 0 {
-        eprintln!("{} unreadable images were skipped", bad.count());
-    }
-    if let Some(scaler) = scaler.filter(|scaler| scaler.skipped() > 0) {
-        println!(
-            "f16: {} steps skipped because a gradient overflowed (loss scale now {})",
-            scaler.skipped(),
-            scaler.scale()
-        );
-    }
-    if let Some(error) = result.error {
-        // Our checkpointer's messages are complete (file and cause); burn's wrapping adds nothing.
-        match &*error {
-            TrainingError::Checkpoint(CheckpointerError::Unknown(reason)) => {
-                bail!("training stopped: {reason}\n{}", resume_hint(&args.run))
-            }
-            TrainingError::EventProcessor(_) => bail!(
-                "training stopped: a step failed on {} (is its memory full? a GPU shared with \
-                 other programs, or a batch near its limit)\n{}\ndetails: {error}",
-                compute.name,
-                resume_hint(&args.run)
-            ),
-            error => bail!("training stopped: {error}\n{}", resume_hint(&args.run)),
+/// The message of a run that stopped on an error, with what is left to resume from.
+fn stopped(error: &TrainingError, run: &Path, compute: &Compute) -> anyhow::Error {
+    match error {
+        // Our checkpointer's messages are complete (file and cause); burn's wrapping adds
+        // nothing.
+        TrainingError::Checkpoint(CheckpointerError::Unknown(reason)) => {
+            anyhow!("training stopped: {reason}\n{}", resume_hint(run))
         }
+        TrainingError::EventProcessor(_) => anyhow!(
+            "training stopped: a step failed on {} (is its memory full? a GPU shared with other \
+             programs, or a batch near its limit)\n{}\ndetails: {error}",
+            compute.name,
+            resume_hint(run)
+        ),
+        error => anyhow!("training stopped: {error}\n{}", resume_hint(run)),
     }
-    if result.interrupted.is_some() {
-        bail!("interrupted; run the same command with --resume to continue");
-    }
-    report_best(&args.run)
 }
 
 /// What is left after a failed step: the last complete checkpoint, and how to go on from it.
@@ -306,7 +368,9 @@ fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let config: TrainConfig = serde_json::from_slice(&text)
             .with_context(|| format!("{}: not a training configuration", path.display()))?;
-        validate(&config).with_context(|| format!("{}: bad settings", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("{}: bad settings", path.display()))?;
         if last.is_none() {
             println!("no complete checkpoint yet: starting from the beginning");
         }
@@ -320,25 +384,9 @@ fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
         );
     }
     let config = args.config.clone();
-    validate(&config)?;
+    config.validate()?;
     write_atomic(&path, &serde_json::to_vec_pretty(&config)?)?;
     Ok((config, None))
-}
-
-fn validate(config: &TrainConfig) -> Result<()> {
-    if config.epochs == 0 || config.batch_size == 0 {
-        bail!("--epochs and --batch-size must be at least 1");
-    }
-    if !(MIN_CROP..=MAX_CROP).contains(&config.input_size) {
-        bail!("--input-size must be from {MIN_CROP} to {MAX_CROP} (ResNet downsamples 32 times)");
-    }
-    if config.base_width == 0 {
-        bail!("--base-width must be at least 1");
-    }
-    if !(config.loss_scale.is_finite() && config.loss_scale > 0.0) {
-        bail!("--loss-scale must be a positive number");
-    }
-    Ok(())
 }
 
 /// A pretrained ResNet with a new classifier for `classes`, or a random one, moved to the
@@ -370,11 +418,7 @@ fn initial_model(
             };
             load_torchvision(&path, Some(config.arch), head, &cpu)?
         }
-        None => ResNetConfig::new()
-            .with_arch(config.arch)
-            .with_num_classes(classes)
-            .with_base_width(config.base_width)
-            .init(&cpu),
+        None => config.model(classes).init(&cpu),
     };
     net.visit(&mut Materialize);
     Ok(net.fork(device))
@@ -399,4 +443,26 @@ fn report_best(run: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults are the tutorial's recipe, and they pass their own validation.
+    #[test]
+    fn the_default_recipe_is_the_tutorials() {
+        let config = TrainConfig::default();
+        assert_eq!(config.arch, Arch::Resnet50);
+        assert_eq!((config.epochs, config.batch_size, config.input_size), (40, 64, 224));
+        assert_eq!((config.lr, config.momentum, config.weight_decay), (0.001, 0.9, 1e-4));
+        assert_eq!((config.lr_steps.as_slice(), config.lr_factor), (&[10, 20, 30][..], 0.75));
+        assert_eq!(config.pretrained, "imagenet");
+        assert!(config.validate().is_ok());
+        let zero = TrainConfig {
+            batch_size: 0,
+            ..TrainConfig::default()
+        };
+        assert!(zero.validate().is_err());
+    }
 }
