@@ -16,6 +16,7 @@ use crate::atomic::write_atomic;
 use crate::data::Manifest;
 use crate::device::{self, DeviceChoice};
 use crate::infer::{self, Settings};
+use crate::train::metric_names::RunMetric;
 use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
 use crate::trained::{best_checkpoint, load_model};
 
@@ -194,10 +195,18 @@ fn print(report: &Report, classes: &[String]) {
             String::new()
         }
     );
-    println!(
-        "  accuracy {:.4}  loss {:.4}  MRR-AP {:.4}  FashionAI AP {:.4}  Basic Precision {:.4}",
-        report.accuracy, report.loss, report.mrr_ap, report.fashionai_ap, report.basic_precision
-    );
+    let values = [
+        (RunMetric::Accuracy, report.accuracy),
+        (RunMetric::Loss, report.loss),
+        (RunMetric::MrrAp, report.mrr_ap),
+        (RunMetric::FashionAiAp, report.fashionai_ap),
+        (RunMetric::BasicPrecision, report.basic_precision),
+    ];
+    let values: Vec<String> = values
+        .iter()
+        .map(|(name, value)| format!("{} {value:.4}", name.display()))
+        .collect();
+    println!("  {}", values.join("  "));
     let show = |v: Option<f64>| v.map_or("   -  ".to_string(), |v| format!("{v:.4}"));
     println!(
         "\n  {:<30} {:>9} {:>9} {:>8}",

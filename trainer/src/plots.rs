@@ -10,16 +10,18 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::train::history::EpochRecord;
+use crate::train::metric_names::RunMetric;
 
 const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 480;
 /// A font for the labels, so drawing needs nothing from the system.
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
 
-type Pick = fn(&EpochRecord) -> &BTreeMap<String, f64>;
+/// A split's name and its values in an epoch's record.
+type Pick = (&'static str, fn(&EpochRecord) -> &BTreeMap<String, f64>);
 
-const TRAIN: Pick = |e| &e.train;
-const VALID: Pick = |e| &e.valid;
+const TRAIN: Pick = ("train", |e| &e.train);
+const VALID: Pick = ("val", |e| &e.valid);
 
 fn register_font() {
     static FONT_ONCE: Once = Once::new();
@@ -55,8 +57,8 @@ pub fn curves(epochs: &[EpochRecord]) -> Result<Vec<u8>> {
             "loss",
             epochs,
             &[
-                ("train loss", TRAIN, "loss", RED),
-                ("val loss", VALID, "loss", BLUE),
+                (TRAIN, RunMetric::Loss, RED),
+                (VALID, RunMetric::Loss, BLUE),
             ],
         )?;
         panel(
@@ -64,10 +66,10 @@ pub fn curves(epochs: &[EpochRecord]) -> Result<Vec<u8>> {
             "accuracy and AP",
             epochs,
             &[
-                ("train accuracy", TRAIN, "accuracy", RGBColor(240, 150, 150)),
-                ("val accuracy", VALID, "accuracy", BLUE),
-                ("val MRR-AP", VALID, "mrr_ap", GREEN),
-                ("val FashionAI AP", VALID, "fashionai_ap", MAGENTA),
+                (TRAIN, RunMetric::Accuracy, RGBColor(240, 150, 150)),
+                (VALID, RunMetric::Accuracy, BLUE),
+                (VALID, RunMetric::MrrAp, GREEN),
+                (VALID, RunMetric::FashionAiAp, MAGENTA),
             ],
         )
     })
@@ -77,18 +79,18 @@ fn panel(
     area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
     title: &str,
     epochs: &[EpochRecord],
-    series: &[(&str, Pick, &str, RGBColor)],
+    series: &[(Pick, RunMetric, RGBColor)],
 ) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<_>| anyhow!("drawing curves: {e}");
-    let points = |pick: Pick, key: &str| -> Vec<(f64, f64)> {
+    let points = |(_, values): Pick, name: RunMetric| -> Vec<(f64, f64)> {
         epochs
             .iter()
-            .filter_map(|e| Some((e.epoch as f64, *pick(e).get(key)?)))
+            .filter_map(|e| Some((e.epoch as f64, *values(e).get(name.key())?)))
             .collect()
     };
     let values: Vec<f64> = series
         .iter()
-        .flat_map(|(_, pick, key, _)| points(*pick, key))
+        .flat_map(|&(pick, name, _)| points(pick, name))
         .map(|(_, y)| y)
         .collect();
     let top = values.iter().copied().fold(0.0f64, f64::max).max(1e-3) * 1.05;
@@ -106,12 +108,11 @@ fn panel(
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(err)?;
-    for (label, pick, key, color) in series {
-        let color = *color;
+    for &(pick, name, color) in series {
         chart
-            .draw_series(LineSeries::new(points(*pick, key), color.stroke_width(2)))
+            .draw_series(LineSeries::new(points(pick, name), color.stroke_width(2)))
             .map_err(err)?
-            .label(*label)
+            .label(format!("{} {}", pick.0, name.display()))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });

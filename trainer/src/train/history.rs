@@ -14,13 +14,12 @@ use burn::train::metric::{MetricAttributes, MetricDefinition, MetricId, NumericE
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
+use super::metric_names::RunMetric;
 use crate::atomic::write_atomic;
 
 pub const METRICS_JSON: &str = "metrics.json";
 pub const METRICS_CSV: &str = "metrics.csv";
 pub const CURVES_PNG: &str = "curves.png";
-/// The validation metric that picks the best epoch.
-pub const BEST_METRIC: &str = "fashionai_ap";
 
 /// One epoch's values, keyed like `loss`, `accuracy`, `mrr_ap` (fractions, not percent).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -50,7 +49,7 @@ impl Metrics {
         self.best_epoch = self
             .epochs
             .iter()
-            .filter_map(|e| Some((e.epoch, *e.valid.get(BEST_METRIC)?)))
+            .filter_map(|e| Some((e.epoch, *e.valid.get(RunMetric::BEST.key())?)))
             .fold(
                 None,
                 |best: Option<(usize, f64)>, (epoch, value)| match best {
@@ -157,40 +156,20 @@ impl History {
     }
 }
 
-/// `Accuracy` -> `accuracy`, `FashionAI AP` -> `fashionai_ap`.
-fn key(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        .replace("__", "_")
-}
-
 fn summary_line(record: &EpochRecord, total: usize) -> String {
-    let show = |values: &BTreeMap<String, f64>, keys: &[(&str, &str)]| {
-        keys.iter()
-            .filter_map(|(key, label)| Some(format!("{label} {:.4}", values.get(*key)?)))
+    use RunMetric::{Accuracy, FashionAiAp, Loss, MrrAp};
+    let show = |values: &BTreeMap<String, f64>, names: &[RunMetric]| {
+        names
+            .iter()
+            .filter_map(|name| Some(format!("{} {:.4}", name.short(), values.get(name.key())?)))
             .collect::<Vec<_>>()
             .join("  ")
     };
     format!(
         "epoch {}/{total}  train: {}  |  val: {}  |  {:.1} s",
         record.epoch,
-        show(&record.train, &[("loss", "loss"), ("accuracy", "acc")]),
-        show(
-            &record.valid,
-            &[
-                ("loss", "loss"),
-                ("accuracy", "acc"),
-                ("mrr_ap", "MRR-AP"),
-                ("fashionai_ap", "FashionAI-AP"),
-            ]
-        ),
+        show(&record.train, &[Loss, Accuracy]),
+        show(&record.valid, &[Loss, Accuracy, MrrAp, FashionAiAp]),
         record.seconds
     )
 }
@@ -205,6 +184,9 @@ impl MetricLogger for History {
             let Some(definition) = self.definitions.get(&numeric.entry.metric_id) else {
                 continue;
             };
+            let Some(name) = RunMetric::from_display(&definition.name) else {
+                continue;
+            };
             let percent = matches!(&definition.attributes,
                 MetricAttributes::Numeric(a) if a.unit.as_deref() == Some("%"));
             let value = if percent { value / 100.0 } else { value };
@@ -212,7 +194,7 @@ impl MetricLogger for History {
                 Split::Train => &mut self.current.train,
                 _ => &mut self.current.valid,
             };
-            values.insert(key(&definition.name), value);
+            values.insert(name.key().to_string(), value);
         }
     }
 
@@ -222,11 +204,11 @@ impl MetricLogger for History {
         epoch: usize,
         split: &Split,
     ) -> Result<Vec<NumericEntry>, String> {
-        let key = key(name);
+        let key = RunMetric::from_display(name).map(RunMetric::key);
         let record = self.metrics.epochs.iter().find(|e| e.epoch == epoch);
-        let value = record.and_then(|e| match split {
-            Split::Train => e.train.get(&key),
-            _ => e.valid.get(&key),
+        let value = record.zip(key).and_then(|(e, key)| match split {
+            Split::Train => e.train.get(key),
+            _ => e.valid.get(key),
         });
         Ok(value
             .map(|v| vec![NumericEntry::Final(*v)])

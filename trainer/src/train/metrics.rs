@@ -11,6 +11,8 @@ use burn::train::metric::{
     SerializedEntry,
 };
 use shared::ranking::argmax;
+
+use super::metric_names::RunMetric;
 use shared::tasks::Mark;
 
 /// Mean over images of 1 / (1 + the number of classes scored above the true class): what the
@@ -93,11 +95,11 @@ pub enum Ranking {
 }
 
 impl Ranking {
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> RunMetric {
         match self {
-            Ranking::MrrAp => "MRR-AP",
-            Ranking::FashionAiAp => "FashionAI AP",
-            Ranking::BasicPrecision => "Basic Precision",
+            Ranking::MrrAp => RunMetric::MrrAp,
+            Ranking::FashionAiAp => RunMetric::FashionAiAp,
+            Ranking::BasicPrecision => RunMetric::BasicPrecision,
         }
     }
 }
@@ -117,7 +119,7 @@ impl RankingMetric {
     pub fn new(kind: Ranking) -> Self {
         RankingMetric {
             kind,
-            name: Arc::new(kind.name().to_string()),
+            name: Arc::new(kind.name().display().to_string()),
             probabilities: Vec::new(),
             marks: Vec::new(),
             value: None,

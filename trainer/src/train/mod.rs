@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod history;
 pub mod loader;
+pub mod metric_names;
 pub mod metrics;
 pub mod precision;
 mod progress;
@@ -438,7 +439,8 @@ fn report_best(run: &Path) -> Result<()> {
     let metrics = history::Metrics::read(run)?;
     if let Some(best) = metrics.best_epoch {
         println!(
-            "done: best validation FashionAI AP at epoch {best}: {}",
+            "done: best validation {} at epoch {best}: {}",
+            metric_names::RunMetric::BEST.display(),
             checkpoint::model_path(run, best).display()
         );
     }
@@ -454,9 +456,18 @@ mod tests {
     fn the_default_recipe_is_the_tutorials() {
         let config = TrainConfig::default();
         assert_eq!(config.arch, Arch::Resnet50);
-        assert_eq!((config.epochs, config.batch_size, config.input_size), (40, 64, 224));
-        assert_eq!((config.lr, config.momentum, config.weight_decay), (0.001, 0.9, 1e-4));
-        assert_eq!((config.lr_steps.as_slice(), config.lr_factor), (&[10, 20, 30][..], 0.75));
+        assert_eq!(
+            (config.epochs, config.batch_size, config.input_size),
+            (40, 64, 224)
+        );
+        assert_eq!(
+            (config.lr, config.momentum, config.weight_decay),
+            (0.001, 0.9, 1e-4)
+        );
+        assert_eq!(
+            (config.lr_steps.as_slice(), config.lr_factor),
+            (&[10, 20, 30][..], 0.75)
+        );
         assert_eq!(config.pretrained, "imagenet");
         assert!(config.validate().is_ok());
         let zero = TrainConfig {

@@ -3,12 +3,14 @@
 //! prints through the same bar so that the two never overwrite each other.
 
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
-use burn::train::metric::{MetricDefinition, MetricId};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+
+use super::metric_names::RunMetric;
 use std::collections::{BTreeMap, HashMap};
 
 pub struct Bars {
@@ -16,12 +18,12 @@ pub struct Bars {
     epoch: usize,
     total_epochs: usize,
     names: HashMap<MetricId, String>,
-    /// The running values shown beside the bar, by metric name.
-    shown: BTreeMap<String, String>,
+    /// The split's running mean of each shown metric: the sum of its values and their count.
+    running: BTreeMap<&'static str, (f64, f64)>,
 }
 
 /// The metrics worth a glance while an epoch runs.
-const SHOWN: [&str; 2] = ["Loss", "Accuracy"];
+const SHOWN: [RunMetric; 2] = [RunMetric::Loss, RunMetric::Accuracy];
 
 impl Bars {
     /// Draws on `bar` (hidden when stderr is not a terminal).
@@ -38,29 +40,36 @@ impl Bars {
             epoch: 0,
             total_epochs: 0,
             names: HashMap::new(),
-            shown: BTreeMap::new(),
+            running: BTreeMap::new(),
         }
     }
 
     fn show(&mut self, state: MetricState) {
-        let MetricState::Numeric(entry, _) = state else {
+        let MetricState::Numeric(entry, Some(value)) = state else {
             return;
         };
         let Some(name) = self
             .names
             .get(&entry.metric_id)
-            .filter(|n| SHOWN.contains(&n.as_str()))
+            .and_then(|name| RunMetric::from_display(name))
+            .filter(|name| SHOWN.contains(name))
         else {
             return;
         };
-        // burn formats entries as "epoch <running> - batch <current>": keep the running value.
-        let text = &entry.serialized_entry.formatted;
-        let running = text
-            .strip_prefix("epoch ")
-            .and_then(|t| t.split(" - ").next())
-            .unwrap_or(text);
-        self.shown.insert(name.to_lowercase(), running.to_string());
-        let message: Vec<String> = self.shown.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let (sum, count) = self.running.entry(name.short()).or_default();
+        match value {
+            NumericEntry::Value(value) => (*sum, *count) = (*sum + value, *count + 1.0),
+            NumericEntry::Aggregated {
+                aggregated_value,
+                count: n,
+            } => (*sum, *count) = (*sum + aggregated_value * n as f64, *count + n as f64),
+            NumericEntry::Final(value) => (*sum, *count) = (value, 1.0),
+        }
+        let message: Vec<String> = self
+            .running
+            .iter()
+            .map(|(name, (sum, count))| format!("{name} {:.3}", sum / count))
+            .collect();
         self.bar.set_message(message.join("  "));
     }
 }
@@ -96,7 +105,7 @@ impl TrainingProgressLogger for Bars {
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
-        self.shown.clear();
+        self.running.clear();
         self.bar.reset();
         self.bar.set_length(total_items as u64);
         self.bar.set_message("");
