@@ -31,8 +31,44 @@ fn write_synced(temp: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", temp.display()))
 }
 
+/// `<name>.tmp<pid>`: beside the final file, so the rename stays on one file system, and per
+/// process, so two writers never share one.
 fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
+    name.push(format!("{TEMPORARY}{}", std::process::id()));
     path.with_file_name(name)
+}
+
+const TEMPORARY: &str = ".tmp";
+
+/// Whether `path` is a temporary file [`write_atomic`] leaves behind when its process is
+/// killed, for a temporary file of a name ending in `final_suffix` (e.g. `.bpk`).
+pub fn is_leftover(path: &Path, final_suffix: &str) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.rsplit_once(TEMPORARY))
+        .is_some_and(|(name, pid)| {
+            name.ends_with(final_suffix) && pid.chars().all(|c| c.is_ascii_digit())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Crash clean-up finds exactly the temporary files `write_atomic` names.
+    #[test]
+    fn leftovers_are_the_temporary_files_of_their_kind() {
+        let temp = temp_path(Path::new("run/checkpoint/model-3.bpk"));
+        assert!(is_leftover(&temp, ".bpk"));
+        assert!(!is_leftover(&temp, ".json"));
+        assert!(!is_leftover(
+            Path::new("run/checkpoint/model-3.bpk"),
+            ".bpk"
+        ));
+        assert!(!is_leftover(
+            Path::new("run/checkpoint/model.tmpx.bpk"),
+            ".bpk"
+        ));
+    }
 }

@@ -16,6 +16,7 @@ use crate::atomic::write_atomic;
 use crate::data::Manifest;
 use crate::device::{self, DeviceChoice};
 use crate::infer::{self, Settings};
+use crate::run;
 use crate::train::metric_names::RunMetric;
 use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
 use crate::trained::{best_checkpoint, load_model};
@@ -121,17 +122,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
     print(&report, &trained.classes);
     write_atomic(
-        &args.run.join("eval.json"),
+        &run::eval_json(&args.run),
         &serde_json::to_vec_pretty(&report)?,
     )?;
     write_atomic(
-        &args.run.join("confusion.png"),
+        &run::confusion_png(&args.run),
         &crate::plots::confusion(&trained.classes, &report.confusion)?,
     )?;
     println!(
         "saved {} and {}",
-        args.run.join("eval.json").display(),
-        args.run.join("confusion.png").display()
+        run::eval_json(&args.run).display(),
+        run::confusion_png(&args.run).display()
     );
     Ok(())
 }

@@ -19,8 +19,8 @@ use shared::precision::Precision;
 use shared::weights::torchvision_safetensors;
 
 use crate::atomic::write_atomic;
-use crate::train::TrainConfig;
-use crate::train::history::Metrics;
+use crate::run;
+use crate::run::metrics::Metrics;
 use crate::trained::{best_checkpoint, load_checkpoint};
 
 #[derive(Args, Debug)]
@@ -46,11 +46,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let precision = args.precision;
     let device = Device::flex();
     let trained = load_checkpoint(&checkpoint, &device)?;
-    let run = checkpoint
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("no run folder"))?;
-    let config: TrainConfig = serde_json::from_slice(&std::fs::read(run.join("train.json"))?)?;
+    let run = run::of_checkpoint(&checkpoint).context("the checkpoint's run folder")?;
+    let config = run::read_settings(run)?;
 
     let weights = torchvision_safetensors(&trained.net, precision)
         .map_err(|err| anyhow!("{}: {err}", checkpoint.display()))?;
@@ -91,9 +88,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
 
 /// The validation numbers the run logged for the checkpoint's epoch.
 fn epoch_metrics(run: &Path, checkpoint: &Path) -> serde_json::Value {
-    let epoch = checkpoint
-        .file_stem()
-        .and_then(|s| s.to_str()?.strip_prefix("model-")?.parse::<usize>().ok());
+    let epoch = run::checkpoint_epoch(checkpoint, "model");
     let record = Metrics::read(run)
         .ok()
         .and_then(|m| m.epochs.into_iter().find(|e| Some(e.epoch) == epoch));

@@ -9,7 +9,7 @@ use image::{ImageFormat, RgbImage};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::train::history::EpochRecord;
+use crate::run::metrics::EpochRecord;
 use crate::train::metric_names::RunMetric;
 
 const WIDTH: u32 = 1200;

@@ -149,7 +149,7 @@ fn report_bad_rows(bad: &[BadRow], out: &Path) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let path = out.join("bad_rows.txt");
+    let path = crate::run::bad_rows(out);
     let mut text = String::new();
     for row in bad {
         let _ = writeln!(text, "{row}");

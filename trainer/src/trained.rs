@@ -14,9 +14,9 @@ use shared::preprocess::InputSize;
 use shared::weights::{Head, load_torchvision};
 
 use crate::data::DatasetInfo;
-use crate::train::history::Metrics;
+use crate::run;
+use crate::run::metrics::Metrics;
 use crate::train::step::Classifier;
-use crate::train::{TrainConfig, checkpoint};
 
 pub struct Trained {
     pub net: ResNet,
@@ -33,28 +33,19 @@ pub fn best_checkpoint(run: &Path) -> Result<PathBuf> {
     let Some(epoch) = metrics.best_epoch else {
         bail!("{}: no epoch has been validated yet", run.display());
     };
-    Ok(checkpoint::model_path(run, epoch))
+    Ok(run::checkpoint(run, "model", epoch))
 }
 
 /// Loads `<run>/checkpoint/model-<epoch>.bpk` for inference on `device`.
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
-    let run = path
-        .parent()
-        .and_then(Path::parent)
-        .filter(|run| run.join("train.json").is_file())
-        .with_context(|| {
-            format!(
-                "{}: not a checkpoint inside a run folder (expected <run>/checkpoint/model-<epoch>.bpk \
+    let run = run::of_checkpoint(path).with_context(|| {
+        format!(
+            "{}: not a checkpoint inside a run folder (expected <run>/checkpoint/model-<epoch>.bpk \
                  next to <run>/train.json)",
-                path.display()
-            )
-        })?;
-    let config_path = run.join("train.json");
-    let config: TrainConfig = serde_json::from_slice(
-        &std::fs::read(&config_path)
-            .with_context(|| format!("reading {}", config_path.display()))?,
-    )
-    .with_context(|| format!("{}: not a training configuration", config_path.display()))?;
+            path.display()
+        )
+    })?;
+    let config = run::read_settings(run)?;
     let dataset = DatasetInfo::read(run)?;
     let net = config.model(dataset.classes.len()).init(device);
     let record = ModuleRecord::load(path)

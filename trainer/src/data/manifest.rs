@@ -10,11 +10,9 @@ use shared::tasks::Label;
 
 use super::Sample;
 use crate::atomic::write_atomic;
+use crate::run;
 
 const FORMAT_VERSION: u32 = 1;
-pub const DATASET_FILE: &str = "dataset.json";
-const TRAIN_FILE: &str = "train.csv";
-const VAL_FILE: &str = "val.csv";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SplitCounts {
@@ -79,18 +77,18 @@ impl Manifest {
     /// `dataset.json` always has its split files.
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        write_split(&dir.join(TRAIN_FILE), &self.train)?;
-        write_split(&dir.join(VAL_FILE), &self.val)?;
+        write_split(&run::train_split(dir), &self.train)?;
+        write_split(&run::val_split(dir), &self.val)?;
         let json = serde_json::to_vec_pretty(&self.info)?;
-        write_atomic(&dir.join(DATASET_FILE), &json)
+        write_atomic(&run::dataset_json(dir), &json)
     }
 
     /// Reads a run folder written by `prepare`.
     pub fn read(dir: &Path) -> Result<Manifest> {
         let info = DatasetInfo::read(dir)?;
         let classes = info.classes.len();
-        let train = read_split(&dir.join(TRAIN_FILE), classes)?;
-        let val = read_split(&dir.join(VAL_FILE), classes)?;
+        let train = read_split(&run::train_split(dir), classes)?;
+        let val = read_split(&run::val_split(dir), classes)?;
         Ok(Manifest { info, train, val })
     }
 }
@@ -98,7 +96,7 @@ impl Manifest {
 impl DatasetInfo {
     /// Reads only a run folder's `dataset.json` (task and classes), not its split files.
     pub fn read(dir: &Path) -> Result<DatasetInfo> {
-        let path = dir.join(DATASET_FILE);
+        let path = run::dataset_json(dir);
         let text = std::fs::read(&path).with_context(|| {
             format!(
                 "reading {} (run `trainer prepare --out {}` first)",

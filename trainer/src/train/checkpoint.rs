@@ -8,27 +8,13 @@ use std::path::{Path, PathBuf};
 use burn::prelude::Device;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 
-use crate::atomic::write_atomic;
-
-pub const PARTS: [&str; 3] = ["model", "optim", "scheduler"];
-
-pub fn checkpoint_dir(run: &Path) -> PathBuf {
-    run.join("checkpoint")
-}
-
-/// The model checkpoint of `epoch`.
-pub fn model_path(run: &Path, epoch: usize) -> PathBuf {
-    part_path(&checkpoint_dir(run), "model", epoch)
-}
-
-fn part_path(dir: &Path, part: &str, epoch: usize) -> PathBuf {
-    dir.join(format!("{part}-{epoch}.bpk"))
-}
+use crate::atomic::{is_leftover, write_atomic};
+use crate::run;
 
 /// burn-train's file checkpointer, made atomic, and saving nothing a failed device never
 /// computed.
 pub struct AtomicCheckpointer {
-    dir: PathBuf,
+    run: PathBuf,
     part: &'static str,
     device: Device,
 }
@@ -36,7 +22,7 @@ pub struct AtomicCheckpointer {
 impl AtomicCheckpointer {
     pub fn new(run: &Path, part: &'static str, device: &Device) -> Self {
         AtomicCheckpointer {
-            dir: checkpoint_dir(run),
+            run: run.to_path_buf(),
             part,
             device: device.clone(),
         }
@@ -57,8 +43,8 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
                 ))
             })?
             .map_err(CheckpointerError::Record)?;
-        let path = part_path(&self.dir, self.part, epoch);
-        fs::create_dir_all(&self.dir)
+        let path = run::checkpoint(&self.run, self.part, epoch);
+        fs::create_dir_all(run::checkpoint_dir(&self.run))
             .map_err(anyhow::Error::from)
             .and_then(|()| write_atomic(&path, &bytes))
             .map_err(|err| {
@@ -67,7 +53,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
-        match fs::remove_file(part_path(&self.dir, self.part, epoch)) {
+        match fs::remove_file(run::checkpoint(&self.run, self.part, epoch)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 Err(CheckpointerError::IOError(err))
             }
@@ -76,7 +62,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 
     fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
-        let path = part_path(&self.dir, self.part, epoch);
+        let path = run::checkpoint(&self.run, self.part, epoch);
         let bytes = fs::read(&path).map_err(|err| {
             CheckpointerError::Unknown(format!("reading {}: {err}", path.display()))
         })?;
@@ -85,34 +71,27 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 }
 
-/// The newest epoch with all three parts on disk.
+/// The newest epoch with all its parts on disk.
 pub fn latest_complete(run: &Path) -> Option<usize> {
-    let dir = checkpoint_dir(run);
-    let entries = fs::read_dir(&dir).ok()?;
+    let entries = fs::read_dir(run::checkpoint_dir(run)).ok()?;
     entries
         .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse::<usize>()
-                .ok()
-        })
+        .filter_map(|entry| run::checkpoint_epoch(&entry.path(), "model"))
         .filter(|&epoch| {
-            PARTS
+            run::CHECKPOINT_PARTS
                 .iter()
-                .all(|part| part_path(&dir, part, epoch).is_file())
+                .all(|part| run::checkpoint(run, part, epoch).is_file())
         })
         .max()
 }
 
 /// Removes temporary files a killed process left behind while writing a checkpoint.
 pub fn remove_partial_writes(run: &Path) {
-    let Ok(entries) = fs::read_dir(checkpoint_dir(run)) else {
+    let Ok(entries) = fs::read_dir(run::checkpoint_dir(run)) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().contains(".bpk.tmp") {
+        if is_leftover(&entry.path(), ".bpk") {
             let _ = fs::remove_file(entry.path());
         }
     }

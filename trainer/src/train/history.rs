@@ -7,94 +7,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricAttributes, MetricDefinition, MetricId, NumericEntry};
 use indicatif::ProgressBar;
-use serde::{Deserialize, Serialize};
 
 use super::metric_names::RunMetric;
 use crate::atomic::write_atomic;
-
-pub const METRICS_JSON: &str = "metrics.json";
-pub const METRICS_CSV: &str = "metrics.csv";
-pub const CURVES_PNG: &str = "curves.png";
-
-/// One epoch's values, keyed like `loss`, `accuracy`, `mrr_ap` (fractions, not percent).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train: BTreeMap<String, f64>,
-    pub valid: BTreeMap<String, f64>,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Metrics {
-    pub epochs: Vec<EpochRecord>,
-    /// The epoch with the highest validation FashionAI AP.
-    pub best_epoch: Option<usize>,
-}
-
-impl Metrics {
-    pub fn read(run: &Path) -> Result<Metrics> {
-        let path = run.join(METRICS_JSON);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a metrics file", path.display()))
-    }
-
-    fn update_best(&mut self) {
-        self.best_epoch = self
-            .epochs
-            .iter()
-            .filter_map(|e| Some((e.epoch, *e.valid.get(RunMetric::BEST.key())?)))
-            .fold(
-                None,
-                |best: Option<(usize, f64)>, (epoch, value)| match best {
-                    Some((_, b)) if b >= value => best,
-                    _ => Some((epoch, value)),
-                },
-            )
-            .map(|(epoch, _)| epoch);
-    }
-
-    fn csv(&self) -> String {
-        let columns = |pick: fn(&EpochRecord) -> &BTreeMap<String, f64>| {
-            let mut keys: Vec<String> = self
-                .epochs
-                .iter()
-                .flat_map(|e| pick(e).keys().cloned())
-                .collect();
-            keys.sort();
-            keys.dedup();
-            keys
-        };
-        let (train, valid) = (columns(|e| &e.train), columns(|e| &e.valid));
-        let mut out = String::from("epoch");
-        for key in &train {
-            out += &format!(",train_{key}");
-        }
-        for key in &valid {
-            out += &format!(",val_{key}");
-        }
-        out += ",seconds\n";
-        for e in &self.epochs {
-            out += &e.epoch.to_string();
-            for (values, keys) in [(&e.train, &train), (&e.valid, &valid)] {
-                for key in keys {
-                    out += &values
-                        .get(key)
-                        .map(|v| format!(",{v}"))
-                        .unwrap_or(",".into());
-                }
-            }
-            out += &format!(",{:.1}\n", e.seconds);
-        }
-        out
-    }
-}
+use crate::run::{
+    self,
+    metrics::{EpochRecord, Metrics},
+};
 
 pub struct History {
     run: PathBuf,
@@ -145,12 +69,12 @@ impl History {
         self.metrics.epochs.push(record);
         self.metrics.update_best();
         write_atomic(
-            &self.run.join(METRICS_JSON),
+            &run::metrics_json(&self.run),
             &serde_json::to_vec_pretty(&self.metrics)?,
         )?;
-        write_atomic(&self.run.join(METRICS_CSV), self.metrics.csv().as_bytes())?;
+        write_atomic(&run::metrics_csv(&self.run), &self.metrics.csv()?)?;
         write_atomic(
-            &self.run.join(CURVES_PNG),
+            &run::curves_png(&self.run),
             &crate::plots::curves(&self.metrics.epochs)?,
         )
     }

@@ -40,14 +40,12 @@ use crate::atomic::write_atomic;
 use crate::data::Manifest;
 use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::pretrained::Pretrained;
+use crate::run;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
 use loader::{BadImages, ImageLoader, Mode};
 use metrics::{Ranking, RankingMetric};
 use step::Classifier;
-
-/// Where the settings of a run are kept, so `--resume` continues with the same schedule.
-const CONFIG_FILE: &str = "train.json";
 
 /// The recipe: the tutorial's values are the defaults.
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -363,12 +361,11 @@ fn resume_hint(run: &Path) -> String {
 
 /// The settings to train with and, when resuming, the epoch to continue after.
 fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
-    let path = args.run.join(CONFIG_FILE);
+    // The settings are kept in the run folder, so `--resume` continues the same schedule.
+    let path = run::settings_json(&args.run);
     let last = latest_complete(&args.run);
     if args.resume && path.is_file() {
-        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let config: TrainConfig = serde_json::from_slice(&text)
-            .with_context(|| format!("{}: not a training configuration", path.display()))?;
+        let config = run::read_settings(&args.run)?;
         config
             .validate()
             .with_context(|| format!("{}: bad settings", path.display()))?;
@@ -436,12 +433,12 @@ impl ModuleVisitor for Materialize {
 }
 
 fn report_best(run: &Path) -> Result<()> {
-    let metrics = history::Metrics::read(run)?;
+    let metrics = crate::run::metrics::Metrics::read(run)?;
     if let Some(best) = metrics.best_epoch {
         println!(
             "done: best validation {} at epoch {best}: {}",
             metric_names::RunMetric::BEST.display(),
-            checkpoint::model_path(run, best).display()
+            run::checkpoint(run, "model", best).display()
         );
     }
     Ok(())
