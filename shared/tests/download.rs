@@ -117,7 +117,7 @@ fn corrupt_download_is_refused_and_removed() {
         "{err}"
     );
     assert_eq!(
-        std::fs::read_dir(&cache).unwrap().count(),
+        std::fs::read_dir(&*cache).unwrap().count(),
         0,
         "nothing left behind"
     );

@@ -55,7 +55,6 @@ fn resnet50_matches_torchvision_logits() {
     let error = relative_error(&actual, &expected);
     eprintln!("relative error {error:e}");
     assert!(error < TOLERANCE, "relative error {error:e} vs torchvision");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A state dict written by PyTorch itself loads, is recognised, and gives torchvision's logits

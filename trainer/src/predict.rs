@@ -3,7 +3,6 @@
 //! questions' order: `Images/<task>/<hash>.jpg,<task>,p0;p1;...`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -107,7 +106,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
     }
 
-    let mut text = String::new();
+    // The competition's format: no header, `image,task,p0;p1;...`.
+    let mut submission = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     let (mut written, mut unreadable, mut unanswered) = (0, 0, HashMap::<&str, usize>::new());
     for (question, answer) in questions.iter().zip(&answers) {
         let probabilities = match answer {
@@ -132,13 +134,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             }
         };
         let joined: Vec<String> = probabilities.iter().map(|p| format!("{p:.6}")).collect();
-        let _ = writeln!(
-            text,
-            "{},{},{}",
-            question.image,
-            question.task,
-            joined.join(";")
-        );
+        submission.write_record([&question.image, &question.task, &joined.join(";")])?;
         written += 1;
     }
     for (task, count) in &unanswered {
@@ -149,7 +145,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             "{unreadable} test images could not be read (nothing written; --on-error skip or uniform to go on)"
         );
     }
-    write_atomic(&args.out, text.as_bytes())?;
+    write_atomic(&args.out, &submission.into_inner()?)?;
     println!(
         "{}: {written} rows ({} questions, {unreadable} unreadable)",
         args.out.display(),

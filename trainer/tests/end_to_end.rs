@@ -407,13 +407,18 @@ fn prepare_train_and_resume_after_a_crash() {
             started.elapsed() < Duration::from_secs(120),
             "no checkpoint after 2 minutes"
         );
-        if child.try_wait().unwrap().is_some() {
-            break; // Finished before we could kill it: resuming must still work.
-        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training ended before epoch 1 was seen complete: no crash to test"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    child.kill().unwrap();
+    let killed = child.wait().unwrap();
+    assert!(
+        !killed.success(),
+        "training finished before it was killed: no crash to test"
+    );
     let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
     assert!(resumed.status.success());
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch"));

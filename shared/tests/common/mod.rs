@@ -2,7 +2,6 @@
 //! `tools/make_golden.py` also computes.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::*;
 use serde::Deserialize;
@@ -89,13 +88,19 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
     diff / scale
 }
 
-/// A fresh folder named for the test; the tests share one process, so a counter keeps two
-/// calls with the same tag apart.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("shared-test-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder, removed when dropped; it reads as its path.
+pub struct TempDir(tempfile::TempDir);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// A fresh folder named for the test.
+pub fn temp_dir(tag: &str) -> TempDir {
+    let prefix = format!("shared-test-{tag}-");
+    TempDir(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
 }

@@ -3,7 +3,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::Device;
 use rand::SeedableRng;
@@ -14,32 +13,21 @@ pub const TASK: &str = "skirt_length_labels";
 /// The generated classes: 0, 1 and 2 of the task's six.
 pub const CLASSES: usize = 3;
 
-/// A fresh folder, removed when dropped.
-pub struct TempDir(PathBuf);
+/// A fresh folder, removed when dropped; it reads as its path.
+pub struct TempDir(tempfile::TempDir);
 
 impl std::ops::Deref for TempDir {
     type Target = Path;
 
     fn deref(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh folder named for the test; the tests share one process, so a counter keeps two
-/// calls with the same tag apart.
+/// A fresh folder named for the test.
 pub fn temp_dir(tag: &str) -> TempDir {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    let prefix = format!("trainer-test-{tag}-");
+    TempDir(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
 }
 
 /// Writes `<root>/Annotations/label.csv` and `<root>/Images/<task>/*.jpg` with `per_class`
