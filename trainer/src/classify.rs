@@ -11,7 +11,7 @@ use shared::preprocess::Tta;
 use shared::ranking::{argmax, ranked};
 
 use crate::device::{self, DeviceChoice};
-use crate::infer::{self, Settings};
+use crate::infer::{self, Options};
 use crate::trained::load_model;
 
 #[derive(Args, Debug)]
@@ -61,15 +61,14 @@ enum Answer<'a> {
 pub fn run(args: ClassifyArgs) -> Result<()> {
     let compute = device::pick(args.device)?;
     let model = load_model(&args.model, args.labels.as_deref(), &compute.device)?;
-    let settings = Settings {
-        size: model.size,
+    let options = Options {
         tta: args.tta,
         batch_size: 32,
     };
     let results = infer::scores(
-        &model.net,
+        &model,
         &args.images,
-        settings,
+        options,
         &compute,
         &ProgressBar::hidden(),
     )?;

@@ -12,12 +12,15 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shared::tasks::{SKIRT_LENGTH, Task};
 
+use shared::precision::Precision;
+use shared::preprocess::Tta;
+
 use crate::device::{self, DeviceChoice};
-use crate::evaluate::EvalArgs;
-use crate::export::ExportArgs;
-use crate::predict::{OnError, PredictArgs};
-use crate::prepare::PrepareArgs;
-use crate::train::{TrainArgs, TrainConfig};
+use crate::infer::Options;
+use crate::predict::{OnError, TestSet};
+use crate::prepare::Holdout;
+use crate::train::TrainConfig;
+use crate::trained::best_checkpoint;
 use crate::{evaluate, export, predict, prepare, train};
 
 /// Band colours, one per class (the first three are red, green and blue).
@@ -132,60 +135,46 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
 
     banner("prepare");
-    prepare::run(PrepareArgs {
-        roots: vec![data.clone()],
-        task: task.name.to_string(),
-        out: run.clone(),
-        val_fraction: 0.2,
+    let holdout = Holdout {
+        fraction: 0.2,
         seed: 1024,
-        materialize: false,
-    })?;
+    };
+    prepare::prepare(std::slice::from_ref(&data), task.name, holdout, &run)?;
     banner("train (a narrow ResNet-18 on 64x64 crops, from random weights)");
-    train::run(TrainArgs {
-        run: run.clone(),
-        config: TrainConfig {
-            arch: shared::model::Arch::Resnet18,
-            pretrained: "none".into(),
-            epochs: args.epochs,
-            batch_size: 16,
-            lr: 0.02,
-            lr_steps: vec![args.epochs * 2 / 3],
-            lr_factor: 0.5,
-            input_size: 64,
-            base_width: 16,
-            ..TrainConfig::default()
-        },
-        resume: false,
-        device: args.device,
-        workers: None,
-        cache_dir: None,
-    })?;
+    let config = TrainConfig {
+        arch: shared::model::Arch::Resnet18,
+        pretrained: "none".into(),
+        epochs: args.epochs,
+        batch_size: 16,
+        lr: 0.02,
+        lr_steps: vec![args.epochs * 2 / 3],
+        lr_factor: 0.5,
+        input_size: 64,
+        base_width: 16,
+        ..TrainConfig::default()
+    };
+    let compute = device::pick(args.device)?;
+    train::train(&run, &config, &compute)?;
+    let best = best_checkpoint(&run)?;
+    let ten_crop = Options {
+        tta: Tta::TenCrop,
+        batch_size: 64,
+    };
     banner("eval (ten-crop)");
-    evaluate::run(EvalArgs {
-        run: run.clone(),
-        model: None,
-        tta: shared::preprocess::Tta::TenCrop,
-        batch_size: 64,
-        device: args.device,
-    })?;
+    evaluate::evaluate(&run, &best, ten_crop, &compute)?;
     banner("predict the test set");
-    let best = crate::trained::best_checkpoint(&run)?;
-    predict::run(PredictArgs {
-        models: vec![best],
-        data: data.clone(),
-        questions: None,
-        out: args.out.join("submission.csv"),
-        tta: shared::preprocess::Tta::TenCrop,
-        on_error: OnError::Fail,
-        batch_size: 64,
-        device: args.device,
-    })?;
+    let test = TestSet::fashionai(data);
+    let submission = args.out.join("submission.csv");
+    predict::predict(
+        std::slice::from_ref(&best),
+        &test,
+        ten_crop,
+        OnError::Fail,
+        &compute,
+        &submission,
+    )?;
     banner("export the web bundle");
-    export::run(ExportArgs {
-        model: run.clone(),
-        out: args.bundle.clone(),
-        precision: shared::precision::Precision::F16,
-    })?;
+    export::export(&best, Precision::F16, &args.bundle)?;
     banner(&format!(
         "done. Toy data, run, submission: {}; web bundle: {}. Again, this model knows coloured bands, not skirts: train on FashionAI (README) for a real one.",
         args.out.display(),

@@ -3,7 +3,7 @@
 //! confusion matrix (printed, and drawn to `<run>/confusion.png`); all of it saved to
 //! `<run>/eval.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -14,8 +14,8 @@ use shared::tasks::Mark;
 
 use crate::atomic::write_atomic;
 use crate::data::Manifest;
-use crate::device::{self, DeviceChoice};
-use crate::infer::{self, Settings};
+use crate::device::{self, Compute, DeviceChoice};
+use crate::infer::{self, Options};
 use crate::run;
 use crate::train::metric_names::RunMetric;
 use crate::train::metrics::{fashionai_ap, mean_reciprocal_rank};
@@ -65,30 +65,33 @@ struct Report {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let manifest = Manifest::read(&args.run)?;
-    let model_path = match &args.model {
+    let model = match &args.model {
         Some(path) => path.clone(),
         None => best_checkpoint(&args.run)?,
     };
-    let compute = device::pick(args.device)?;
-    let trained = load_model(&model_path, None, &compute.device)?;
+    let options = Options {
+        tta: args.tta,
+        batch_size: args.batch_size,
+    };
+    evaluate(&args.run, &model, options, &device::pick(args.device)?)
+}
+
+/// Evaluates the model at `model_path` on `run`'s validation split; prints the report and
+/// saves it with the confusion matrix in the run folder.
+pub fn evaluate(run: &Path, model_path: &Path, options: Options, compute: &Compute) -> Result<()> {
+    let manifest = Manifest::read(run)?;
+    let trained = load_model(model_path, None, &compute.device)?;
     if trained.classes != manifest.info.classes {
         bail!(
             "{} was trained on other classes than {} has",
             model_path.display(),
-            args.run.display()
+            run.display()
         );
     }
     let images: Vec<PathBuf> = manifest.val.iter().map(|s| s.image.clone()).collect();
     if images.is_empty() {
-        bail!("{}: the validation split is empty", args.run.display());
+        bail!("{}: the validation split is empty", run.display());
     }
-    let tta = args.tta;
-    let settings = Settings {
-        size: trained.size,
-        tta,
-        batch_size: args.batch_size.max(1),
-    };
     let bar = ProgressBar::new(images.len() as u64).with_style(
         ProgressStyle::with_template(
             "evaluating [{bar:30}] {pos}/{len} images {per_sec} eta {eta}",
@@ -96,7 +99,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let results = infer::scores(&trained.net, &images, settings, &compute, &bar)?;
+    let results = infer::scores(&trained, &images, options, compute, &bar)?;
     bar.finish_and_clear();
 
     let (mut probabilities, mut marks, mut unreadable) = (Vec::new(), Vec::new(), 0);
@@ -114,25 +117,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let report = report(
         &trained.classes,
-        model_path.clone(),
-        tta,
+        model_path.to_path_buf(),
+        options.tta,
         &probabilities,
         &marks,
         unreadable,
     );
     print(&report, &trained.classes);
+    write_atomic(&run::eval_json(run), &serde_json::to_vec_pretty(&report)?)?;
     write_atomic(
-        &run::eval_json(&args.run),
-        &serde_json::to_vec_pretty(&report)?,
-    )?;
-    write_atomic(
-        &run::confusion_png(&args.run),
+        &run::confusion_png(run),
         &crate::plots::confusion(&trained.classes, &report.confusion)?,
     )?;
     println!(
         "saved {} and {}",
-        run::eval_json(&args.run).display(),
-        run::confusion_png(&args.run).display()
+        run::eval_json(run).display(),
+        run::confusion_png(run).display()
     );
     Ok(())
 }

@@ -41,12 +41,16 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let checkpoint = if args.model.is_dir() {
         best_checkpoint(&args.model)?
     } else {
-        args.model.clone()
+        args.model
     };
-    let precision = args.precision;
+    export(&checkpoint, args.precision, &args.out)
+}
+
+/// Writes `checkpoint` as a web bundle into the folder `out`, its weights in `precision`.
+pub fn export(checkpoint: &Path, precision: Precision, out: &Path) -> Result<()> {
     let device = Device::flex();
-    let trained = load_checkpoint(&checkpoint, &device)?;
-    let run = run::of_checkpoint(&checkpoint).context("the checkpoint's run folder")?;
+    let trained = load_checkpoint(checkpoint, &device)?;
+    let run = run::of_checkpoint(checkpoint).context("the checkpoint's run folder")?;
     let config = run::read_settings(run)?;
 
     let weights = torchvision_safetensors(&trained.net, precision)
@@ -64,18 +68,17 @@ pub fn run(args: ExportArgs) -> Result<()> {
             bytes: weights.len() as u64,
             sha256: shared::sha256::hex(&weights),
         },
-        metrics: epoch_metrics(run, &checkpoint),
+        metrics: epoch_metrics(run, checkpoint),
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    write_atomic(&args.out.join(WEIGHTS_FILE), &weights)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    write_atomic(&out.join(WEIGHTS_FILE), &weights)?;
     write_atomic(
-        &args.out.join(MANIFEST_FILE),
+        &out.join(MANIFEST_FILE),
         &serde_json::to_vec_pretty(&manifest)?,
     )?;
     println!(
         "{}: {} {} for {} ({} classes), {} weights, {:.1} MB",
-        args.out.display(),
+        out.display(),
         config.arch,
         checkpoint.display(),
         trained.task,

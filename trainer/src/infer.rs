@@ -4,18 +4,17 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::tensor::activation::softmax;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
-use shared::model::ResNet;
-use shared::preprocess::{self, InputSize, Tta};
+use shared::preprocess::{self, Tta};
+use shared::ranking::softmax;
 
 use crate::device::{self, Compute, fit};
+use crate::trained::Trained;
 
 /// How the images are fed to the network.
 #[derive(Clone, Copy, Debug)]
-pub struct Settings {
-    pub size: InputSize,
+pub struct Options {
     pub tta: Tta,
     /// Views per forward pass (fewer where the device cannot hold that many).
     pub batch_size: usize,
@@ -35,36 +34,35 @@ pub struct Scores {
 /// larger than the device can hold ([`fit::inference_batch`]), which gives the same numbers
 /// as one pass: in inference every view is computed on its own.
 pub fn scores(
-    net: &ResNet,
+    model: &Trained,
     images: &[PathBuf],
-    settings: Settings,
+    options: Options,
     compute: &Compute,
     progress: &ProgressBar,
 ) -> Result<Vec<Result<Scores, String>>> {
-    let views = settings.tta.views();
-    let crop = settings.size.crop as usize;
-    let per_pass =
-        fit::inference_batch(settings.batch_size, &net.config().footprint(crop), compute)?;
-    let per_batch = (settings.batch_size / views).max(1);
+    let (net, size) = (&model.net, model.size);
+    let batch_size = options.batch_size.max(1);
+    let views = options.tta.views();
+    let crop = size.crop as usize;
+    let per_pass = fit::inference_batch(batch_size, &net.config().footprint(crop), compute)?;
+    let per_batch = (batch_size / views).max(1);
     let mut out: Vec<Result<Scores, String>> = Vec::with_capacity(images.len());
     for chunk in images.chunks(per_batch) {
         let decoded: Vec<Result<Vec<Vec<f32>>, String>> = chunk
             .par_iter()
             .map(|path| {
                 let bytes = std::fs::read(path).map_err(|err| err.to_string())?;
-                preprocess::tta_inputs(&bytes, settings.size, settings.tta)
-                    .map_err(|err| err.to_string())
+                preprocess::tta_inputs(&bytes, size, options.tta).map_err(|err| err.to_string())
             })
             .collect();
         let inputs: Vec<Vec<f32>> = decoded.iter().flatten().flatten().cloned().collect();
-        let (mut logits, mut probabilities) = (Vec::new(), Vec::new());
+        let mut logits = Vec::new();
         for pass in inputs.chunks(per_pass) {
             let batch = preprocess::batch_tensor(pass, crop, &compute.device);
-            let output = net.forward(batch);
-            probabilities.extend(device::read(softmax(output.clone(), 1), "inference")?);
-            logits.extend(device::read(output, "inference")?);
+            logits.extend(device::read(net.forward(batch), "inference")?);
         }
         let classes = net.num_classes();
+        let probabilities: Vec<f32> = logits.chunks(classes).flat_map(softmax).collect();
         let mut averaged = average(&logits, classes, views)
             .into_iter()
             .zip(average(&probabilities, classes, views))

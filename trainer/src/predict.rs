@@ -3,7 +3,7 @@
 //! questions' order: `Images/<task>/<hash>.jpg,<task>,p0;p1;...`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -13,8 +13,8 @@ use shared::preprocess::Tta;
 
 use crate::atomic::write_atomic;
 
-use crate::device::{self, DeviceChoice};
-use crate::infer::{self, Settings};
+use crate::device::{self, Compute, DeviceChoice};
+use crate::infer::{self, Options};
 use crate::trained::{Trained, load_model};
 
 #[derive(Args, Debug)]
@@ -60,16 +60,57 @@ struct Question {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let questions_path = args
-        .questions
-        .clone()
-        .unwrap_or_else(|| args.data.join("Tests").join("question.csv"));
-    let questions = read_questions(&questions_path)?;
+    let test = match args.questions {
+        Some(questions) => TestSet {
+            data: args.data,
+            questions,
+        },
+        None => TestSet::fashionai(args.data),
+    };
+    let options = Options {
+        tta: args.tta,
+        batch_size: args.batch_size,
+    };
     let compute = device::pick(args.device)?;
-    let mut models: HashMap<String, Trained> = HashMap::new();
-    for path in &args.models {
+    predict(
+        &args.models,
+        &test,
+        options,
+        args.on_error,
+        &compute,
+        &args.out,
+    )
+}
+
+/// A test set: its images, and the questions file naming those to answer.
+pub struct TestSet {
+    /// The root the questions' image paths are relative to.
+    pub data: PathBuf,
+    pub questions: PathBuf,
+}
+
+impl TestSet {
+    /// A FashionAI test root, with its questions in `Tests/question.csv`.
+    pub fn fashionai(data: PathBuf) -> Self {
+        let questions = data.join("Tests").join("question.csv");
+        Self { data, questions }
+    }
+}
+
+/// Answers `test`'s questions with `models` (one per task) and writes the submission `out`.
+pub fn predict(
+    models: &[PathBuf],
+    test: &TestSet,
+    options: Options,
+    on_error: OnError,
+    compute: &Compute,
+    out: &Path,
+) -> Result<()> {
+    let questions = read_questions(&test.questions)?;
+    let mut by_task: HashMap<String, Trained> = HashMap::new();
+    for path in models {
         let model = load_model(path, None, &compute.device)?;
-        if let Some(other) = models.get(&model.task) {
+        if let Some(other) = by_task.get(&model.task) {
             bail!(
                 "{} and {} are both models of {}",
                 other.source.display(),
@@ -77,16 +118,16 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 model.task
             );
         }
-        models.insert(model.task.clone(), model);
+        by_task.insert(model.task.clone(), model);
     }
     let mut answers: Vec<Option<Result<Vec<f32>, String>>> = vec![None; questions.len()];
-    for (task, model) in &models {
+    for (task, model) in &by_task {
         let indices: Vec<usize> = (0..questions.len())
             .filter(|&i| questions[i].task == *task)
             .collect();
         let images: Vec<PathBuf> = indices
             .iter()
-            .map(|&i| args.data.join(&questions[i].image))
+            .map(|&i| test.data.join(&questions[i].image))
             .collect();
         let bar = ProgressBar::new(images.len() as u64).with_style(
             ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
@@ -94,12 +135,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 .progress_chars("=> "),
         );
         bar.set_message(task.clone());
-        let settings = Settings {
-            size: model.size,
-            tta: args.tta,
-            batch_size: args.batch_size.max(1),
-        };
-        let scores = infer::scores(&model.net, &images, settings, &compute, &bar)?;
+        let scores = infer::scores(model, &images, options, compute, &bar)?;
         bar.finish_and_clear();
         for (&i, result) in indices.iter().zip(scores) {
             answers[i] = Some(result.map(|s| s.probabilities));
@@ -122,12 +158,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 unreadable += 1;
                 eprintln!(
                     "unreadable: {}: {err}",
-                    args.data.join(&question.image).display()
+                    test.data.join(&question.image).display()
                 );
-                match args.on_error {
+                match on_error {
                     OnError::Fail | OnError::Skip => continue,
                     OnError::Uniform => {
-                        let classes = models[&question.task].classes.len();
+                        let classes = by_task[&question.task].classes.len();
                         vec![1.0 / classes as f32; classes]
                     }
                 }
@@ -140,22 +176,22 @@ pub fn run(args: PredictArgs) -> Result<()> {
     for (task, count) in &unanswered {
         eprintln!("warning: no model for {task}: its {count} questions are left out");
     }
-    if unreadable > 0 && args.on_error == OnError::Fail {
+    if unreadable > 0 && on_error == OnError::Fail {
         bail!(
             "{unreadable} test images could not be read (nothing written; --on-error skip or uniform to go on)"
         );
     }
-    write_atomic(&args.out, &submission.into_inner()?)?;
+    write_atomic(out, &submission.into_inner()?)?;
     println!(
         "{}: {written} rows ({} questions, {unreadable} unreadable)",
-        args.out.display(),
+        out.display(),
         questions.len()
     );
     Ok(())
 }
 
 /// `Images/<task>/<hash>.jpg,<task>,?` rows; a malformed row is an error naming its line.
-fn read_questions(path: &std::path::Path) -> Result<Vec<Question>> {
+fn read_questions(path: &Path) -> Result<Vec<Question>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut questions = Vec::new();

@@ -40,33 +40,11 @@ pub struct PrepareArgs {
 }
 
 pub fn run(args: PrepareArgs) -> Result<()> {
-    if !(0.0..1.0).contains(&args.val_fraction) {
-        bail!(
-            "--val-fraction must be in [0, 1), got {}",
-            args.val_fraction
-        );
-    }
-    let (task, classes, samples, bad_rows) = read_roots(&args.roots, &args.task)?;
-    report_bad_rows(&bad_rows, &args.out)?;
-    if samples.len() < 2 {
-        bail!("only {} usable images: nothing to train on", samples.len());
-    }
-    let sources = args
-        .roots
-        .iter()
-        .map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone()))
-        .collect();
-    let split = data::split(samples, args.val_fraction, args.seed);
-    let manifest = Manifest::new(
-        task,
-        classes,
-        sources,
-        (args.seed, args.val_fraction),
-        split,
-        bad_rows.len(),
-    );
-    manifest.write(&args.out)?;
-    print_summary(&manifest, &args.out);
+    let holdout = Holdout {
+        fraction: args.val_fraction,
+        seed: args.seed,
+    };
+    let manifest = prepare(&args.roots, &args.task, holdout, &args.out)?;
     if args.materialize {
         let (linked, copied) = data::materialize(&manifest, &args.out)?;
         println!(
@@ -75,6 +53,42 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The share of the shuffled images kept for validation, and the shuffle's seed.
+#[derive(Clone, Copy, Debug)]
+pub struct Holdout {
+    pub fraction: f64,
+    pub seed: u64,
+}
+
+/// Reads `roots` (FashionAI roots of `task`, or image folders), writes the split into the run
+/// folder `out` and returns it.
+pub fn prepare(roots: &[PathBuf], task: &str, holdout: Holdout, out: &Path) -> Result<Manifest> {
+    if !(0.0..1.0).contains(&holdout.fraction) {
+        bail!("--val-fraction must be in [0, 1), got {}", holdout.fraction);
+    }
+    let (task, classes, samples, bad_rows) = read_roots(roots, task)?;
+    report_bad_rows(&bad_rows, out)?;
+    if samples.len() < 2 {
+        bail!("only {} usable images: nothing to train on", samples.len());
+    }
+    let sources = roots
+        .iter()
+        .map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone()))
+        .collect();
+    let split = data::split(samples, holdout.fraction, holdout.seed);
+    let manifest = Manifest::new(
+        task,
+        classes,
+        sources,
+        (holdout.seed, holdout.fraction),
+        split,
+        bad_rows.len(),
+    );
+    manifest.write(out)?;
+    print_summary(&manifest, out);
+    Ok(manifest)
 }
 
 type Read = (String, Vec<String>, Vec<Sample>, Vec<BadRow>);

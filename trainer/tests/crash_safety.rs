@@ -11,17 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use crate::common::{
-    check_checkpoints, check_finished_checkpoints, fashionai_root, prepare, read_json, temp_dir,
+    TRAIN, check_checkpoints, check_finished_checkpoints, fashionai_root, prepare, read_json,
+    temp_dir,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use trainer::train::checkpoint::latest_complete;
-
-#[rustfmt::skip]
-const RECIPE: &[&str] = &[
-    "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
-    "--lr", "0.02", "--pretrained", "none", "--device", "cpu",
-];
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -30,14 +25,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// `trainer train --run <run> <RECIPE> --epochs <epochs> [--resume]`, its stdout and stderr
+/// `trainer train --run <run> <TRAIN> --epochs <epochs> [--resume]` on the CPU, its stdout and stderr
 /// appended to `<log>`.
 fn spawn_train(run: &Path, epochs: usize, resume: bool, log: &Path) -> Child {
     let log = File::options().create(true).append(true).open(log).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
     command
         .args(["train", "--run", run.to_str().unwrap()])
-        .args(RECIPE)
+        .args(TRAIN)
+        .args(["--pretrained", "none", "--device", "cpu"])
         .args(["--epochs", &epochs.to_string()])
         .stdout(log.try_clone().unwrap())
         .stderr(log);
@@ -192,7 +188,8 @@ fn full_disk_keeps_the_previous_checkpoint() {
         .args([&mount, &prepared])
         .arg(env!("CARGO_BIN_EXE_trainer"))
         .arg(&out)
-        .args(RECIPE)
+        .args(TRAIN)
+        .args(["--pretrained", "none", "--device", "cpu"])
         .args(["--epochs", "2"])
         .stdin(Stdio::null())
         .output()

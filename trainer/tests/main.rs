@@ -9,3 +9,4 @@ mod devices;
 mod end_to_end;
 mod prepare;
 mod sgd_fidelity;
+mod workflow;

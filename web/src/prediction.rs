@@ -2,7 +2,6 @@
 //! a class-activation map of the predicted class.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use shared::bundle::Bundle;
 use shared::preprocess::{Window, batch_tensor, load_resized, normalize};
 use wasm_bindgen::prelude::*;
@@ -38,8 +37,8 @@ pub async fn predict(
     let features = net.features(input);
     let [_, _, cam_size, _] = features.dims();
     let logits = net.classify(features.clone());
-    let probabilities = read(softmax(logits.clone(), 1)).await?;
     let logits = read(logits).await?;
+    let probabilities = shared::ranking::softmax(&logits);
     let top = shared::ranking::argmax(&probabilities);
     let maps = net.class_activation_maps(features);
     let cam = read(maps.narrow(1, top, 1)).await?;

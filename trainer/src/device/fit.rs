@@ -14,6 +14,10 @@ const INFERENCE_LIVE: u64 = 4;
 /// update being applied.
 const TRAINING_COPIES: u64 = 4;
 
+/// The likely causes of a device failing mid-run, for its messages.
+pub const FAILURE_CAUSES: &str =
+    "(is its memory full? a GPU shared with other programs, or a batch near its limit)";
+
 fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

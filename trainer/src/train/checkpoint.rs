@@ -5,10 +5,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::Device;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 
 use crate::atomic::{is_leftover, write_atomic};
+use crate::device::{Compute, fit};
 use crate::run;
 
 /// burn-train's file checkpointer, made atomic, and saving nothing a failed device never
@@ -16,15 +16,16 @@ use crate::run;
 pub struct AtomicCheckpointer {
     run: PathBuf,
     part: &'static str,
-    device: Device,
+    /// The device the run trains on, as messages name it.
+    device: String,
 }
 
 impl AtomicCheckpointer {
-    pub fn new(run: &Path, part: &'static str, device: &Device) -> Self {
+    pub fn new(run: &Path, part: &'static str, compute: &Compute) -> Self {
         AtomicCheckpointer {
             run: run.to_path_buf(),
             part,
-            device: device.clone(),
+            device: compute.name.clone(),
         }
     }
 }
@@ -36,10 +37,10 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
         let bytes = crate::device::catch_failure(|| record.checkpoint_into_bytes())
             .ok_or_else(|| {
                 CheckpointerError::Unknown(format!(
-                    "the {} of epoch {epoch} is not saved: {} failed during the epoch (is its \
-                     memory full? a GPU shared with other programs, or a batch near its limit)",
+                    "the {} of epoch {epoch} is not saved: {} failed during the epoch {}",
                     self.part,
-                    crate::device::name(&self.device)
+                    self.device,
+                    fit::FAILURE_CAUSES
                 ))
             })?
             .map_err(CheckpointerError::Record)?;

@@ -166,16 +166,44 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let manifest = Manifest::read(&args.run)?;
-    let (config, last_epoch) = settings(&args)?;
-    checkpoint::remove_partial_writes(&args.run);
-    let compute = device::pick(args.device)?;
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(workers)
             .build_global();
     }
+    let manifest = Manifest::read(&args.run)?;
+    let resumed = match args.resume {
+        true => resumed_settings(&args.run)?,
+        false => None,
+    };
+    let (config, last_epoch) = match resumed {
+        Some(resumed) => resumed,
+        None => (new_settings(&args.run, &args.config)?, None),
+    };
+    let compute = device::pick(args.device)?;
+    let cache = args.cache_dir.as_deref();
+    train_from(&args.run, &manifest, &config, last_epoch, cache, &compute)
+}
+
+/// Trains a new run in the prepared folder `run` with `config` (refused if `run` already
+/// holds checkpoints); ImageNet weights come from torch.hub's cache.
+pub fn train(run: &Path, config: &TrainConfig, compute: &Compute) -> Result<()> {
+    let manifest = Manifest::read(run)?;
+    let config = new_settings(run, config)?;
+    train_from(run, &manifest, &config, None, None, compute)
+}
+
+/// Trains `run` on its split `manifest` from the start, or after `last_epoch` when resuming.
+fn train_from(
+    run: &Path,
+    manifest: &Manifest,
+    config: &TrainConfig,
+    last_epoch: Option<usize>,
+    cache: Option<&Path>,
+    compute: &Compute,
+) -> Result<()> {
+    checkpoint::remove_partial_writes(run);
     let classes = manifest.info.classes.len();
     println!(
         "training {} on {} ({} classes): {} train / {} val images, on {}",
@@ -194,18 +222,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let footprint = config.model(classes).footprint(config.input_size as usize);
-    fit::check_training(config.batch_size, &footprint, &compute)?;
+    fit::check_training(config.batch_size, &footprint, compute)?;
 
-    let model = starting_model(&config, classes, last_epoch, &args, &compute.device)?;
+    let model = starting_model(config, classes, last_epoch, cache, &compute.device)?;
     let scaler = model.mixed.clone();
     let bad = BadImages::default();
-    let training = supervised_training(&args.run, &config, &manifest, last_epoch, &compute, &bad)?;
+    let training = supervised_training(run, config, manifest, last_epoch, compute, &bad)?;
     stop_on_ctrl_c(&training)?;
     let iterations = manifest.train.len() / config.batch_size;
     let learner = Learner::new(
         model,
-        schedule::sgd(&config),
-        schedule::lr_schedule(&config, iterations)?,
+        schedule::sgd(config),
+        schedule::lr_schedule(config, iterations)?,
     );
     let result = training.launch(learner);
 
@@ -220,12 +248,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     if let Some(error) = result.error {
-        return Err(stopped(&error, &args.run, &compute));
+        return Err(stopped(&error, run, compute));
     }
     if result.interrupted.is_some() {
         bail!("interrupted; run the same command with --resume to continue");
     }
-    report_best(&args.run)
+    report_best(run)
 }
 
 /// The model to start from: ImageNet (or given) weights with a new classifier, or, when
@@ -236,13 +264,13 @@ fn starting_model(
     config: &TrainConfig,
     classes: usize,
     last_epoch: Option<usize>,
-    args: &TrainArgs,
+    cache: Option<&Path>,
     device: &Device,
 ) -> Result<Classifier> {
     let train_device = device.clone().autodiff();
     let net = match last_epoch {
         Some(_) => config.model(classes).init(&train_device),
-        None => initial_model(config, classes, args.cache_dir.clone(), &train_device)?,
+        None => initial_model(config, classes, cache, &train_device)?,
     };
     Ok(Classifier::new(net, config))
 }
@@ -284,7 +312,6 @@ fn supervised_training(
             Split::Valid,
         ))
         .build();
-    let device = &compute.device;
     let mut training = SupervisedTraining::new(run, Arc::new(train_loader), Arc::new(val_loader))
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(AccuracyMetric::new())
@@ -301,9 +328,9 @@ fn supervised_training(
             bar.clone(),
         )?)
         .with_custom_checkpointers(
-            AtomicCheckpointer::new(run, "model", device),
-            AtomicCheckpointer::new(run, "optim", device),
-            AtomicCheckpointer::new(run, "scheduler", device),
+            AtomicCheckpointer::new(run, "model", compute),
+            AtomicCheckpointer::new(run, "optim", compute),
+            AtomicCheckpointer::new(run, "scheduler", compute),
         )
         .with_checkpointing_strategy(strategy)
         .with_application_logger(None)
@@ -339,9 +366,9 @@ fn stopped(error: &TrainingError, run: &Path, compute: &Compute) -> anyhow::Erro
             anyhow!("training stopped: {reason}\n{}", resume_hint(run))
         }
         TrainingError::EventProcessor(_) => anyhow!(
-            "training stopped: a step failed on {} (is its memory full? a GPU shared with other \
-             programs, or a batch near its limit)\n{}\ndetails: {error}",
+            "training stopped: a step failed on {} {}\n{}\ndetails: {error}",
             compute.name,
+            fit::FAILURE_CAUSES,
             resume_hint(run)
         ),
         error => anyhow!("training stopped: {error}\n{}", resume_hint(run)),
@@ -359,32 +386,39 @@ fn resume_hint(run: &Path) -> String {
     }
 }
 
-/// The settings to train with and, when resuming, the epoch to continue after.
-fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
-    // The settings are kept in the run folder, so `--resume` continues the same schedule.
-    let path = run::settings_json(&args.run);
-    let last = latest_complete(&args.run);
-    if args.resume && path.is_file() {
-        let config = run::read_settings(&args.run)?;
-        config
-            .validate()
-            .with_context(|| format!("{}: bad settings", path.display()))?;
-        if last.is_none() {
-            println!("no complete checkpoint yet: starting from the beginning");
-        }
-        return Ok((config, last));
+/// The settings saved in the run folder (so that `--resume` continues the same schedule) and
+/// the last complete epoch; `None` where the run has not saved settings yet.
+fn resumed_settings(run: &Path) -> Result<Option<(TrainConfig, Option<usize>)>> {
+    let path = run::settings_json(run);
+    if !path.is_file() {
+        return Ok(None);
     }
-    if let Some(epoch) = last.filter(|_| !args.resume) {
+    let config = run::read_settings(run)?;
+    config
+        .validate()
+        .with_context(|| format!("{}: bad settings", path.display()))?;
+    let last = latest_complete(run);
+    if last.is_none() {
+        println!("no complete checkpoint yet: starting from the beginning");
+    }
+    Ok(Some((config, last)))
+}
+
+/// Checks and saves the settings of a new run; refused where `run` already holds checkpoints.
+fn new_settings(run: &Path, config: &TrainConfig) -> Result<TrainConfig> {
+    if let Some(epoch) = latest_complete(run) {
         bail!(
             "{} already holds checkpoints (up to epoch {epoch}): pass --resume to continue \
              that training, or use another run folder",
-            args.run.display()
+            run.display()
         );
     }
-    let config = args.config.clone();
     config.validate()?;
-    write_atomic(&path, &serde_json::to_vec_pretty(&config)?)?;
-    Ok((config, None))
+    write_atomic(
+        &run::settings_json(run),
+        &serde_json::to_vec_pretty(config)?,
+    )?;
+    Ok(config.clone())
 }
 
 /// A pretrained ResNet with a new classifier for `classes`, or a random one, moved to the
@@ -393,14 +427,14 @@ fn settings(args: &TrainArgs) -> Result<(TrainConfig, Option<usize>)> {
 fn initial_model(
     config: &TrainConfig,
     classes: usize,
-    cache: Option<PathBuf>,
+    cache: Option<&Path>,
     device: &Device,
 ) -> Result<ResNet> {
     let cpu = Device::flex();
     cpu.seed(config.seed);
     let cpu = cpu.autodiff();
     let pretrained: Pretrained = config.pretrained.parse()?;
-    let net = match pretrained.resolve(config.arch, cache)? {
+    let net = match pretrained.resolve(config.arch, cache.map(Path::to_path_buf))? {
         Some(path) => {
             let width = inspect(&path)?.base_width;
             if config.base_width != width {

@@ -70,6 +70,36 @@ pub fn trainer_with_env(env: &[(&str, &str)], args: &[&str]) -> Output {
     output
 }
 
+/// A tiny, quick recipe: the same code as a real run, smaller model and images.
+#[rustfmt::skip]
+pub const TRAIN: &[&str] = &[
+    "--arch", "resnet18", "--base-width", "8", "--input-size", "32",
+    "--batch-size", "8", "--lr", "0.02", "--lr-steps", "2",
+];
+
+/// [`TRAIN`] for three epochs on the CPU backend, from random weights.
+pub fn cpu_recipe() -> Vec<&'static str> {
+    [
+        TRAIN,
+        &["--pretrained", "none", "--epochs", "3", "--device", "cpu"],
+    ]
+    .concat()
+}
+
+/// `trainer train --run <run> <extra...>`.
+pub fn train(run: &Path, extra: &[&str]) -> Output {
+    let run = run.to_str().unwrap();
+    trainer(&[&["train", "--run", run], extra].concat())
+}
+
+/// The epochs recorded in `<run>/metrics.json`.
+pub fn epochs(run: &Path) -> Vec<serde_json::Value> {
+    read_json(&run.join("metrics.json"))["epochs"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }

@@ -1,0 +1,478 @@
+//! The user's workflow on one generated FashionAI dataset, on the CPU backend, through the
+//! real binary: prepare -> train, then eval, classify, predict and export of that run, and a
+//! crash and resume. Each step is its own test, so that one failure does not hide the others;
+//! they share the trained run ([`trained`]).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use shared::ranking::argmax;
+
+use crate::common::{
+    TASK, classify_json, cpu_recipe, epochs, fashionai_root, floats, prepare, read_json, temp_dir,
+    train, trainer,
+};
+
+/// A prepared and trained run, shared by the tests below (training takes most of their time).
+/// They only read it: a test whose commands write into the run folder works on a copy.
+struct Trained {
+    data: PathBuf,
+    run: PathBuf,
+    prepared: Output,
+    trained: Output,
+    /// The epochs in `metrics.json`.
+    epochs: Vec<serde_json::Value>,
+    best: u64,
+}
+
+impl Trained {
+    fn best_checkpoint(&self) -> PathBuf {
+        self.run.join(format!("checkpoint/model-{}.bpk", self.best))
+    }
+
+    /// The validation numbers logged for the best epoch.
+    fn best_validation(&self) -> &serde_json::Value {
+        &self.epochs[self.best as usize - 1]["valid"]
+    }
+
+    /// A copy of the run folder in `dir`, for commands that write into it.
+    fn copy_run(&self, dir: &Path) -> PathBuf {
+        let copy = dir.join("run");
+        copy_dir(&self.run, &copy);
+        copy
+    }
+}
+
+/// 24 images of each of three classes, two bad rows and an image that is not a JPEG, prepared
+/// with a quarter for validation and trained for three epochs ([`cpu_recipe`]). Built once,
+/// by the first test that asks, in the test build's scratch folder.
+fn trained() -> &'static Trained {
+    static TRAINED: OnceLock<Trained> = OnceLock::new();
+    TRAINED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("workflow");
+        let _ = fs::remove_dir_all(&dir);
+        let (data, run) = (dir.join("data"), dir.join("run"));
+        fashionai_root(
+            &data,
+            24,
+            &[
+                &format!("Images/{TASK}/missing.jpg,{TASK},nnynnn"),
+                &format!("Images/{TASK}/0000.jpg,{TASK},nyynnn"),
+                &format!("Images/{TASK}/broken.jpg,{TASK},ynnnnn"),
+            ],
+        );
+        // A row whose image exists but is not a JPEG: `train` reports it once, then skips it.
+        fs::write(
+            data.join(format!("Images/{TASK}/broken.jpg")),
+            b"not a jpeg",
+        )
+        .unwrap();
+        let prepared = prepare(&data, &run, &["--val-fraction", "0.25"]);
+        assert!(prepared.status.success(), "prepare failed");
+        let trained = train(&run, &cpu_recipe());
+        assert!(trained.status.success(), "training failed");
+        let best = read_json(&run.join("metrics.json"))["best_epoch"]
+            .as_u64()
+            .unwrap();
+        Trained {
+            epochs: epochs(&run),
+            data,
+            run,
+            prepared,
+            trained,
+            best,
+        }
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn prepare_skips_bad_rows_and_lists_them() {
+    let trained = trained();
+    let info = read_json(&trained.run.join("dataset.json"));
+    assert_eq!(info["counts"]["skipped_rows"], 2);
+    assert_eq!(
+        info["counts"]["train"].as_u64().unwrap() + info["counts"]["val"].as_u64().unwrap(),
+        73
+    );
+    let bad = fs::read_to_string(trained.run.join("bad_rows.txt")).unwrap();
+    assert!(
+        bad.contains("label.csv:73: image") && bad.contains("missing.jpg does not exist"),
+        "{bad}"
+    );
+    assert!(
+        bad.contains("label.csv:74: label `nyynnn` has 2 `y`"),
+        "{bad}"
+    );
+    assert!(stderr(&trained.prepared).contains("2 bad rows skipped"));
+}
+
+#[test]
+fn training_learns_and_records_every_epoch() {
+    let trained = trained();
+    assert_eq!(
+        stderr(&trained.trained).matches("skipping").count(),
+        1,
+        "the broken image is reported once"
+    );
+    assert_eq!(trained.epochs.len(), 3);
+    let last = &trained.epochs[2]["valid"];
+    let accuracy = last["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy >= 0.75,
+        "validation accuracy {accuracy} (chance is 1/3)"
+    );
+    for key in ["loss", "mrr_ap", "fashionai_ap", "basic_precision"] {
+        assert!(last[key].as_f64().is_some(), "validation {key} missing");
+    }
+    let learning_rate = |epoch: usize| {
+        trained.epochs[epoch]["train"]["learning_rate"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(learning_rate(0) > learning_rate(2), "the step schedule");
+    let run = &trained.run;
+    assert!(trained.best_checkpoint().is_file());
+    assert!(run.join("checkpoint/model-3.bpk").is_file());
+    let csv = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "a header and three epochs");
+    assert!(image::open(run.join("curves.png")).is_ok());
+}
+
+/// `eval` of the best checkpoint reproduces that epoch's validation numbers; then ten-crop.
+#[test]
+fn eval_reproduces_the_logged_validation() {
+    let trained = trained();
+    let dir = temp_dir("eval");
+    let run = trained.copy_run(&dir);
+    let run_arg = run.to_str().unwrap();
+    let evaluated = trainer(&["eval", "--run", run_arg, "--device", "cpu"]);
+    assert!(evaluated.status.success());
+    let report = read_json(&run.join("eval.json"));
+    let logged = trained.best_validation();
+    for key in [
+        "accuracy",
+        "mrr_ap",
+        "fashionai_ap",
+        "basic_precision",
+        "loss",
+    ] {
+        let (a, b) = (report[key].as_f64().unwrap(), logged[key].as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "eval {key} {a}, training logged {b}"
+        );
+    }
+    let counted: u64 = report["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let info = read_json(&run.join("dataset.json"));
+    assert_eq!(counted, info["counts"]["val"].as_u64().unwrap());
+    assert!(image::open(run.join("confusion.png")).is_ok());
+    let ten_crop = trainer(&[
+        "eval", "--run", run_arg, "--device", "cpu", "--tta", "ten-crop",
+    ]);
+    assert!(ten_crop.status.success());
+    assert_eq!(read_json(&run.join("eval.json"))["tta"], "ten-crop");
+}
+
+/// `classify --json`: one object per photo, an `error` for one that is not an image, and a
+/// failing exit code.
+#[test]
+fn classify_answers_every_photo() {
+    let trained = trained();
+    let good = trained.data.join(format!("Images/{TASK}/0001.jpg"));
+    let broken = trained.data.join(format!("Images/{TASK}/broken.jpg"));
+    let (ok, answers) = classify_json(&trained.best_checkpoint(), &[good.clone(), broken]);
+    assert!(!ok);
+    let first = &answers[0];
+    assert_eq!(first["image"], good.to_str().unwrap());
+    assert_eq!(first["classes"].as_array().unwrap().len(), 6);
+    let (probabilities, logits) = (floats(first, "probabilities"), floats(first, "logits"));
+    let total: f64 = logits.iter().map(|l| l.exp()).sum();
+    for (p, l) in probabilities.iter().zip(&logits) {
+        assert!(
+            (p - l.exp() / total).abs() < 1e-5,
+            "probabilities are the softmax of the logits"
+        );
+    }
+    assert_eq!(first["top"], 1, "0001.jpg is drawn as class 1");
+    let error = answers[1]["error"].as_str().unwrap();
+    assert!(error.contains("not a supported image"), "{error}");
+}
+
+/// `predict`: the submission file, in the questions' order; an unreadable image stops it
+/// unless asked otherwise; a task without a model is left out with a warning.
+#[test]
+fn predict_writes_the_submission() {
+    let trained = trained();
+    let dir = temp_dir("predict");
+    let mut questions: Vec<String> = (0..6)
+        .map(|i| format!("Images/{TASK}/{i:04x}.jpg,{TASK},?"))
+        .collect();
+    questions.insert(2, format!("Images/{TASK}/broken.jpg,{TASK},?"));
+    questions.push("Images/coat_length_labels/c.jpg,coat_length_labels,?".into());
+    let questions_file = dir.join("question.csv");
+    fs::write(&questions_file, questions.join("\n")).unwrap();
+    let submission = dir.join("submission.csv");
+    let predict = |on_error: &str| {
+        trainer(&[
+            "predict",
+            "--model",
+            trained.best_checkpoint().to_str().unwrap(),
+            "--data",
+            trained.data.to_str().unwrap(),
+            "--questions",
+            questions_file.to_str().unwrap(),
+            "--out",
+            submission.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--on-error",
+            on_error,
+        ])
+    };
+    let failed = predict("fail");
+    assert!(!failed.status.success() && !submission.exists());
+    assert!(stderr(&failed).contains("broken.jpg"));
+
+    let uniform = predict("uniform");
+    assert!(uniform.status.success());
+    assert!(stderr(&uniform).contains("no model for coat_length_labels"));
+    let rows: Vec<String> = fs::read_to_string(&submission)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        7,
+        "6 images + the unreadable one with equal probabilities"
+    );
+    let probabilities = |row: &str| -> Vec<f32> {
+        let fields: Vec<&str> = row.split(',').collect();
+        fields[2].split(';').map(|p| p.parse().unwrap()).collect()
+    };
+    for (row, question) in rows.iter().zip(&questions) {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[..2], question.split(',').collect::<Vec<_>>()[..2]);
+        let probabilities = probabilities(row);
+        assert_eq!(probabilities.len(), 6);
+        assert!(
+            (probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+            "{row}"
+        );
+        let decimals = fields[2]
+            .split(';')
+            .map(|p| p.split('.').nth(1).unwrap().len());
+        assert!(decimals.clone().all(|d| d >= 4), "{row}");
+    }
+    assert!(rows[2].ends_with("0.166667;0.166667;0.166667;0.166667;0.166667;0.166667"));
+    // Ten-crop by default: the classes drawn in the images win.
+    let right = [0usize, 1, 3, 4, 5, 6]
+        .iter()
+        .enumerate()
+        .filter(|&(i, &row)| argmax(&probabilities(&rows[row])) == i % 3)
+        .count();
+    assert!(right >= 5, "{right} of 6 test images right");
+
+    assert!(predict("skip").status.success());
+    assert_eq!(fs::read_to_string(&submission).unwrap().lines().count(), 6);
+}
+
+/// `export`: an f32 bundle gives the checkpoint's predictions, an f16 one nearly; both evaluate
+/// like the checkpoint.
+#[test]
+fn exported_bundles_predict_like_the_checkpoint() {
+    let trained = trained();
+    let dir = temp_dir("export");
+    let run = trained.copy_run(&dir);
+    let photos: Vec<_> = (0..12)
+        .map(|i| trained.data.join(format!("Images/{TASK}/{i:04x}.jpg")))
+        .collect();
+    let all_probabilities = |model: &Path| {
+        let (ok, answers) = classify_json(model, &photos);
+        assert!(ok);
+        answers
+            .iter()
+            .flat_map(|a| floats(a, "probabilities"))
+            .collect::<Vec<f64>>()
+    };
+    let reference = all_probabilities(&trained.best_checkpoint());
+    for precision in ["f32", "f16"] {
+        let bundle = export(&run, &dir, precision);
+        let manifest = read_json(&bundle.join("manifest.json"));
+        assert_eq!(manifest["precision"], precision);
+        let info = read_json(&run.join("dataset.json"));
+        assert_eq!(manifest["classes"], info["classes"]);
+        assert_eq!(manifest["metrics"]["epoch"], trained.best);
+        let change = all_probabilities(&bundle)
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        eprintln!("{precision} bundle: largest probability change {change:e}");
+        if precision == "f32" {
+            assert!(change < 1e-6, "an f32 bundle is the checkpoint: {change}");
+        } else {
+            assert!(change < 1e-2, "f16 changes probabilities by {change}");
+        }
+        let run_arg = run.to_str().unwrap();
+        let bundle_arg = bundle.to_str().unwrap();
+        let evaluated = trainer(&[
+            "eval", "--run", run_arg, "--device", "cpu", "--model", bundle_arg,
+        ]);
+        assert!(evaluated.status.success());
+        let accuracy = read_json(&run.join("eval.json"))["accuracy"]
+            .as_f64()
+            .unwrap();
+        let logged = trained.best_validation()["accuracy"].as_f64().unwrap();
+        assert!(
+            (accuracy - logged).abs() < 0.005,
+            "{precision}: accuracy {accuracy}, checkpoint {logged}"
+        );
+    }
+}
+
+/// A bundle whose weights were damaged, or from a newer format, is refused with a clear
+/// message.
+#[test]
+fn damaged_or_newer_bundles_are_refused() {
+    let trained = trained();
+    let dir = temp_dir("bundle");
+    let bundle = export(&trained.run, &dir, "f16");
+    let photo = trained.data.join(format!("Images/{TASK}/0000.jpg"));
+    let classify = || {
+        trainer(&[
+            "classify",
+            "--model",
+            bundle.to_str().unwrap(),
+            "--device",
+            "cpu",
+            photo.to_str().unwrap(),
+        ])
+    };
+    let weights = bundle.join("model.safetensors");
+    let mut bytes = fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&weights, &bytes).unwrap();
+    let damaged = classify();
+    assert!(!damaged.status.success());
+    assert!(stderr(&damaged).contains("model.safetensors: checksum mismatch"));
+
+    let manifest = fs::read_to_string(bundle.join("manifest.json")).unwrap();
+    let newer = manifest.replace("\"format_version\": 1", "\"format_version\": 99");
+    fs::write(bundle.join("manifest.json"), newer).unwrap();
+    let refused = classify();
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("bundle format version 99, this version reads 1"));
+}
+
+/// `trainer export` of `run`'s best epoch into `<dir>/bundle-<precision>`.
+fn export(run: &Path, dir: &Path, precision: &str) -> PathBuf {
+    let bundle = dir.join(format!("bundle-{precision}"));
+    let exported = trainer(&[
+        "export",
+        "--model",
+        run.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+        "--precision",
+        precision,
+    ]);
+    assert!(exported.status.success(), "export failed");
+    bundle
+}
+
+/// Training again in a run folder with checkpoints is refused (`--resume` continues it).
+#[test]
+fn a_trained_run_is_not_started_over() {
+    let again = train(&trained().run, &cpu_recipe());
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--resume"));
+}
+
+/// A crash: training killed with SIGKILL once epoch 1 is recorded, then resumed, ends where
+/// the uninterrupted run did, epoch by epoch (same seed, same batches, same crops).
+#[test]
+fn resume_after_sigkill_matches_the_uninterrupted_run() {
+    let trained = trained();
+    let dir = temp_dir("crash");
+    let crashed = dir.join("run");
+    fs::create_dir_all(&crashed).unwrap();
+    for file in ["dataset.json", "train.csv", "val.csv"] {
+        fs::copy(trained.run.join(file), crashed.join(file)).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "--run", crashed.to_str().unwrap()])
+        .args(cpu_recipe())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let epoch_one_saved = || {
+        ["model", "optim", "scheduler"]
+            .iter()
+            .all(|part| crashed.join(format!("checkpoint/{part}-1.bpk")).exists())
+    };
+    while !epoch_one_saved() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training ended before epoch 1 was seen complete: no crash to test"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let killed = child.wait().unwrap();
+    assert!(
+        !killed.success(),
+        "training finished before it was killed: no crash to test"
+    );
+    let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
+    assert!(resumed.status.success());
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch"));
+
+    let after = epochs(&crashed);
+    assert_eq!(after.len(), 3);
+    for (ours, theirs) in after.iter().zip(&trained.epochs) {
+        for split in ["train", "valid"] {
+            for (key, value) in theirs[split].as_object().unwrap() {
+                let (a, b) = (ours[split][key].as_f64().unwrap(), value.as_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "epoch {} {split} {key}: {a} vs {b}",
+                    ours["epoch"]
+                );
+            }
+        }
+    }
+}
