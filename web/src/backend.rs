@@ -3,7 +3,8 @@
 use std::cell::OnceCell;
 
 use burn::prelude::Device;
-use wasm_bindgen::prelude::*;
+
+use crate::error::{Code, PageError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -13,11 +14,11 @@ pub enum Backend {
 
 impl Backend {
     /// The page's names for the backends: `webgpu` or `cpu`.
-    pub fn parse(name: &str) -> Result<Backend, JsError> {
+    pub fn parse(name: &str) -> Result<Backend, PageError> {
         match name {
             "webgpu" => Ok(Backend::WebGpu),
             "cpu" => Ok(Backend::Cpu),
-            other => Err(JsError::new(&format!(
+            other => Err(Code::BadRequest.error(format!(
                 "unknown backend `{other}` (expected webgpu or cpu)"
             ))),
         }
@@ -30,17 +31,16 @@ thread_local! {
 }
 
 /// The device for `backend`, starting WebGPU on first use.
-pub async fn device(backend: Backend) -> Result<Device, JsError> {
+pub async fn device(backend: Backend) -> Result<Device, PageError> {
     match backend {
         Backend::Cpu => Ok(Device::flex()),
         Backend::WebGpu => {
             if let Some(device) = WEBGPU.with(|cell| cell.get().cloned()) {
                 return Ok(device);
             }
-            let device = Device::wgpu_options()
-                .init_async()
-                .await
-                .map_err(|err| JsError::new(&format!("WebGPU could not start: {err}")))?;
+            let device = Device::wgpu_options().init_async().await.map_err(|err| {
+                Code::WebGpuUnavailable.error(format!("WebGPU could not start: {err}"))
+            })?;
             Ok(WEBGPU.with(|cell| cell.get_or_init(|| device).clone()))
         }
     }

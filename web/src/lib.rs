@@ -7,6 +7,7 @@
 //! agree to float precision.
 
 mod backend;
+mod error;
 mod prediction;
 
 use std::cell::RefCell;
@@ -16,6 +17,7 @@ use shared::bundle::{Bundle, Manifest};
 use wasm_bindgen::prelude::*;
 
 use backend::Backend;
+use error::{Code, PageError};
 pub use prediction::Prediction;
 
 /// The loaded model; one per worker.
@@ -39,9 +41,9 @@ fn start() {
 /// Checks a bundle's manifest without the weights: the page shows the model's task and
 /// classes while the weights download. Returns the manifest as JSON.
 #[wasm_bindgen]
-pub fn read_manifest(file: &str, bytes: &[u8]) -> Result<String, JsError> {
-    let manifest = Manifest::parse(file, bytes)?;
-    Ok(serde_json::to_string(&manifest)?)
+pub fn read_manifest(file: &str, bytes: &[u8]) -> Result<String, PageError> {
+    let manifest = Manifest::parse(file, bytes).map_err(|err| Code::BadBundle.error(err))?;
+    serde_json::to_string(&manifest).map_err(|err| Code::BadBundle.error(err))
 }
 
 /// Loads a bundle (manifest and weights, named `manifest_file` and `weights_file` in
@@ -54,11 +56,12 @@ pub async fn load_model(
     weights_file: String,
     weights: js_sys::Uint8Array,
     backend: String,
-) -> Result<(), JsError> {
+) -> Result<(), PageError> {
     let weights = copy_weights(&weights_file, &weights)?;
     let backend = Backend::parse(&backend)?;
     let device = backend::device(backend).await?;
-    let bundle = Bundle::from_bytes(&manifest_file, &manifest, &weights_file, weights, &device)?;
+    let bundle = Bundle::from_bytes(&manifest_file, &manifest, &weights_file, weights, &device)
+        .map_err(|err| Code::BadBundle.error(err))?;
     LOADED.with_borrow_mut(|loaded| *loaded = Some(Rc::new(Loaded { bundle, backend })));
     Ok(())
 }
@@ -70,7 +73,7 @@ const LOADING_TAKES: usize = 3;
 /// Copies the weights into the module's memory once the memory that loading them takes is
 /// there. A failed allocation aborts a WebAssembly instance with a bare "unreachable", so the
 /// memory is asked for first, in a way that can fail, and a refusal is said in words.
-fn copy_weights(file: &str, weights: &js_sys::Uint8Array) -> Result<Vec<u8>, JsError> {
+fn copy_weights(file: &str, weights: &js_sys::Uint8Array) -> Result<Vec<u8>, PageError> {
     let len = weights.length() as usize;
     let need = len.saturating_mul(LOADING_TAKES);
     let mut bytes = Vec::new();
@@ -78,7 +81,7 @@ fn copy_weights(file: &str, weights: &js_sys::Uint8Array) -> Result<Vec<u8>, JsE
     // allocator, but the module's memory has grown to hold it all.
     if bytes.try_reserve_exact(need).is_err() {
         let mib = |bytes: usize| bytes.div_ceil(1 << 20);
-        return Err(JsError::new(&format!(
+        return Err(Code::OutOfMemory.error(format!(
             "{file}: loading these {} MiB of weights takes about {} MiB of memory, more than \
              this browser gives the page (close other tabs, or use a smaller model)",
             mib(len),
@@ -93,10 +96,10 @@ fn copy_weights(file: &str, weights: &js_sys::Uint8Array) -> Result<Vec<u8>, JsE
 
 /// Classifies one photo (JPEG, PNG or WebP bytes) with the loaded model.
 #[wasm_bindgen]
-pub async fn classify(image: Vec<u8>) -> Result<Prediction, JsError> {
+pub async fn classify(image: Vec<u8>) -> Result<Prediction, PageError> {
     let loaded = LOADED
         .with_borrow(Option::clone)
-        .ok_or_else(|| JsError::new("no model is loaded"))?;
+        .ok_or_else(|| Code::NoModel.error("no model is loaded"))?;
     let device = backend::device(loaded.backend).await?;
     prediction::predict(&loaded.bundle, &image, &device).await
 }

@@ -6,6 +6,8 @@ use shared::bundle::Bundle;
 use shared::preprocess::{Window, batch_tensor, load_resized, normalize};
 use wasm_bindgen::prelude::*;
 
+use crate::error::{Code, PageError};
+
 /// What the page shows for a photo.
 #[wasm_bindgen(getter_with_clone)]
 pub struct Prediction {
@@ -26,9 +28,9 @@ pub async fn predict(
     bundle: &Bundle,
     image: &[u8],
     device: &Device,
-) -> Result<Prediction, JsError> {
+) -> Result<Prediction, PageError> {
     let size = bundle.manifest.preprocessing.input_size();
-    let resized = load_resized(image, size)?;
+    let resized = load_resized(image, size).map_err(|err| Code::BadImage.error(err))?;
     let (width, height) = resized.dimensions();
     let crop = Window::center(width, height, size.crop).crop(&resized);
     let input = batch_tensor(&[normalize(&crop)], size.crop as usize, device);
@@ -55,13 +57,12 @@ pub async fn predict(
 }
 
 /// Reads a tensor back; in the browser this must wait for the GPU without blocking.
-async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, JsError> {
-    let data = tensor
-        .into_data_async()
-        .await
-        .map_err(|err| JsError::new(&format!("reading the result back failed: {err:?}")))?;
+async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, PageError> {
+    let data = tensor.into_data_async().await.map_err(|err| {
+        Code::DeviceFailed.error(format!("reading the result back failed: {err:?}"))
+    })?;
     data.try_to_vec::<f32>()
-        .map_err(|err| JsError::new(&format!("unexpected result type: {err:?}")))
+        .map_err(|err| Code::DeviceFailed.error(format!("unexpected result type: {err:?}")))
 }
 
 /// Min-max scaling, so the heatmap uses its whole colour range whatever the logit scale.

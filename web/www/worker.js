@@ -1,6 +1,7 @@
 // The Web Worker that owns the wasm module: decoding, preprocessing and inference run here, so
-// the page stays responsive. Requests are answered one at a time, in order.
+// the page stays responsive. Requests (protocol.js) are answered one at a time, in order.
 import init, { classify, load_model, read_manifest } from './web.js';
+import { CodedError, ErrorCode } from './protocol.js';
 
 const ready = init();
 let queue = Promise.resolve();
@@ -9,6 +10,7 @@ self.onmessage = (event) => {
   queue = queue.then(() => answer(event.data));
 };
 
+/** @param {import('./protocol.js').Request & { id: number }} request */
 async function answer(request) {
   const { id } = request;
   try {
@@ -16,25 +18,35 @@ async function answer(request) {
     const [result, transfer] = await handle(request);
     self.postMessage({ id, result }, transfer);
   } catch (error) {
-    // A Rust panic leaves the wasm instance unusable: the page then starts a new worker.
-    const fatal = error instanceof WebAssembly.RuntimeError || !(error instanceof Error);
-    self.postMessage({ id, error: error?.message ?? String(error), fatal });
+    self.postMessage({ id, error: { code: codeOf(error), message: error?.message ?? String(error) } });
   }
+}
+
+// The wasm side's errors carry their code; a Rust panic surfaces as a RuntimeError (or a
+// non-Error) and leaves the instance unusable.
+function codeOf(error) {
+  if (error instanceof WebAssembly.RuntimeError || !(error instanceof Error)) return ErrorCode.CRASHED;
+  return Object.values(ErrorCode).includes(error.code) ? error.code : ErrorCode.UNKNOWN;
 }
 
 async function handle(request) {
   switch (request.type) {
     case 'probe':
       return [await probeWebGpu(), []];
-    case 'manifest':
-      return [JSON.parse(read_manifest(request.file, new Uint8Array(request.bytes))), []];
-    case 'load':
-      await load_model(request.manifestFile, new Uint8Array(request.manifest),
-        request.weightsFile, new Uint8Array(request.weights), request.backend);
+    case 'manifest': {
+      const { name, bytes } = request.manifest;
+      return [JSON.parse(read_manifest(name, new Uint8Array(bytes))), []];
+    }
+    case 'load': {
+      const { manifest, weights, backend } = request;
+      await load_model(manifest.name, new Uint8Array(manifest.bytes), weights.name, new Uint8Array(weights.bytes),
+        backend);
       return [null, []];
+    }
     case 'classify': {
       const start = performance.now();
       const p = await classify(new Uint8Array(request.bytes));
+      /** @type {import('./protocol.js').Prediction} */
       const result = {
         probabilities: p.probabilities, logits: p.logits, top: p.top,
         cam: p.cam, camSize: p.cam_size, view: p.view, viewSize: p.view_size,
@@ -44,11 +56,11 @@ async function handle(request) {
       return [result, [result.cam.buffer, result.view.buffer]];
     }
     default:
-      throw new Error(`unknown request ${request.type}`);
+      throw new CodedError(ErrorCode.BAD_REQUEST, `unknown request ${request.type}`);
   }
 }
 
-// What WebGPU offers here: an adapter, and whether it is a software fallback (SwiftShader).
+/** What WebGPU offers here: an adapter, and whether it is a software fallback (SwiftShader). */
 async function probeWebGpu() {
   if (!navigator.gpu) return { available: false, reason: 'this browser has no WebGPU' };
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });

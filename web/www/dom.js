@@ -1,0 +1,15 @@
+// Small helpers for the page's modules.
+
+/** The page's element for `selector`. */
+export const $ = (selector) => document.querySelector(selector);
+
+export const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** A user's file in memory, naming it if the browser cannot read it. */
+export async function readFile(file) {
+  try {
+    return new Uint8Array(await file.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${file.name || 'the image'} could not be read into memory (${error.message})`);
+  }
+}

@@ -1,0 +1,227 @@
+// The model: the bundle published with the page (downloaded with progress, kept in the Cache
+// API) or one the user drops, checked and loaded by the worker on the chosen backend.
+import { $, mib, readFile } from './dom.js';
+import { ErrorCode } from './protocol.js';
+
+const MODEL_DIR = 'model/';
+const MANIFEST = 'manifest.json';
+const CACHE = 'skirt-classifier-model';
+
+// The largest weights file the page takes on: a WebAssembly module has at most 4 GiB of
+// memory, and loading takes about three times the weights (`LOADING_TAKES` in web/src/lib.rs).
+// Checked before anything is read, so a huge bundle is refused at once instead of stalling.
+const MAX_WEIGHTS = 2 ** 30;
+
+/**
+ * A bundle's file, kept on the page (for a backend switch or a new worker).
+ * @typedef {{ name: string, bytes: Uint8Array }} BundleFile
+ */
+
+/**
+ * A bundle in use: its checked manifest, its two files, and where it came from (for people).
+ * @typedef {{ manifest: import('./protocol.js').Manifest, manifestFile: BundleFile,
+ *             weightsFile: BundleFile, source: string }} Bundle
+ */
+
+export class Model {
+  /**
+   * @param {import('./worker-client.js').WorkerClient} client
+   * @param {() => void} onChange runs when another model is ready (the photos are classified again)
+   */
+  constructor(client, onChange) {
+    this.client = client;
+    this.onChange = onChange;
+    /** @type {Bundle | null} the bundle in use */
+    this.bundle = null;
+    /** @type {Promise<void> | null} settles when the bundle in use is loaded in the worker */
+    this.ready = null;
+    /** @type {import('./protocol.js').WebGpuInfo | null} */
+    this.webgpu = null;
+    /** @type {import('./protocol.js').Backend | null} where the bundle runs */
+    this.backend = null;
+  }
+
+  /** Probes WebGPU, then loads the published bundle. */
+  async start() {
+    this.webgpu = await this.client.ask({ type: 'probe' });
+    await this.loadPublished().catch(showError);
+  }
+
+  async loadPublished() {
+    setStatus('Loading the model…');
+    const response = await fetch(MODEL_DIR + MANIFEST, { cache: 'no-cache' });
+    if (!response.ok) {
+      throw new Error(`no model at ${MODEL_DIR}${MANIFEST} (HTTP ${response.status}); ` +
+        'put a bundle from `trainer export` there, or drop one onto this page');
+    }
+    const manifestFile = { name: MODEL_DIR + MANIFEST, bytes: new Uint8Array(await response.arrayBuffer()) };
+    const manifest = await this.checkManifest(manifestFile);
+    const source = 'published with this page';
+    showInfo(manifest, source);
+    let weights = await fetchWeights(manifest);
+    const weightsFile = { name: MODEL_DIR + manifest.weights.file, bytes: weights.bytes };
+    const bundle = { manifest, manifestFile, weightsFile, source };
+    try {
+      await this.use(bundle, weights.cached ? 'from the browser cache' : 'downloaded');
+    } catch (error) {
+      if (!weights.cached) throw error;
+      // A damaged cache entry: forget it and download once more.
+      await weights.cache.delete(weights.key);
+      weights = await fetchWeights(manifest);
+      await this.use({ ...bundle, weightsFile: { ...weightsFile, bytes: weights.bytes } }, 'downloaded');
+    }
+  }
+
+  /** A bundle dropped by the user: its manifest and weights files. */
+  async loadDropped(files) {
+    const manifest = files.find((f) => f.name.endsWith('.json'));
+    const weights = files.find((f) => f.name.endsWith('.safetensors'));
+    if (!manifest || !weights) {
+      setStatus('To use your own model, drop its manifest.json and model.safetensors together.', true);
+      return;
+    }
+    try {
+      setStatus(`Loading ${manifest.name} and ${weights.name}…`);
+      checkWeightsSize(weights.name, weights.size);
+      const manifestFile = { name: manifest.name, bytes: await readFile(manifest) };
+      const checked = await this.checkManifest(manifestFile);
+      const weightsFile = { name: weights.name, bytes: await readFile(weights) };
+      const source = `your bundle (${weights.name})`;
+      await this.use({ manifest: checked, manifestFile, weightsFile, source }, 'your bundle');
+    } catch (error) {
+      setStatus(`Your bundle could not be used: ${error.message}`, true);
+    }
+  }
+
+  /** @param {BundleFile} file */
+  checkManifest(file) {
+    return this.client.ask({ type: 'manifest', manifest: { name: file.name, bytes: file.bytes.slice().buffer } });
+  }
+
+  /** Switches to `bundle`; if it cannot be loaded, the model in use stays. */
+  async use(bundle, how) {
+    const previous = this.ready;
+    const loading = this.loadOnBackend(bundle).then(() => { this.bundle = bundle; });
+    this.ready = loading;
+    try {
+      await loading;
+    } catch (error) {
+      if (this.bundle) this.ready = previous;
+      throw error;
+    }
+    showInfo(bundle.manifest, bundle.source);
+    setStatus(`Model ready (${how}).`);
+    this.onChange();
+  }
+
+  /** The bundle in use on the backend now chosen. */
+  switchBackend() {
+    if (this.bundle) this.use(this.bundle, 'switched').catch(showError);
+  }
+
+  /** Loads the bundle in use again, in a new worker. */
+  reload() {
+    if (this.bundle) this.ready = this.loadOnBackend(this.bundle);
+  }
+
+  // Loads `bundle` on the chosen backend; WebGPU failing to start means the CPU takes over.
+  async loadOnBackend(bundle) {
+    let backend = this.chooseBackend();
+    setStatus(`Starting the model on the ${backend === 'webgpu' ? 'GPU' : 'CPU'}…`);
+    // The worker gets copies, transferred rather than cloned a second time.
+    const load = (on) => {
+      const manifest = { name: bundle.manifestFile.name, bytes: bundle.manifestFile.bytes.slice().buffer };
+      const weights = { name: bundle.weightsFile.name, bytes: bundle.weightsFile.bytes.slice().buffer };
+      return this.client.ask({ type: 'load', backend: on, manifest, weights }, [manifest.bytes, weights.bytes]);
+    };
+    let note = '';
+    try {
+      await load(backend);
+    } catch (error) {
+      if (backend !== 'webgpu' || error.code !== ErrorCode.WEBGPU_UNAVAILABLE) throw error;
+      note = ` (${error.message})`;
+      backend = 'cpu';
+      await load(backend);
+    }
+    this.backend = backend;
+    const where = $('#backend');
+    where.dataset.backend = backend;
+    where.textContent = backend === 'webgpu'
+      ? `Running on the GPU through WebGPU: ${this.webgpu.name}${this.webgpu.fallback ? ' (a software fallback)' : ''}.`
+      : `Running on the CPU in WebAssembly${note || (this.webgpu.available ? '' : ` (${this.webgpu.reason})`)}.`;
+  }
+
+  // `auto` takes a real GPU; a software-only WebGPU adapter (SwiftShader) is slower than the
+  // wasm CPU path (see BENCHMARKS.md), so it runs on the CPU.
+  chooseBackend() {
+    const choice = $('#backend-choice').value;
+    if (choice === 'cpu' || !this.webgpu.available) return 'cpu';
+    if (choice === 'webgpu') return 'webgpu';
+    return this.webgpu.fallback ? 'cpu' : 'webgpu';
+  }
+}
+
+function setStatus(text, error = false) {
+  const status = $('#model-status');
+  status.textContent = text;
+  status.classList.toggle('error', error);
+}
+
+function showError(error) {
+  setStatus(`The model could not be loaded: ${error.message}`, true);
+  $('#model-progress').hidden = true;
+}
+
+function showInfo(manifest, source) {
+  const size = manifest.preprocessing.crop;
+  $('#model-info').textContent = `Model: ${manifest.arch} (${manifest.precision}) for ` +
+    `“${manifest.task}”, ${manifest.classes.length} classes, ${size}×${size} input; ${source}.`;
+}
+
+function checkWeightsSize(name, bytes) {
+  if (bytes > MAX_WEIGHTS) {
+    throw new Error(`${name} is ${(bytes / 2 ** 30).toFixed(1)} GiB; this page loads weights of up to ` +
+      `${MAX_WEIGHTS / 2 ** 30} GiB (WebAssembly has 4 GiB of memory, and loading takes about three times the weights)`);
+  }
+}
+
+// The weights, from the Cache API when this exact file (by checksum) was downloaded before.
+async function fetchWeights(manifest) {
+  const url = new URL(MODEL_DIR + manifest.weights.file, location.href);
+  checkWeightsSize(url.pathname, manifest.weights.bytes);
+  const key = `${url.href}?sha256=${manifest.weights.sha256}`;
+  const cache = self.caches ? await caches.open(CACHE) : null;
+  const cached = cache && (await cache.match(key));
+  if (cached) return { bytes: new Uint8Array(await cached.arrayBuffer()), cached: true, key, cache };
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
+  const bytes = await readWithProgress(response, manifest.weights.bytes);
+  if (cache) {
+    // Older versions of the same file are dropped, so the cache holds one model.
+    for (const old of await cache.keys()) if (old.url.startsWith(url.href)) await cache.delete(old);
+    await cache.put(key, new Response(bytes));
+  }
+  return { bytes, cached: false, key, cache };
+}
+
+// Reads a response body, reporting progress against the size the manifest promises.
+async function readWithProgress(response, total) {
+  const progress = $('#model-progress');
+  const reader = response.body.getReader();
+  const bytes = new Uint8Array(total);
+  let received = 0;
+  progress.hidden = false;
+  progress.value = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (received + value.length > total) throw new Error(`the weights are larger than the manifest's ${total} bytes`);
+    bytes.set(value, received);
+    received += value.length;
+    progress.value = received / total;
+    setStatus(`Downloading the model: ${mib(received)} of ${mib(total)}…`);
+  }
+  progress.hidden = true;
+  if (received !== total) throw new Error(`the weights are ${received} bytes, the manifest says ${total}`);
+  return bytes;
+}

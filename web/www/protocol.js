@@ -1,0 +1,78 @@
+// The page <-> worker protocol, written down once: worker.js answers these requests,
+// worker-client.js sends them, and both take the types and codes from here.
+
+/**
+ * A file's bytes with the name that messages give it.
+ * @typedef {{ name: string, bytes: ArrayBuffer }} NamedBytes
+ */
+
+/**
+ * Where the network runs.
+ * @typedef {'webgpu' | 'cpu'} Backend
+ */
+
+/**
+ * What WebGPU offers in this browser.
+ * @typedef {{ available: false, reason: string }
+ *         | { available: true, fallback: boolean, name: string }} WebGpuInfo
+ */
+
+/**
+ * A bundle's manifest (`shared::bundle::Manifest`), checked by the worker.
+ * @typedef {{ arch: string, task: string, classes: string[], precision: string,
+ *             preprocessing: { crop: number }, weights: { file: string, bytes: number, sha256: string } }} Manifest
+ */
+
+/**
+ * One photo's answer: class probabilities and logits (manifest order), the top class, its
+ * activation map (camSize x camSize, 0..1) and the RGBA crop the network saw.
+ * @typedef {{ probabilities: Float32Array, logits: Float32Array, top: number,
+ *             cam: Float32Array, camSize: number, view: Uint8Array, viewSize: number, ms: number }} Prediction
+ */
+
+/**
+ * The requests, each with the result it is answered with:
+ * - `probe` -> WebGpuInfo
+ * - `manifest` (checks a manifest) -> Manifest
+ * - `load` (replaces the worker's model) -> null
+ * - `classify` (one photo's encoded bytes) -> Prediction
+ * @typedef {{ type: 'probe' }
+ *         | { type: 'manifest', manifest: NamedBytes }
+ *         | { type: 'load', backend: Backend, manifest: NamedBytes, weights: NamedBytes }
+ *         | { type: 'classify', bytes: ArrayBuffer }} Request
+ */
+
+/**
+ * The worker's message for request `id`: its result, or an error.
+ * @typedef {{ id: number, result: any } | { id: number, error: { code: ErrorCode, message: string } }} Answer
+ */
+
+/**
+ * What went wrong, for the page's decisions (never the wording of a message). All but the
+ * last two come from the wasm side (web/src/error.rs).
+ * @readonly
+ * @enum {string}
+ */
+export const ErrorCode = Object.freeze({
+  BAD_REQUEST: 'bad-request',
+  BAD_BUNDLE: 'bad-bundle',
+  BAD_IMAGE: 'bad-image',
+  NO_MODEL: 'no-model',
+  OUT_OF_MEMORY: 'out-of-memory',
+  /** WebGPU could not start: the page runs the model on the CPU instead. */
+  WEBGPU_UNAVAILABLE: 'webgpu-unavailable',
+  DEVICE_FAILED: 'device-failed',
+  /** The wasm instance panicked and is unusable: the page starts a new worker. */
+  CRASHED: 'crashed',
+  /** Anything else that was thrown. */
+  UNKNOWN: 'unknown',
+});
+
+/** An Error carrying its ErrorCode. */
+export class CodedError extends Error {
+  /** @param {ErrorCode} code @param {string} message */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
