@@ -126,11 +126,8 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
         ..TrainConfig::default()
     };
     let shape = config.model(args.classes);
-    fit::check_training(
-        batch_size,
-        &shape.footprint(args.input_size as usize),
-        compute,
-    )?;
+    let footprint = shape.footprint(args.input_size as usize);
+    fit::check_training(batch_size, 1, &footprint, compute)?;
     let device = &compute.device;
     let train_device = device.clone().autodiff();
     let net = shape.init(&train_device);

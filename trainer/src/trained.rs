@@ -50,8 +50,9 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
     let net = config.model(dataset.classes.len()).init(device);
     let record = ModuleRecord::load(path)
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
-    // Evaluation, prediction and export compute in f32 whatever the training used.
-    let model = Classifier { net, mixed: None }
+    // The checkpoint is the Classifier's record; only its network is kept (and computes in
+    // f32, whatever the training used).
+    let model = Classifier::new(net, &config)
         .try_load_record(record)
         .with_context(|| {
             format!(

@@ -143,7 +143,10 @@ fn gpu_limits_split_inference_and_refuse_training() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains("a training step of 8 images needs a 258 MiB tensor")
-            && stderr.contains("holds at most 128 MiB in one buffer: lower --batch-size to 3"),
+            && stderr.contains(
+                "holds at most 128 MiB in one buffer: keep --batch-size 8 with --accumulate 4 \
+                 (2 images per pass), or lower --batch-size to 3 or less"
+            ),
         "{stderr}"
     );
     assert!(!refused_run.join("checkpoint").exists());

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::store::ModuleSnapshot;
 use burn::train::Learner;
 use safetensors::SafeTensors;
-use shared::model::Arch;
+use shared::model::{Arch, ResNet};
 use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
 use trainer::train::TrainConfig;
@@ -42,11 +42,9 @@ fn config(settings: &serde_json::Value) -> TrainConfig {
     }
 }
 
-/// The model's tensors by name, as f32.
-fn tensors(model: &Classifier) -> HashMap<String, Vec<f32>> {
-    model
-        .net
-        .collect(None, None, true)
+/// The network's tensors by name, as f32.
+fn tensors(net: &ResNet) -> HashMap<String, Vec<f32>> {
+    net.collect(None, None, true)
         .into_iter()
         .map(|t| {
             let bytes = t.to_bytes().unwrap();
@@ -74,7 +72,7 @@ fn sgd_steps_match_pytorch() {
     .unwrap();
     let config = config(&settings);
     let mut learner = Learner::new(
-        Classifier { net, mixed: None },
+        Classifier::new(net, &config),
         schedule::sgd(&config),
         schedule::lr_schedule(&config, 1).unwrap(),
     );
@@ -132,12 +130,12 @@ fn sgd_steps_match_pytorch() {
             &device,
         )
         .unwrap();
-        tensors(&Classifier { net, mixed: None })
+        tensors(&net)
     };
     let (initial, theirs) = (load("initial.safetensors"), load("final.safetensors"));
     // `valid()`, as burn-train's validation does before each checkpoint, also folds the last
     // step's pending BatchNorm statistics into the model.
-    let ours = tensors(&learner.model().valid());
+    let ours = tensors(&learner.model().valid().net);
     assert_eq!(ours.len(), theirs.len());
     let mut worst = (0.0f32, String::new());
     for (name, expected) in &theirs {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use shared::ranking::argmax;
 
 use crate::common::{
-    TASK, classify_json, cpu_recipe, epochs, fashionai_root, floats, prepare, read_json, temp_dir,
-    train, trainer,
+    TASK, TRAIN, classify_json, cpu_recipe, epochs, fashionai_root, floats, prepare, read_json,
+    temp_dir, train, trainer,
 };
 
 /// A prepared and trained run, shared by the tests below (training takes most of their time).
@@ -414,6 +414,33 @@ fn a_trained_run_is_not_started_over() {
     let again = train(&trained().run, &cpu_recipe());
     assert!(!again.status.success());
     assert!(stderr(&again).contains("--resume"));
+}
+
+/// `--accumulate`: a batch that must split evenly, then trained in two passes per step.
+#[test]
+fn accumulation_trains_a_batch_in_passes() {
+    let trained = trained();
+    let dir = temp_dir("accumulate");
+    let run = dir.join("run");
+    fs::create_dir_all(&run).unwrap();
+    for file in ["dataset.json", "train.csv", "val.csv"] {
+        fs::copy(trained.run.join(file), run.join(file)).unwrap();
+    }
+    let recipe = |accumulate| {
+        #[rustfmt::skip]
+        let settings = [
+            "--pretrained", "none", "--epochs", "1", "--device", "cpu", "--accumulate", accumulate,
+        ];
+        [TRAIN, &settings].concat()
+    };
+    let uneven = train(&run, &recipe("3"));
+    assert!(!uneven.status.success());
+    assert!(stderr(&uneven).contains("--batch-size 8 cannot be split into --accumulate 3"));
+    let passes = train(&run, &recipe("2"));
+    assert!(passes.status.success(), "training in passes failed");
+    assert_eq!(read_json(&run.join("train.json"))["accumulate"], 2);
+    let loss = epochs(&run)[0]["train"]["loss"].as_f64().unwrap();
+    assert!(loss.is_finite() && loss > 0.0, "training loss {loss}");
 }
 
 /// A crash: training killed with SIGKILL once epoch 1 is recorded, then resumed, ends where

@@ -64,47 +64,68 @@ pub fn inference_batch(
     Ok(requested)
 }
 
-/// Refuses, before the first step, a training batch whose step cannot fit the device: its
-/// largest tensor over the device's buffer limit, or its memory over the device's memory.
-pub fn check_training(batch: usize, footprint: &Footprint, compute: &Compute) -> Result<()> {
-    let batch = batch as u64;
+/// Refuses, before the first step, a training batch whose passes cannot fit the device: a
+/// micro-batch (`batch` / `accumulate` images) whose largest tensor is over the device's
+/// buffer limit, or whose memory is over the device's memory.
+pub fn check_training(
+    batch: usize,
+    accumulate: usize,
+    footprint: &Footprint,
+    compute: &Compute,
+) -> Result<()> {
+    let images = (batch / accumulate.max(1)) as u64;
     let largest = 4 * footprint.largest_activation.max(footprint.largest_columns) as u64;
     let per_image = 4 * (footprint.saved + footprint.largest_columns) as u64;
     let fixed = 4 * TRAINING_COPIES * footprint.parameters as u64;
-    let way_out = |fits: u64| match fits {
-        0 => "even one image does not fit: lower --input-size or --base-width, or use another \
-              device"
-            .to_string(),
-        fits => format!("lower --batch-size to {fits} or less"),
+    let pass = match accumulate {
+        1 => format!("a training step of {images} images"),
+        k => format!("a training pass of {images} images ({batch} in {k} passes)"),
     };
     if let Some(max) = compute.limits.max_buffer
-        && batch * largest > max
+        && images * largest > max
     {
         bail!(
-            "a training step of {batch} images needs a {} tensor, but {} holds at most {} in one \
-             buffer: {}",
-            mib(batch * largest),
+            "{pass} needs a {} tensor, but {} holds at most {} in one buffer: {}",
+            mib(images * largest),
             compute.name,
             mib(max),
-            way_out(max / largest)
+            way_out(batch, max / largest)
         );
     }
     if let Some(memory) = compute.limits.memory
-        && fixed + batch * per_image > memory
+        && fixed + images * per_image > memory
     {
         bail!(
-            "a training step of {batch} images needs about {} ({} for the weights, their \
-             gradients and momentum, {} per image for the activations kept for the backward \
-             pass), but {} has {}: {}",
-            mib(fixed + batch * per_image),
+            "{pass} needs about {} ({} for the weights, their gradients and momentum, {} per \
+             image for the activations kept for the backward pass), but {} has {}: {}",
+            mib(fixed + images * per_image),
             mib(fixed),
             mib(per_image),
             compute.name,
             mib(memory),
-            way_out(memory.saturating_sub(fixed) / per_image)
+            way_out(batch, memory.saturating_sub(fixed) / per_image)
         );
     }
     Ok(())
+}
+
+/// What to do when at most `fits` images fit one pass: the same batch in more passes where
+/// it divides into passes of two images or more (BatchNorm needs a batch), else a smaller batch.
+fn way_out(batch: usize, fits: u64) -> String {
+    let fits = usize::try_from(fits).unwrap_or(usize::MAX);
+    if fits == 0 {
+        return "even one image does not fit: lower --input-size or --base-width, or use another \
+                device"
+            .into();
+    }
+    match (1..=batch).find(|&k| batch.is_multiple_of(k) && (2..=fits).contains(&(batch / k))) {
+        Some(passes) => format!(
+            "keep --batch-size {batch} with --accumulate {passes} ({} images per pass), or \
+             lower --batch-size to {fits} or less",
+            batch / passes
+        ),
+        None => format!("lower --batch-size to {fits} or less"),
+    }
 }
 
 #[cfg(test)]
@@ -153,26 +174,46 @@ mod tests {
     #[test]
     fn training_batches_that_cannot_fit_are_refused_with_the_numbers() {
         let footprint = resnet18();
-        assert!(check_training(64, &footprint, &compute(None, None)).is_ok());
+        assert!(check_training(64, 1, &footprint, &compute(None, None)).is_ok());
         // The stem's columns: 147 x 112 x 112 values, 7 MiB per image.
-        let buffer = check_training(64, &footprint, &compute(Some(128 * MIB), None))
+        let small_buffers = compute(Some(128 * MIB), None);
+        let buffer = check_training(64, 1, &footprint, &small_buffers)
             .unwrap_err()
             .to_string();
         assert!(
-            buffer.contains("needs a 450 MiB tensor")
+            buffer.contains("a training step of 64 images needs a 450 MiB tensor")
                 && buffer.contains("holds at most 128 MiB in one buffer")
-                && buffer.contains("lower --batch-size to 18 or less"),
+                && buffer.contains("keep --batch-size 64 with --accumulate 4 (16 images per pass)")
+                && buffer.contains("or lower --batch-size to 18 or less"),
             "{buffer}"
         );
-        let memory = check_training(64, &footprint, &compute(None, Some(2048 * MIB)))
+        // The way out it names fits.
+        assert!(check_training(64, 4, &footprint, &small_buffers).is_ok());
+        let two = check_training(64, 2, &footprint, &small_buffers)
             .unwrap_err()
             .to_string();
         assert!(
-            memory.contains("a small GPU has 2048 MiB") && memory.contains("--batch-size"),
+            two.contains("a training pass of 32 images (64 in 2 passes)"),
+            "{two}"
+        );
+        // 37 images split only into passes of one.
+        let prime = check_training(37, 1, &footprint, &small_buffers)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            prime.ends_with("lower --batch-size to 18 or less") && !prime.contains("accumulate"),
+            "{prime}"
+        );
+        let memory = check_training(64, 1, &footprint, &compute(None, Some(2048 * MIB)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            memory.contains("a small GPU has 2048 MiB") && memory.contains("--accumulate"),
             "{memory}"
         );
-        assert!(check_training(8, &footprint, &compute(Some(128 * MIB), Some(2048 * MIB))).is_ok());
-        let nothing = check_training(1, &footprint, &compute(Some(MIB), None))
+        let lavapipe = compute(Some(128 * MIB), Some(2048 * MIB));
+        assert!(check_training(8, 1, &footprint, &lavapipe).is_ok());
+        let nothing = check_training(1, 1, &footprint, &compute(Some(MIB), None))
             .unwrap_err()
             .to_string();
         assert!(nothing.contains("even one image does not fit"), "{nothing}");

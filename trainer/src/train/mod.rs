@@ -63,6 +63,12 @@ pub struct TrainConfig {
     /// Images per SGD step (an incomplete last batch is dropped, as in the tutorial).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Passes per SGD step: each step averages the gradients of K micro-batches of
+    /// batch-size/K images, for a batch that does not fit the device at once. The learning
+    /// rate keeps its meaning; BatchNorm normalises over each micro-batch, as in PyTorch.
+    #[arg(long, default_value_t = 1)]
+    #[serde(default = "one")]
+    pub accumulate: usize,
     /// SGD learning rate.
     #[arg(long, default_value_t = 0.001)]
     pub lr: f64,
@@ -102,6 +108,11 @@ pub struct TrainConfig {
     pub loss_scale: f32,
 }
 
+/// `accumulate` of run settings written before `--accumulate` existed.
+fn one() -> usize {
+    1
+}
+
 impl Default for TrainConfig {
     /// The tutorial's recipe: the command line's defaults, written once (above).
     fn default() -> Self {
@@ -117,8 +128,15 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Settings that cannot train, refused before anything starts.
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 {
-            bail!("--epochs and --batch-size must be at least 1");
+        if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
+            bail!("--epochs, --batch-size and --accumulate must be at least 1");
+        }
+        if !self.batch_size.is_multiple_of(self.accumulate) {
+            bail!(
+                "--batch-size {} cannot be split into --accumulate {} equal micro-batches",
+                self.batch_size,
+                self.accumulate
+            );
         }
         if !(MIN_CROP..=MAX_CROP).contains(&self.input_size) {
             bail!(
@@ -132,6 +150,11 @@ impl TrainConfig {
             bail!("--loss-scale must be a positive number");
         }
         Ok(())
+    }
+
+    /// Images per forward and backward pass.
+    pub fn micro_batch(&self) -> usize {
+        self.batch_size / self.accumulate
     }
 
     /// The network this recipe trains, with `classes` outputs.
@@ -222,7 +245,7 @@ fn train_from(
         );
     }
     let footprint = config.model(classes).footprint(config.input_size as usize);
-    fit::check_training(config.batch_size, &footprint, compute)?;
+    fit::check_training(config.batch_size, config.accumulate, &footprint, compute)?;
 
     let model = starting_model(config, classes, last_epoch, cache, &compute.device)?;
     let scaler = model.mixed.clone();
@@ -294,9 +317,10 @@ fn supervised_training(
         bad.clone(),
     )
     .start_at_epoch(last_epoch.unwrap_or(0) + 1);
+    // Validation batches as large as a training pass: what fits the device.
     let val_loader = ImageLoader::new(
         manifest.val.clone(),
-        config.batch_size,
+        config.micro_batch(),
         size,
         Mode::Eval,
         bad.clone(),
@@ -481,6 +505,23 @@ fn report_best(run: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accumulation_must_split_the_batch_evenly() {
+        let config = |batch_size, accumulate| TrainConfig {
+            batch_size,
+            accumulate,
+            ..TrainConfig::default()
+        };
+        assert!(config(64, 4).validate().is_ok());
+        let uneven = config(64, 3).validate().unwrap_err().to_string();
+        assert!(
+            uneven.contains("--batch-size 64 cannot be split into --accumulate 3"),
+            "{uneven}"
+        );
+        assert!(config(64, 0).validate().is_err());
+        assert_eq!(config(64, 4).micro_batch(), 16);
+    }
 
     /// The defaults are the tutorial's recipe, and they pass their own validation.
     #[test]

@@ -53,13 +53,11 @@ impl LossScaler {
         self.lock().skipped
     }
 
-    /// Gradients of `loss` for `module`'s parameters: the backward pass runs on the scaled
-    /// loss, the gradients come back unscaled. On an overflow (inf or NaN anywhere) they are
-    /// dropped, so the optimiser leaves the weights alone for this step, and the scale halves.
-    pub fn backward<M: Module>(&self, loss: Tensor<1>, module: &M) -> GradientsParams {
+    /// `grads`, computed from a loss multiplied by [`scale`](Self::scale), scaled back down.
+    /// On an overflow (inf or NaN anywhere) they are dropped, so the optimiser leaves the
+    /// weights alone for this step, and the scale halves.
+    pub fn unscale<M: Module>(&self, mut grads: GradientsParams, module: &M) -> GradientsParams {
         let scale = self.scale();
-        let grads = loss.mul_scalar(scale).backward();
-        let mut grads = GradientsParams::from_grads(grads, module);
         let mut unscale = Unscale {
             grads: &mut grads,
             factor: 1.0 / scale,

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::ExecutionError;
 use burn::tensor::activation::log_softmax;
@@ -26,6 +26,10 @@ pub struct Classifier {
     /// The loss scale of mixed-precision training (`--precision f16`); `None` in f32.
     #[module(skip)]
     pub mixed: Option<LossScaler>,
+    /// Forward and backward passes per step (`--accumulate`), each over an equal part of the
+    /// batch.
+    #[module(skip)]
+    pub passes: usize,
 }
 
 impl Classifier {
@@ -33,7 +37,11 @@ impl Classifier {
     pub fn new(net: ResNet, config: &TrainConfig) -> Self {
         let mixed =
             (config.precision == Precision::F16).then(|| LossScaler::new(config.loss_scale));
-        Self { net, mixed }
+        Self {
+            net,
+            mixed,
+            passes: config.accumulate,
+        }
     }
 
     fn logits(&self, images: Tensor<4>) -> Tensor<2> {
@@ -45,11 +53,11 @@ impl Classifier {
     }
 
     /// Logits and the mean softmax cross-entropy, as PyTorch's `CrossEntropyLoss`.
-    pub fn forward_loss(&self, batch: &Batch) -> (Tensor<2>, Tensor<1>) {
-        let logits = self.logits(batch.images.clone());
+    fn forward_loss(&self, images: Tensor<4>, targets: Tensor<1, Int>) -> (Tensor<2>, Tensor<1>) {
+        let logits = self.logits(images);
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())
-            .forward(logits.clone(), batch.targets.clone());
+            .forward(logits.clone(), targets);
         (logits, loss)
     }
 }
@@ -58,21 +66,51 @@ impl TrainStep for Classifier {
     type Input = Batch;
     type Output = ClassificationOutput;
 
+    /// The batch's gradients, from one pass or, with `--accumulate`, summed over several:
+    /// each pass's loss is its part's mean, weighted by the part's share of the batch, so the
+    /// sum is the gradient of the whole batch's mean loss and the learning rate keeps its
+    /// meaning. Only one part's activations are alive at a time. (Parts are equal but for a
+    /// batch that lost an unreadable image.)
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
-        let (logits, mut loss) = self.forward_loss(&batch);
-        if injected_failure_due() {
-            // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails as
-            // it does when a device runs out of memory mid-run.
-            let huge = Tensor::<1>::zeros([1usize << 31], &loss.device());
-            loss = loss + huge.sum();
+        let fail = injected_failure_due();
+        // In mixed precision the loss is also scaled up (precision.rs).
+        let scale = self.mixed.as_ref().map_or(1.0, LossScaler::scale);
+        let images = batch.targets.dims()[0];
+        let mut accumulated = GradientsAccumulator::new();
+        let (mut logits, mut losses) = (Vec::new(), Vec::new());
+        for pass in 0..self.passes {
+            let start = pass * images / self.passes;
+            let len = (pass + 1) * images / self.passes - start;
+            if len == 0 {
+                continue;
+            }
+            let (part_logits, mut loss) = self.forward_loss(
+                batch.images.clone().narrow(0, start, len),
+                batch.targets.clone().narrow(0, start, len),
+            );
+            if fail {
+                // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails
+                // as it does when a device runs out of memory mid-run.
+                let huge = Tensor::<1>::zeros([1usize << 31], &loss.device());
+                loss = loss + huge.sum();
+            }
+            let share = loss.mul_scalar(len as f32 / images as f32);
+            let grads = share.clone().mul_scalar(scale).backward();
+            accumulated.accumulate(self, GradientsParams::from_grads(grads, self));
+            logits.push(part_logits);
+            losses.push(share);
         }
         let grads = match &self.mixed {
-            Some(scaler) => scaler.backward(loss.clone(), self),
-            None => GradientsParams::from_grads(loss.backward(), self),
+            Some(scaler) => scaler.unscale(accumulated.grads(), self),
+            None => accumulated.grads(),
         };
         TrainOutput {
             grads,
-            item: ClassificationOutput::new(loss, logits, batch.targets),
+            item: ClassificationOutput::new(
+                Tensor::cat(losses, 0).sum(),
+                Tensor::cat(logits, 0),
+                batch.targets,
+            ),
         }
     }
 }
@@ -138,5 +176,94 @@ impl Adaptor<RankingInput> for ValidationOutput {
             logits: self.logits.clone(),
             marks: self.batch.marks.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Distribution;
+    use shared::model::Arch;
+    use shared::tasks::Mark;
+
+    use super::*;
+
+    /// Every gradient, in the module's order (parameters without one, such as frozen ones,
+    /// are left out).
+    struct Flatten<'a> {
+        grads: &'a GradientsParams,
+        values: Vec<f32>,
+    }
+
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.grads.get::<D>(param.id) {
+                let values = grad.into_data().try_to_vec::<f32>().unwrap();
+                self.values.extend(values);
+            }
+        }
+    }
+
+    fn gradients(model: &Classifier, images: Tensor<4>, targets: &[i64]) -> Vec<f32> {
+        let device = images.device();
+        let batch = Batch {
+            images,
+            targets: Tensor::from_data(TensorData::from(targets), &device),
+            marks: Arc::new(vec![vec![Mark::No; 3]; targets.len()]),
+        };
+        let grads = TrainStep::step(model, batch).grads;
+        let mut flatten = Flatten {
+            grads: &grads,
+            values: Vec::new(),
+        };
+        model.visit(&mut flatten);
+        flatten.values
+    }
+
+    /// `--accumulate 2`: a step's gradient is the mean of its two halves' gradients, each
+    /// computed as a step of its own (BatchNorm normalising over each half in both).
+    #[test]
+    fn accumulated_gradients_are_the_mean_of_the_parts() {
+        let device = Device::flex().autodiff();
+        let config = TrainConfig {
+            arch: Arch::Resnet18,
+            base_width: 4,
+            input_size: 32,
+            batch_size: 4,
+            accumulate: 2,
+            ..TrainConfig::default()
+        };
+        let net = config.model(3).init(&device);
+        let images = Tensor::<4>::random([4, 3, 32, 32], Distribution::Default, &device);
+        let targets = [0, 2, 1, 1];
+        let whole = gradients(
+            &Classifier::new(net.clone(), &config),
+            images.clone(),
+            &targets,
+        );
+
+        let single = TrainConfig {
+            accumulate: 1,
+            ..config
+        };
+        let model = Classifier::new(net, &single);
+        let half = |i: usize| {
+            gradients(
+                &model,
+                images.clone().narrow(0, 2 * i, 2),
+                &targets[2 * i..2 * i + 2],
+            )
+        };
+        let (first, second) = (half(0), half(1));
+        let mut worst = 0.0f32;
+        for ((w, a), b) in whole.iter().zip(&first).zip(&second) {
+            let mean = (a + b) / 2.0;
+            worst = worst.max((w - mean).abs() / mean.abs().max(1e-3));
+        }
+        assert_eq!(whole.len(), first.len());
+        assert!(worst < 1e-4, "relative difference {worst:e}");
+        assert!(whole.iter().any(|g| *g != 0.0));
     }
 }
