@@ -299,6 +299,73 @@ try {
     await small.close();
   }
 
+  // A worker whose wasm cannot load says so, instead of "Starting…" for ever.
+  {
+    const broken = join(work, 'broken-site');
+    cpSync(site, broken, { recursive: true });
+    writeFileSync(join(broken, 'web_bg.wasm'), 'not wasm');
+    const brokenServer = await serveSite(broken);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(brokenServer.url);
+    await page.waitForFunction(() => /could not start/.test(document.querySelector('#model-status').textContent),
+      null, { timeout: 60_000 });
+    const status = await page.textContent('#model-status');
+    assert.match(status, /The classifier could not start: its WebAssembly module did not load .*Reload the page/);
+    log(`broken wasm: ${status}`);
+    await context.close();
+    brokenServer.close();
+  }
+
+  // A Cache API that fails (storage full, private browsing): the downloaded model is used
+  // anyway, with a note. The model is named in people's words.
+  {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      CacheStorage.prototype.open = () => Promise.reject(new DOMException('the quota is exceeded', 'QuotaExceededError'));
+    });
+    const page = await openPage(context, 'cpu');
+    const status = await page.textContent('#model-status');
+    assert.match(status, /Model ready \(downloaded; the browser did not keep it for next time: the quota is exceeded\)/);
+    const info = await page.textContent('#model-info');
+    assert.ok(info.includes('for skirt length,') && !info.includes('_labels'), info);
+    log(`failing cache: ${status}`);
+    await context.close();
+  }
+
+  // While the published model is still downloading, the user drops a bundle in two drops (the
+  // weights named in capitals) and changes "Run on" while it loads: their bundle stays once the
+  // download ends, on the backend they chose.
+  {
+    const context = await browser.newContext();
+    await context.route('**/model/model.safetensors', async (route) => {
+      await new Promise((done) => setTimeout(done, 5000));
+      await route.continue();
+    });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${url}?backend=webgpu`);
+    await page.waitForFunction(() => document.querySelector('#model-info').textContent !== '');
+    await dropFiles(page, [join(site, 'model', 'manifest.json')]);
+    assert.match(await page.textContent('#model-status'), /Got manifest\.json; now drop the model's weights/);
+    const capitals = join(work, 'MODEL.SAFETENSORS');
+    cpSync(join(site, 'model', 'model.safetensors'), capitals);
+    await dropFiles(page, [capitals]);
+    await page.waitForFunction(() => /Starting the model on the GPU/.test(document.querySelector('#model-status').textContent));
+    await page.selectOption('#backend-choice', 'cpu');
+    await page.waitForFunction(() => /Model ready/.test(document.querySelector('#model-status').textContent));
+    await page.waitForTimeout(6000); // The published download has ended by now.
+    assert.match(await page.textContent('#model-info'), /your bundle \(MODEL\.SAFETENSORS\)/);
+    assert.match(await page.textContent('#model-status'), /Model ready/);
+    assert.equal(await page.getAttribute('#backend', 'data-backend'), 'cpu', await page.textContent('#backend'));
+    await pasteFile(page, files[0]);
+    checkCards(await cardsDone(page, 1), 'cpu, dropped during the download');
+    assert.deepEqual(pageErrors, []);
+    log('a bundle dropped in two drops during the download, and "Run on" changed while it loaded: kept, on the CPU');
+    await context.close();
+  }
+
   // By default, a software-only WebGPU adapter (SwiftShader here) loses to the CPU path.
   const context = await browser.newContext();
   const page = await openPage(context, 'auto');

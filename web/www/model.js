@@ -39,30 +39,48 @@ export class Model {
     this.webgpu = null;
     /** @type {import('./protocol.js').Backend | null} where the bundle runs */
     this.backend = null;
+    /** The "Run on" choice the bundle was last loaded for. */
+    this.loadedFor = null;
+    /** Counts the user's and the page's choices of a bundle: the latest one wins. */
+    this.choices = 0;
+    /** @type {{ manifest?: File, weights?: File }} a dropped bundle's file waiting for the other */
+    this.dropped = {};
   }
 
   /** Probes WebGPU, then loads the published bundle. */
   async start() {
-    this.webgpu = await this.client.ask({ type: 'probe' });
+    try {
+      this.webgpu = await this.client.ask({ type: 'probe' });
+    } catch (error) {
+      setStatus(`The classifier could not start: ${error.message}. Reload the page; if this ` +
+        'happens again, try an up-to-date Chrome, Edge, Firefox or Safari.', true);
+      return;
+    }
     await this.loadPublished().catch(showError);
   }
 
   async loadPublished() {
+    const choice = ++this.choices;
     setStatus('Loading the model…');
     const response = await fetch(MODEL_DIR + MANIFEST, { cache: 'no-cache' });
     if (!response.ok) {
-      throw new Error(`no model at ${MODEL_DIR}${MANIFEST} (HTTP ${response.status}); ` +
-        'put a bundle from `trainer export` there, or drop one onto this page');
+      throw new Error(`no model is published with this page (${MODEL_DIR}${MANIFEST}: HTTP ${response.status}); ` +
+        'drop a model\'s manifest.json and model.safetensors onto the page to use it');
     }
     const manifestFile = { name: MODEL_DIR + MANIFEST, bytes: new Uint8Array(await response.arrayBuffer()) };
     const manifest = await this.checkManifest(manifestFile);
     const source = 'published with this page';
     showInfo(manifest, source);
     let weights = await fetchWeights(manifest);
+    // A bundle the user dropped meanwhile stays.
+    if (choice !== this.choices) return;
     const weightsFile = { name: MODEL_DIR + manifest.weights.file, bytes: weights.bytes };
     const bundle = { manifest, manifestFile, weightsFile, source };
+    const how = weights.cached ? 'from the browser cache'
+      : weights.uncached ? `downloaded; the browser did not keep it for next time: ${weights.uncached}`
+        : 'downloaded';
     try {
-      await this.use(bundle, weights.cached ? 'from the browser cache' : 'downloaded');
+      await this.use(bundle, how);
     } catch (error) {
       if (!weights.cached) throw error;
       // A damaged cache entry: forget it and download once more.
@@ -72,14 +90,25 @@ export class Model {
     }
   }
 
-  /** A bundle dropped by the user: its manifest and weights files. */
+  /**
+   * Files of a bundle dropped by the user: its manifest and its weights, together or in two
+   * drops (the latest of each kind counts).
+   * @param {File[]} files
+   */
   async loadDropped(files) {
-    const manifest = files.find((f) => f.name.endsWith('.json'));
-    const weights = files.find((f) => f.name.endsWith('.safetensors'));
+    for (const file of files) {
+      const name = file.name.toLowerCase();
+      if (name.endsWith('.json')) this.dropped.manifest = file;
+      if (name.endsWith('.safetensors')) this.dropped.weights = file;
+    }
+    const { manifest, weights } = this.dropped;
     if (!manifest || !weights) {
-      setStatus('To use your own model, drop its manifest.json and model.safetensors together.', true);
+      setStatus(`Got ${(manifest ?? weights).name}; now drop the model's ` +
+        `${manifest ? 'weights (.safetensors)' : 'manifest (.json)'} too.`);
       return;
     }
+    this.dropped = {};
+    this.choices++;
     try {
       setStatus(`Loading ${manifest.name} and ${weights.name}…`);
       checkWeightsSize(weights.name, weights.size);
@@ -111,12 +140,18 @@ export class Model {
     }
     showInfo(bundle.manifest, bundle.source);
     setStatus(`Model ready (${how}).`);
+    // "Run on" changed while the model was loading: load it where it was asked for.
+    if ($('#backend-choice').value !== this.loadedFor) return this.use(bundle, 'switched');
     this.onChange();
   }
 
-  /** The bundle in use on the backend now chosen. */
+  /** The bundle in use on the backend now chosen (or, while one loads, once it is loaded). */
   switchBackend() {
-    if (this.bundle) this.use(this.bundle, 'switched').catch(showError);
+    if (this.bundle && this.ready) {
+      this.ready.then(() => {
+        if ($('#backend-choice').value !== this.loadedFor) return this.use(this.bundle, 'switched');
+      }, () => {}).catch(showError);
+    }
   }
 
   /** Loads the bundle in use again, in a new worker. */
@@ -126,6 +161,7 @@ export class Model {
 
   // Loads `bundle` on the chosen backend; WebGPU failing to start means the CPU takes over.
   async loadOnBackend(bundle) {
+    this.loadedFor = $('#backend-choice').value;
     let backend = this.chooseBackend();
     setStatus(`Starting the model on the ${backend === 'webgpu' ? 'GPU' : 'CPU'}…`);
     // The worker gets copies, transferred rather than cloned a second time.
@@ -175,7 +211,12 @@ function showError(error) {
 function showInfo(manifest, source) {
   const size = manifest.preprocessing.crop;
   $('#model-info').textContent = `Model: ${manifest.arch} (${manifest.precision}) for ` +
-    `“${manifest.task}”, ${manifest.classes.length} classes, ${size}×${size} input; ${source}.`;
+    `${taskName(manifest.task)}, ${manifest.classes.length} classes, ${size}×${size} input; ${source}.`;
+}
+
+/** A FashionAI task as people say it: `skirt_length_labels` is "skirt length". */
+function taskName(task) {
+  return task.replace(/_labels$/, '').replaceAll('_', ' ');
 }
 
 function checkWeightsSize(name, bytes) {
@@ -186,22 +227,35 @@ function checkWeightsSize(name, bytes) {
 }
 
 // The weights, from the Cache API when this exact file (by checksum) was downloaded before.
+// A cache that fails (storage full, private browsing) costs the next visit a download, not
+// this one: `uncached` says why.
 async function fetchWeights(manifest) {
   const url = new URL(MODEL_DIR + manifest.weights.file, location.href);
   checkWeightsSize(url.pathname, manifest.weights.bytes);
   const key = `${url.href}?sha256=${manifest.weights.sha256}`;
-  const cache = self.caches ? await caches.open(CACHE) : null;
-  const cached = cache && (await cache.match(key));
-  if (cached) return { bytes: new Uint8Array(await cached.arrayBuffer()), cached: true, key, cache };
+  let cache = null;
+  let uncached = self.caches ? '' : 'this page has no Cache API here';
+  try {
+    cache = self.caches ? await caches.open(CACHE) : null;
+    const cached = cache && (await cache.match(key));
+    if (cached) return { bytes: new Uint8Array(await cached.arrayBuffer()), cached: true, key, cache };
+  } catch (error) {
+    cache = null;
+    uncached = error.message;
+  }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
   const bytes = await readWithProgress(response, manifest.weights.bytes);
   if (cache) {
-    // Older versions of the same file are dropped, so the cache holds one model.
-    for (const old of await cache.keys()) if (old.url.startsWith(url.href)) await cache.delete(old);
-    await cache.put(key, new Response(bytes));
+    try {
+      // Older versions of the same file are dropped, so the cache holds one model.
+      for (const old of await cache.keys()) if (old.url.startsWith(url.href)) await cache.delete(old);
+      await cache.put(key, new Response(bytes));
+    } catch (error) {
+      uncached = error.message;
+    }
   }
-  return { bytes, cached: false, key, cache };
+  return { bytes, cached: false, uncached, key, cache };
 }
 
 // Reads a response body, reporting progress against the size the manifest promises.

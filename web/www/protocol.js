@@ -49,7 +49,7 @@
 
 /**
  * What went wrong, for the page's decisions (never the wording of a message). All but the
- * last two come from the wasm side (web/src/error.rs).
+ * last three come from the wasm side (web/src/error.rs).
  * @readonly
  * @enum {string}
  */
@@ -62,6 +62,8 @@ export const ErrorCode = Object.freeze({
   /** WebGPU could not start: the page runs the model on the CPU instead. */
   WEBGPU_UNAVAILABLE: 'webgpu-unavailable',
   DEVICE_FAILED: 'device-failed',
+  /** The worker's wasm module could not be fetched or compiled. */
+  NOT_STARTED: 'not-started',
   /** The wasm instance panicked and is unusable: the page starts a new worker. */
   CRASHED: 'crashed',
   /** Anything else that was thrown. */

@@ -3,7 +3,12 @@
 import init, { classify, load_model, read_manifest } from './web.js';
 import { CodedError, ErrorCode } from './protocol.js';
 
-const ready = init();
+// Every request waits for the wasm module; one that cannot be fetched or compiled answers
+// each of them with that.
+const ready = init().catch((error) => {
+  throw new CodedError(ErrorCode.NOT_STARTED, `its WebAssembly module did not load (${error.message})`);
+});
+ready.catch(() => {}); // Reported with the requests, not as an unhandled rejection.
 let queue = Promise.resolve();
 
 self.onmessage = (event) => {
