@@ -318,11 +318,18 @@ try {
   }
 
   // A Cache API that fails (storage full, private browsing): the downloaded model is used
-  // anyway, with a note. The model is named in people's words.
+  // anyway, with a note. The model is named in people's words, and the classifier's own
+  // download (the wasm) showed its progress.
   {
     const context = await browser.newContext();
     await context.addInitScript(() => {
       CacheStorage.prototype.open = () => Promise.reject(new DOMException('the quota is exceeded', 'QuotaExceededError'));
+      window.statuses = [];
+      document.addEventListener('DOMContentLoaded', () => {
+        const status = document.querySelector('#model-status');
+        new MutationObserver(() => window.statuses.push(status.textContent))
+          .observe(status, { childList: true, characterData: true, subtree: true });
+      });
     });
     const page = await openPage(context, 'cpu');
     const status = await page.textContent('#model-status');
@@ -330,6 +337,8 @@ try {
     const info = await page.textContent('#model-info');
     assert.ok(info.includes('for skirt length,') && !info.includes('_labels'), info);
     log(`failing cache: ${status}`);
+    const statuses = await page.evaluate(() => window.statuses);
+    assert.ok(statuses.some((s) => /^Downloading the classifier: [\d.]+ MiB of [\d.]+ MiB…$/.test(s)), statuses.join(' | '));
     await context.close();
   }
 

@@ -22,7 +22,10 @@ export async function serveSite(site, prefix = '/') {
     const file = join(site, relative === '' ? 'index.html' : relative);
     try {
       const body = readFileSync(file);
-      response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      response.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': body.length,
+      });
       response.end(body);
     } catch {
       response.writeHead(404).end();

@@ -6,7 +6,7 @@ import { $ } from './dom.js';
 import { Model } from './model.js';
 import { WorkerClient } from './worker-client.js';
 
-const client = new WorkerClient(() => model.reload());
+const client = new WorkerClient(() => model.reload(), (notice) => model.showStartup(notice));
 const model = new Model(client, () => cards.classifyAll());
 const cards = new Cards(client, model);
 

@@ -47,6 +47,12 @@ export class Model {
     this.dropped = {};
   }
 
+  /** The classifier's own download, before any model. */
+  showStartup({ progress: { loaded, total } }) {
+    showProgress(loaded, total);
+    setStatus(`Downloading the classifier: ${mib(loaded)}${total ? ` of ${mib(total)}` : ''}…`);
+  }
+
   /** Probes WebGPU, then loads the published bundle. */
   async start() {
     try {
@@ -203,6 +209,14 @@ function setStatus(text, error = false) {
   status.classList.toggle('error', error);
 }
 
+/** The progress bar at `loaded` of `total` bytes; hidden when done, indefinite without a total. */
+function showProgress(loaded, total) {
+  const progress = $('#model-progress');
+  progress.hidden = total !== null && loaded >= total;
+  if (total) progress.value = loaded / total;
+  else progress.removeAttribute('value');
+}
+
 function showError(error) {
   setStatus(`The model could not be loaded: ${error.message}`, true);
   $('#model-progress').hidden = true;
@@ -260,22 +274,20 @@ async function fetchWeights(manifest) {
 
 // Reads a response body, reporting progress against the size the manifest promises.
 async function readWithProgress(response, total) {
-  const progress = $('#model-progress');
   const reader = response.body.getReader();
   const bytes = new Uint8Array(total);
   let received = 0;
-  progress.hidden = false;
-  progress.value = 0;
+  showProgress(0, total);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     if (received + value.length > total) throw new Error(`the weights are larger than the manifest's ${total} bytes`);
     bytes.set(value, received);
     received += value.length;
-    progress.value = received / total;
+    showProgress(received, total);
     setStatus(`Downloading the model: ${mib(received)} of ${mib(total)}…`);
   }
-  progress.hidden = true;
+  $('#model-progress').hidden = true;
   if (received !== total) throw new Error(`the weights are ${received} bytes, the manifest says ${total}`);
   return bytes;
 }

@@ -48,6 +48,12 @@
  */
 
 /**
+ * What the worker says unasked: how much of its wasm module has arrived (`total` is null when
+ * the server does not say).
+ * @typedef {{ progress: { loaded: number, total: number | null } }} Notice
+ */
+
+/**
  * What went wrong, for the page's decisions (never the wording of a message). All but the
  * last three come from the wasm side (web/src/error.rs).
  * @readonly

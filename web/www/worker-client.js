@@ -6,9 +6,13 @@ import { CodedError, ErrorCode } from './protocol.js';
 /** @typedef {import('./protocol.js').Answer} Answer */
 
 export class WorkerClient {
-  /** @param {() => void} onRestart runs when a new worker replaces a crashed one (to load the model again) */
-  constructor(onRestart) {
+  /**
+   * @param {() => void} onRestart runs when a new worker replaces a crashed one (to load the model again)
+   * @param {(notice: import('./protocol.js').Notice) => void} onNotice runs for what the worker says unasked
+   */
+  constructor(onRestart, onNotice) {
     this.onRestart = onRestart;
+    this.onNotice = onNotice;
     /** @type {Worker | null} */
     this.worker = null;
     this.nextId = 0;
@@ -26,8 +30,9 @@ export class WorkerClient {
     };
   }
 
-  /** @param {Answer} answer */
+  /** @param {Answer | import('./protocol.js').Notice} answer */
   settle(answer) {
+    if (!('id' in answer)) return this.onNotice(answer);
     const request = this.pending.get(answer.id);
     this.pending.delete(answer.id);
     if (!('error' in answer)) return request.resolve(answer.result);

@@ -5,7 +5,7 @@ import { CodedError, ErrorCode } from './protocol.js';
 
 // Every request waits for the wasm module; one that cannot be fetched or compiled answers
 // each of them with that.
-const ready = init().catch((error) => {
+const ready = download(new URL('web_bg.wasm', import.meta.url)).then(init).catch((error) => {
   throw new CodedError(ErrorCode.NOT_STARTED, `its WebAssembly module did not load (${error.message})`);
 });
 ready.catch(() => {}); // Reported with the requests, not as an unhandled rejection.
@@ -14,6 +14,30 @@ let queue = Promise.resolve();
 self.onmessage = (event) => {
   queue = queue.then(() => answer(event.data));
 };
+
+/**
+ * The wasm module, downloaded with progress notices (it is the page's largest file after the
+ * weights), as a response the browser compiles.
+ * @param {URL} url
+ */
+async function download(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
+  const total = Number(response.headers.get('content-length')) || null;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    /** @type {import('./protocol.js').Notice} */
+    const notice = { progress: { loaded, total } };
+    self.postMessage(notice);
+  }
+  return { module_or_path: new Response(new Blob(chunks), { headers: { 'content-type': 'application/wasm' } }) };
+}
 
 /** @param {import('./protocol.js').Request & { id: number }} request */
 async function answer(request) {
