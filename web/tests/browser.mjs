@@ -347,8 +347,10 @@ try {
   // download ends, on the backend they chose.
   {
     const context = await browser.newContext();
+    let release;
+    const released = new Promise((done) => { release = done; });
     await context.route('**/model/model.safetensors', async (route) => {
-      await new Promise((done) => setTimeout(done, 5000));
+      await released;
       await route.continue();
     });
     const page = await context.newPage();
@@ -364,7 +366,12 @@ try {
     await page.waitForFunction(() => /Starting the model on the GPU/.test(document.querySelector('#model-status').textContent));
     await page.selectOption('#backend-choice', 'cpu');
     await page.waitForFunction(() => /Model ready/.test(document.querySelector('#model-status').textContent));
-    await page.waitForTimeout(6000); // The published download has ended by now.
+    // Now the published download runs to its end, quietly.
+    const downloaded = page.waitForEvent('requestfinished', (r) => r.url().endsWith('/model/model.safetensors'));
+    release();
+    await downloaded;
+    await page.waitForTimeout(500);
+    assert.equal(await page.isHidden('#model-progress'), true);
     assert.match(await page.textContent('#model-info'), /your bundle \(MODEL\.SAFETENSORS\)/);
     assert.match(await page.textContent('#model-status'), /Model ready/);
     assert.equal(await page.getAttribute('#backend', 'data-backend'), 'cpu', await page.textContent('#backend'));

@@ -77,9 +77,15 @@ export class Model {
     const manifest = await this.checkManifest(manifestFile);
     const source = 'published with this page';
     showInfo(manifest, source);
-    let weights = await fetchWeights(manifest);
-    // A bundle the user dropped meanwhile stays.
-    if (choice !== this.choices) return;
+    // A bundle the user drops meanwhile stays, and this download goes on quietly.
+    const current = () => choice === this.choices;
+    const progress = (received, total) => {
+      if (!current()) return;
+      showProgress(received, total);
+      setStatus(`Downloading the model: ${mib(received)} of ${mib(total)}…`);
+    };
+    let weights = await fetchWeights(manifest, progress);
+    if (!current()) return;
     const weightsFile = { name: MODEL_DIR + manifest.weights.file, bytes: weights.bytes };
     const bundle = { manifest, manifestFile, weightsFile, source };
     const how = weights.cached ? 'from the browser cache'
@@ -91,7 +97,7 @@ export class Model {
       if (!weights.cached) throw error;
       // A damaged cache entry: forget it and download once more.
       await weights.cache.delete(weights.key);
-      weights = await fetchWeights(manifest);
+      weights = await fetchWeights(manifest, progress);
       await this.use({ ...bundle, weightsFile: { ...weightsFile, bytes: weights.bytes } }, 'downloaded');
     }
   }
@@ -242,8 +248,8 @@ function checkWeightsSize(name, bytes) {
 
 // The weights, from the Cache API when this exact file (by checksum) was downloaded before.
 // A cache that fails (storage full, private browsing) costs the next visit a download, not
-// this one: `uncached` says why.
-async function fetchWeights(manifest) {
+// this one: `uncached` says why. `progress(received, total)` follows a download.
+async function fetchWeights(manifest, progress) {
   const url = new URL(MODEL_DIR + manifest.weights.file, location.href);
   checkWeightsSize(url.pathname, manifest.weights.bytes);
   const key = `${url.href}?sha256=${manifest.weights.sha256}`;
@@ -259,7 +265,7 @@ async function fetchWeights(manifest) {
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
-  const bytes = await readWithProgress(response, manifest.weights.bytes);
+  const bytes = await readWithProgress(response, manifest.weights.bytes, progress);
   if (cache) {
     try {
       // Older versions of the same file are dropped, so the cache holds one model.
@@ -273,21 +279,19 @@ async function fetchWeights(manifest) {
 }
 
 // Reads a response body, reporting progress against the size the manifest promises.
-async function readWithProgress(response, total) {
+async function readWithProgress(response, total, progress) {
   const reader = response.body.getReader();
   const bytes = new Uint8Array(total);
   let received = 0;
-  showProgress(0, total);
+  progress(0, total);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     if (received + value.length > total) throw new Error(`the weights are larger than the manifest's ${total} bytes`);
     bytes.set(value, received);
     received += value.length;
-    showProgress(received, total);
-    setStatus(`Downloading the model: ${mib(received)} of ${mib(total)}…`);
+    progress(received, total);
   }
-  $('#model-progress').hidden = true;
   if (received !== total) throw new Error(`the weights are ${received} bytes, the manifest says ${total}`);
   return bytes;
 }
