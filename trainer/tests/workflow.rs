@@ -44,6 +44,16 @@ impl Trained {
         copy_dir(&self.run, &copy);
         copy
     }
+
+    /// A run folder in `dir` with this run's split and nothing trained yet.
+    fn copy_split(&self, dir: &Path) -> PathBuf {
+        let copy = dir.join("run");
+        fs::create_dir_all(&copy).unwrap();
+        for file in ["dataset.json", "train.csv", "val.csv"] {
+            fs::copy(self.run.join(file), copy.join(file)).unwrap();
+        }
+        copy
+    }
 }
 
 /// 24 images of each of three classes, two bad rows and an image that is not a JPEG, prepared
@@ -421,11 +431,7 @@ fn a_trained_run_is_not_started_over() {
 fn accumulation_trains_a_batch_in_passes() {
     let trained = trained();
     let dir = temp_dir("accumulate");
-    let run = dir.join("run");
-    fs::create_dir_all(&run).unwrap();
-    for file in ["dataset.json", "train.csv", "val.csv"] {
-        fs::copy(trained.run.join(file), run.join(file)).unwrap();
-    }
+    let run = trained.copy_split(&dir);
     let recipe = |accumulate| {
         #[rustfmt::skip]
         let settings = [
@@ -449,11 +455,7 @@ fn accumulation_trains_a_batch_in_passes() {
 fn resume_after_sigkill_matches_the_uninterrupted_run() {
     let trained = trained();
     let dir = temp_dir("crash");
-    let crashed = dir.join("run");
-    fs::create_dir_all(&crashed).unwrap();
-    for file in ["dataset.json", "train.csv", "val.csv"] {
-        fs::copy(trained.run.join(file), crashed.join(file)).unwrap();
-    }
+    let crashed = trained.copy_split(&dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["train", "--run", crashed.to_str().unwrap()])
         .args(cpu_recipe())
