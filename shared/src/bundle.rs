@@ -8,6 +8,7 @@ use burn::prelude::Device;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Calibration;
 use crate::model::{Arch, ResNet};
 use crate::precision::Precision;
 use crate::preprocess::{InputSize, MEAN, STD};
@@ -72,6 +73,14 @@ pub struct Manifest {
     pub weights: WeightsEntry,
     /// The training run's numbers for the exported epoch (free-form, for display).
     pub metrics: serde_json::Value,
+    /// Fitted on the run's validation split by `trainer export`; bundles from before it
+    /// existed have none, and their answers carry no "not sure" flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    /// The class-activation value the page's heatmap draws at full colour, from the
+    /// validation photos (older bundles: none, and each photo is scaled to its own strongest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heatmap_scale: Option<f32>,
 }
 
 /// Why a bundle cannot be used.
@@ -195,6 +204,17 @@ impl Manifest {
                 ),
             });
         }
+        let bad_scale = manifest
+            .heatmap_scale
+            .filter(|scale| !(scale.is_finite() && *scale > 0.0))
+            .map(|scale| format!("heatmap scale {scale} is not a positive number"));
+        let calibration = manifest.calibration.as_ref().and_then(Calibration::problem);
+        if let Some(reason) = calibration.or(bad_scale) {
+            return Err(BundleError::Manifest {
+                file: file.to_string(),
+                reason,
+            });
+        }
         let mut names = manifest.classes.clone();
         names.sort();
         names.dedup();
@@ -240,8 +260,39 @@ mod tests {
                 sha256: crate::sha256::hex(b""),
             },
             metrics: serde_json::Value::Null,
+            calibration: None,
+            heatmap_scale: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn manifests_without_calibration_still_load_and_broken_ones_are_refused() {
+        let old = manifest_with_weights(WEIGHTS_FILE);
+        assert!(!String::from_utf8_lossy(&old).contains("calibration"));
+        assert_eq!(Manifest::parse("m.json", &old).unwrap().calibration, None);
+        let mut json: serde_json::Value = serde_json::from_slice(&old).unwrap();
+        let mut calibration = Calibration::fit(&[vec![1.0, 0.0]], &[0]).unwrap();
+        json["calibration"] = serde_json::to_value(&calibration).unwrap();
+        let parsed = Manifest::parse("m.json", &serde_json::to_vec(&json).unwrap()).unwrap();
+        assert_eq!(
+            parsed.calibration.map(|c| c.temperature),
+            Some(calibration.temperature)
+        );
+        calibration.temperature = -1.0;
+        json["calibration"] = serde_json::to_value(&calibration).unwrap();
+        let err = Manifest::parse("m.json", &serde_json::to_vec(&json).unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.json: not a bundle manifest: calibration temperature -1 is not a positive number"
+        );
+        json["calibration"] = serde_json::Value::Null;
+        json["heatmap_scale"] = 0.into();
+        let err = Manifest::parse("m.json", &serde_json::to_vec(&json).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("heatmap scale 0 is not a positive number")
+        );
     }
 
     #[test]

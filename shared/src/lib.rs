@@ -2,6 +2,7 @@
 //! image preprocessing, the FashionAI task table and its label files.
 
 pub mod bundle;
+pub mod calibration;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzz;
 pub mod labels;

@@ -66,6 +66,25 @@ fn grayscale_and_alpha_become_rgb() {
     assert_eq!(rgb.get_pixel(0, 0), &Rgb([10, 20, 30]));
 }
 
+/// Pixels the browser decoded (formats our decoder lacks) go through the same limits and drop
+/// their alpha as decoded files do.
+#[test]
+fn browser_decoded_pixels_are_checked_like_files() {
+    let rgba = image::RgbaImage::from_fn(40, 30, |x, y| image::Rgba([x as u8, y as u8, 9, 0]));
+    let rgb = preprocess::rgb_from_rgba(rgba.as_raw(), 40, 30).unwrap();
+    assert_eq!(rgb.dimensions(), (40, 30));
+    assert_eq!(rgb.get_pixel(5, 7), &Rgb([5, 7, 9]));
+    let short = preprocess::rgb_from_rgba(&rgba.as_raw()[4..], 40, 30).unwrap_err();
+    assert_eq!(
+        short.to_string(),
+        "4796 bytes of RGBA pixels are not a 40x30 picture"
+    );
+    let strip = preprocess::rgb_from_rgba(&[0; 4 * 2100], 2100, 1).unwrap_err();
+    assert!(matches!(strip, ImageError::TooElongated { .. }), "{strip}");
+    let huge = preprocess::rgb_from_rgba(&[], 20_000, 20_000).unwrap_err();
+    assert!(matches!(huge, ImageError::TooLarge { .. }), "{huge}");
+}
+
 /// A JPEG cut halfway through its entropy-coded data, which its decoder would fill with grey.
 fn cut_in_scan(jpeg: &[u8]) -> Vec<u8> {
     let scan = jpeg.windows(2).position(|w| w == [0xff, 0xda]).unwrap();

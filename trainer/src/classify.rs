@@ -1,5 +1,7 @@
 //! `trainer classify`: a quick look at what a model makes of some photos, for people (top
-//! classes) or programs (`--json`: every class's probability and raw logit).
+//! classes) or programs (`--json`: every class's probability and raw logit). A calibrated
+//! bundle's probabilities are calibrated, and its answers say when they are not sure or the
+//! photo looks unlike the training photos, as the page does.
 
 use std::path::PathBuf;
 
@@ -27,8 +29,8 @@ pub struct ClassifyArgs {
     /// Classes shown per photo.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
-    /// Print a JSON array, one object per photo: image, classes, probabilities, logits, top
-    /// (or error).
+    /// Print a JSON array, one object per photo: image, classes, probabilities, logits, top,
+    /// and for a calibrated bundle unsure and out_of_distribution (or error).
     #[arg(long)]
     pub json: bool,
     /// Class names of a torchvision model, one per line (default: class indices).
@@ -50,6 +52,10 @@ enum Answer<'a> {
         probabilities: Vec<f32>,
         logits: Vec<f32>,
         top: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unsure: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        out_of_distribution: Option<bool>,
     },
     Error {
         image: &'a PathBuf,
@@ -78,13 +84,22 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         .iter()
         .zip(results)
         .map(|(image, result)| match result {
-            Ok(scores) => Answer::Scores {
-                image,
-                classes: &model.classes,
-                top: argmax(&scores.probabilities),
-                probabilities: scores.probabilities,
-                logits: scores.logits,
-            },
+            Ok(scores) => {
+                let verdict = model.calibration.as_ref().map(|c| c.judge(&scores.logits));
+                let probabilities = match &verdict {
+                    Some(verdict) => verdict.probabilities.clone(),
+                    None => scores.probabilities,
+                };
+                Answer::Scores {
+                    image,
+                    classes: &model.classes,
+                    top: argmax(&probabilities),
+                    probabilities,
+                    logits: scores.logits,
+                    unsure: verdict.as_ref().map(|v| v.unsure),
+                    out_of_distribution: verdict.as_ref().map(|v| v.out_of_distribution),
+                }
+            }
             Err(error) => Answer::Error { image, error },
         })
         .collect();
@@ -110,9 +125,22 @@ fn print(answer: &Answer, top_k: usize) {
             image,
             classes,
             probabilities,
+            unsure,
+            out_of_distribution,
             ..
         } => {
-            println!("{}", image.display());
+            let mut flags = Vec::new();
+            if *unsure == Some(true) {
+                flags.push("not sure");
+            }
+            if *out_of_distribution == Some(true) {
+                flags.push("unlike the photos the model learned from");
+            }
+            if flags.is_empty() {
+                println!("{}", image.display());
+            } else {
+                println!("{} ({})", image.display(), flags.join("; "));
+            }
             for class in ranked(probabilities).into_iter().take(top_k.max(1)) {
                 println!(
                     "  {:>7.2}%  {}",

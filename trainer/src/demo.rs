@@ -174,7 +174,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &submission,
     )?;
     banner("export the web bundle");
-    export::export(&best, Precision::F16, &args.bundle)?;
+    export::export(&best, Precision::F16, &args.bundle, &compute)?;
     banner(&format!(
         "done. Toy data, run, submission: {}; web bundle: {}. Again, this model knows coloured bands, not skirts: train on FashionAI (README) for a real one.",
         args.out.display(),

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use shared::bundle::{Bundle, MANIFEST_FILE, Manifest as BundleManifest};
+use shared::calibration::Calibration;
 use shared::model::ResNet;
 use shared::preprocess::InputSize;
 use shared::weights::{Head, load_torchvision};
@@ -23,6 +24,8 @@ pub struct Trained {
     pub task: String,
     pub classes: Vec<String>,
     pub size: InputSize,
+    /// A bundle's calibration ("not sure" and "unlike the training photos"), if it has one.
+    pub calibration: Option<Calibration>,
     /// Where it came from, for messages.
     pub source: PathBuf,
 }
@@ -67,6 +70,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
         task: dataset.task,
         classes: dataset.classes,
         size: InputSize::with_crop(config.input_size),
+        calibration: None,
         source: path.to_path_buf(),
     })
 }
@@ -96,6 +100,7 @@ pub fn load_bundle(dir: &Path, device: &Device) -> Result<Trained> {
         task: manifest.task,
         classes: manifest.classes,
         size: manifest.preprocessing.input_size(),
+        calibration: manifest.calibration,
         source: dir.to_path_buf(),
     })
 }
@@ -144,6 +149,7 @@ pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result
         task: "torchvision".to_string(),
         classes,
         size: InputSize::IMAGENET,
+        calibration: None,
         source: path.to_path_buf(),
     })
 }

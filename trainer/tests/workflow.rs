@@ -323,12 +323,13 @@ fn exported_bundles_predict_like_the_checkpoint() {
     let photos: Vec<_> = (0..12)
         .map(|i| trained.data.join(format!("Images/{TASK}/{i:04x}.jpg")))
         .collect();
+    // The network's own probabilities, before a bundle's calibration.
     let all_probabilities = |model: &Path| {
         let (ok, answers) = classify_json(model, &photos);
         assert!(ok);
         answers
             .iter()
-            .flat_map(|a| floats(a, "probabilities"))
+            .flat_map(|a| softmax(&floats(a, "logits"), 1.0))
             .collect::<Vec<f64>>()
     };
     let reference = all_probabilities(&trained.best_checkpoint());
@@ -339,6 +340,19 @@ fn exported_bundles_predict_like_the_checkpoint() {
         let info = read_json(&run.join("dataset.json"));
         assert_eq!(manifest["classes"], info["classes"]);
         assert_eq!(manifest["metrics"]["epoch"], trained.best);
+        // Calibrated on the validation split; classify applies it and says how sure it is.
+        let calibration = &manifest["calibration"];
+        assert_eq!(calibration["validation"]["images"], info["counts"]["val"]);
+        let temperature = calibration["temperature"].as_f64().unwrap();
+        assert!(temperature > 0.0, "{calibration}");
+        let (_, answers) = classify_json(&bundle, &photos);
+        for answer in &answers {
+            let calibrated = softmax(&floats(answer, "logits"), temperature);
+            for (p, q) in floats(answer, "probabilities").iter().zip(calibrated) {
+                assert!((p - q).abs() < 1e-6, "{answer}");
+            }
+            assert!(answer["unsure"].is_boolean() && answer["out_of_distribution"].is_boolean());
+        }
         let change = all_probabilities(&bundle)
             .iter()
             .zip(&reference)
@@ -365,6 +379,17 @@ fn exported_bundles_predict_like_the_checkpoint() {
             "{precision}: accuracy {accuracy}, checkpoint {logged}"
         );
     }
+}
+
+/// Softmax of `logits` divided by `temperature`.
+fn softmax(logits: &[f64], temperature: f64) -> Vec<f64> {
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = logits
+        .iter()
+        .map(|l| ((l - max) / temperature).exp())
+        .collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
 }
 
 /// A bundle whose weights were damaged, or from a newer format, is refused with a clear
@@ -413,6 +438,8 @@ fn export(run: &Path, dir: &Path, precision: &str) -> PathBuf {
         bundle.to_str().unwrap(),
         "--precision",
         precision,
+        "--device",
+        "cpu",
     ]);
     assert!(exported.status.success(), "export failed");
     bundle

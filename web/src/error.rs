@@ -14,6 +14,8 @@ pub enum Code {
     BadBundle,
     /// A photo that cannot be decoded.
     BadImage,
+    /// A photo in a format the classifier's decoder lacks: the browser may decode it.
+    UnsupportedImage,
     /// A photo before any model was loaded.
     NoModel,
     /// The browser gives the page too little memory for this model.
@@ -30,6 +32,7 @@ impl Code {
             Code::BadRequest => "bad-request",
             Code::BadBundle => "bad-bundle",
             Code::BadImage => "bad-image",
+            Code::UnsupportedImage => "unsupported-image",
             Code::NoModel => "no-model",
             Code::OutOfMemory => "out-of-memory",
             Code::WebGpuUnavailable => "webgpu-unavailable",

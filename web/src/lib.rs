@@ -18,6 +18,7 @@ use wasm_bindgen::prelude::*;
 
 use backend::Backend;
 use error::{Code, PageError};
+use prediction::Photo;
 pub use prediction::Prediction;
 
 /// The loaded model; one per worker.
@@ -94,12 +95,44 @@ fn copy_weights(file: &str, weights: &js_sys::Uint8Array) -> Result<Vec<u8>, Pag
     Ok(bytes)
 }
 
-/// Classifies one photo (JPEG, PNG or WebP bytes) with the loaded model.
+/// Classifies one photo (JPEG, PNG or WebP bytes) with the loaded model. Other formats fail
+/// with the code `unsupported-image`: the browser may decode them for [`classify_pixels`].
 #[wasm_bindgen]
 pub async fn classify(image: Vec<u8>) -> Result<Prediction, PageError> {
+    with_model(Photo::Encoded(&image)).await
+}
+
+/// Classifies a photo the browser decoded: `width` x `height` upright RGBA pixels.
+#[wasm_bindgen]
+pub async fn classify_pixels(
+    rgba: js_sys::Uint8Array,
+    width: u32,
+    height: u32,
+) -> Result<Prediction, PageError> {
+    shared::preprocess::check_size(width, height).map_err(|err| Code::BadImage.error(err))?;
+    // The pixels, their RGB copy and the resized picture: asked for first, in a way that can
+    // fail, as for decoding (a failed allocation would abort the worker).
+    let len = rgba.length() as usize;
+    if Vec::<u8>::new().try_reserve_exact(len * 2).is_err() {
+        return Err(Code::OutOfMemory.error(format!(
+            "image is {width}x{height} pixels; classifying it takes about {} MiB of memory, \
+             more than is available",
+            (len * 2).div_ceil(1 << 20)
+        )));
+    }
+    let pixels = rgba.to_vec();
+    with_model(Photo::Pixels {
+        rgba: &pixels,
+        width,
+        height,
+    })
+    .await
+}
+
+async fn with_model(photo: Photo<'_>) -> Result<Prediction, PageError> {
     let loaded = LOADED
         .with_borrow(Option::clone)
         .ok_or_else(|| Code::NoModel.error("no model is loaded"))?;
     let device = backend::device(loaded.backend).await?;
-    prediction::predict(&loaded.bundle, &image, &device).await
+    prediction::predict(&loaded.bundle, photo, &device).await
 }

@@ -1,9 +1,11 @@
 //! One photo through the network: the centre crop the model sees, its class probabilities and
-//! a class-activation map of the predicted class.
+//! every class's activation map.
 
 use burn::prelude::*;
 use shared::bundle::Bundle;
-use shared::preprocess::{Window, batch_tensor, load_resized, normalize};
+use shared::preprocess::{
+    ImageError, Window, batch_tensor, load_resized, normalize, resize_shorter_side, rgb_from_rgba,
+};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Code, PageError};
@@ -11,26 +13,61 @@ use crate::error::{Code, PageError};
 /// What the page shows for a photo.
 #[wasm_bindgen(getter_with_clone)]
 pub struct Prediction {
-    /// Softmax of the logits, in the manifest's class order.
+    /// Softmax of the logits (at the bundle's calibrated temperature, if it has one), in the
+    /// manifest's class order.
     pub probabilities: Vec<f32>,
     pub logits: Vec<f32>,
     /// Index of the most probable class.
     pub top: usize,
-    /// The predicted class's activation map, `cam_size` x `cam_size`, scaled to 0..1.
-    pub cam: Vec<f32>,
+    /// A calibrated bundle's flags (`shared::calibration`): the answer is not sure, the photo
+    /// looks unlike the training photos. `None` for a bundle without calibration.
+    pub unsure: Option<bool>,
+    pub out_of_distribution: Option<bool>,
+    /// Every class's activation map, `classes` x `cam_size` x `cam_size`, in the logits' units
+    /// (a map's mean plus the class's bias is its logit).
+    pub cams: Vec<f32>,
     pub cam_size: usize,
+    /// The map value drawn at full colour: the bundle's, fixed for the model, or else this
+    /// photo's strongest (`cam_scale_fixed` says which).
+    pub cam_scale: f32,
+    pub cam_scale_fixed: bool,
     /// The centre crop the network saw, `view_size` x `view_size` RGBA, after EXIF rotation.
     pub view: Vec<u8>,
     pub view_size: u32,
 }
 
+/// A photo as the page hands it over.
+pub enum Photo<'a> {
+    /// A file's bytes, for the classifier's decoder (JPEG, PNG, WebP).
+    Encoded(&'a [u8]),
+    /// Upright RGBA pixels the browser decoded (formats that decoder lacks).
+    Pixels {
+        rgba: &'a [u8],
+        width: u32,
+        height: u32,
+    },
+}
+
 pub async fn predict(
     bundle: &Bundle,
-    image: &[u8],
+    photo: Photo<'_>,
     device: &Device,
 ) -> Result<Prediction, PageError> {
     let size = bundle.manifest.preprocessing.input_size();
-    let resized = load_resized(image, size).map_err(|err| Code::BadImage.error(err))?;
+    let resized = match photo {
+        Photo::Encoded(bytes) => load_resized(bytes, size),
+        Photo::Pixels {
+            rgba,
+            width,
+            height,
+        } => rgb_from_rgba(rgba, width, height).map(|rgb| resize_shorter_side(&rgb, size.resize)),
+    }
+    .map_err(|err| match err {
+        ImageError::UnknownFormat | ImageError::UnsupportedFormat { .. } => {
+            Code::UnsupportedImage.error(err)
+        }
+        err => Code::BadImage.error(err),
+    })?;
     let (width, height) = resized.dimensions();
     let crop = Window::center(width, height, size.crop).crop(&resized);
     let input = batch_tensor(&[normalize(&crop)], size.crop as usize, device);
@@ -40,16 +77,34 @@ pub async fn predict(
     let [_, _, cam_size, _] = features.dims();
     let logits = net.classify(features.clone());
     let logits = read(logits).await?;
-    let probabilities = shared::ranking::softmax(&logits);
+    let verdict = bundle
+        .manifest
+        .calibration
+        .as_ref()
+        .map(|c| c.judge(&logits));
+    let probabilities = match &verdict {
+        Some(verdict) => verdict.probabilities.clone(),
+        None => shared::ranking::softmax(&logits),
+    };
     let top = shared::ranking::argmax(&probabilities);
-    let maps = net.class_activation_maps(features);
-    let cam = read(maps.narrow(1, top, 1)).await?;
+    let cams = read(net.class_activation_maps(features)).await?;
+    // Where the bundle has no scale: this photo's strongest evidence, for or against any class.
+    let strongest = cams.iter().fold(0.0, |max: f32, v| max.max(v.abs()));
+    let cam_scale = match bundle.manifest.heatmap_scale {
+        Some(scale) => scale,
+        None if strongest > 0.0 => strongest,
+        None => 1.0,
+    };
 
     Ok(Prediction {
         probabilities,
         logits,
         top,
-        cam: scale_to_unit(cam),
+        unsure: verdict.as_ref().map(|v| v.unsure),
+        out_of_distribution: verdict.as_ref().map(|v| v.out_of_distribution),
+        cam_scale,
+        cam_scale_fixed: bundle.manifest.heatmap_scale.is_some(),
+        cams,
         cam_size,
         view: image_rgba(&crop),
         view_size: size.crop,
@@ -63,17 +118,6 @@ async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, PageError> 
     })?;
     data.try_to_vec::<f32>()
         .map_err(|err| Code::DeviceFailed.error(format!("unexpected result type: {err:?}")))
-}
-
-/// Min-max scaling, so the heatmap uses its whole colour range whatever the logit scale.
-fn scale_to_unit(values: Vec<f32>) -> Vec<f32> {
-    let min = values.iter().copied().fold(f32::INFINITY, f32::min);
-    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let range = max - min;
-    values
-        .into_iter()
-        .map(|v| if range > 0.0 { (v - min) / range } else { 0.0 })
-        .collect()
 }
 
 fn image_rgba(image: &image::RgbImage) -> Vec<u8> {

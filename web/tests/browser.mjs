@@ -12,7 +12,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  closeSync, cpSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync,
+  appendFileSync, closeSync, cpSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
@@ -60,6 +60,11 @@ const expected = new Map(JSON.parse(classify.stdout).map((a) => [a.image.split('
 for (const [name, message] of Object.entries(BAD)) {
   assert.ok(expected.get(name).error?.includes(message), `trainer classify on ${name}: ${expected.get(name).error}`);
 }
+// `trainer export` calibrated the bundle, so each answer says whether it is sure.
+assert.ok(JSON.parse(readFileSync(join(site, 'model', 'manifest.json'))).calibration.temperature > 0);
+for (const answer of expected.values()) {
+  if (!answer.error) assert.equal(typeof answer.unsure, 'boolean', JSON.stringify(answer));
+}
 
 // ---- the site, under a sub-path as on a project page of a static host -------------------
 
@@ -67,11 +72,11 @@ const server = await serveSite(site, '/shop/skirts/');
 const { url, requests } = server;
 const browser = await launchChromium();
 
-async function openPage(context, backend) {
+async function openPage(context, backend, site = url) {
   const page = await context.newPage();
   page.on('console', (m) => m.type() === 'error' && log(`console: ${m.text()}`));
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
-  await page.goto(`${url}?backend=${backend}`);
+  await page.goto(`${site}?backend=${backend}`);
   await page.waitForFunction(() => /Model ready|could not/.test(document.querySelector('#model-status').textContent),
     null, { timeout: 120_000 });
   return page;
@@ -83,9 +88,10 @@ async function cardsDone(page, count) {
     return cards.length === n && cards.every((c) => c.dataset.state !== 'pending');
   }, count, { timeout: 600_000 });
   return page.$$eval('.card', (cards) => cards.map((c) => ({
-    name: c.querySelector('h3').textContent,
+    name: c.querySelector('h2').textContent,
     state: c.dataset.state,
     probabilities: c.dataset.probabilities && JSON.parse(c.dataset.probabilities),
+    flags: c.dataset.flags && JSON.parse(c.dataset.flags),
     message: c.querySelector('.message')?.textContent,
     answer: c.querySelector('.answer')?.textContent,
     time: c.querySelector('.time')?.textContent,
@@ -95,10 +101,19 @@ async function cardsDone(page, count) {
 // Where the page's message differs from the command line's: on wasm32 the png crate refuses
 // an image whose pixels cannot fit the address space before the declared size can be read.
 const PAGE_MESSAGES = { 'bomb.png': 'decoding would need more than 1024 MiB of memory' };
+// Formats the classifier's decoder lacks (so `trainer classify` refuses them) that the page has
+// the browser decode.
+const BROWSER_DECODED = ['animated.gif'];
 
 function checkCards(cards, backend, answers = expected) {
   for (const card of cards) {
     const want = answers.get(card.name);
+    if (BROWSER_DECODED.includes(card.name.replace(/^\d+-/, ''))) {
+      assert.ok(want.error.includes('not supported'), want.error);
+      assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
+      assert.match(card.time, /decoded by this browser/);
+      continue;
+    }
     if (want.error) {
       const message = PAGE_MESSAGES[card.name.replace(/^\d+-/, '')] ?? want.error;
       assert.equal(card.state, 'error', `${backend}: ${card.name} should fail`);
@@ -108,6 +123,9 @@ function checkCards(cards, backend, answers = expected) {
     assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
     const worst = Math.max(...card.probabilities.map((p, i) => Math.abs(p - want.probabilities[i])));
     assert.ok(worst <= TOLERANCE, `${backend}: ${card.name}: page ${card.probabilities} vs trainer ${want.probabilities}`);
+    // The calibration's flags ("not sure", "unlike the training photos") agree too.
+    assert.deepEqual(card.flags, { unsure: want.unsure, out_of_distribution: want.out_of_distribution },
+      `${backend}: ${card.name}: flags`);
     log(`${backend}: ${card.name}: ${card.answer}, ${card.time}, max |page - trainer| = ${worst.toExponential(1)}`);
   }
 }
@@ -153,6 +171,14 @@ try {
     await page.uncheck('#show-cam');
     assert.notEqual(await pixels(), withHeatmap, 'switching the heatmap off changed nothing');
     await page.check('#show-cam');
+    assert.equal(await pixels(), withHeatmap);
+    // Any class's heatmap, chosen from its bar, on the model's one scale.
+    const firstDone = '.card[data-state="done"]';
+    assert.match(await page.textContent(`${firstDone} .legend`), /evidence for .*, on the same scale for every photo/);
+    await page.click(`${firstDone} .bar:not(.top)`);
+    assert.notEqual(await pixels(), withHeatmap, 'choosing another class changed nothing');
+    assert.equal(await page.getAttribute(`${firstDone} .bar:not(.top)`, 'aria-pressed'), 'true');
+    await page.click(`${firstDone} .bar.top`);
     assert.equal(await pixels(), withHeatmap);
 
     // Second visit: the weights come from the Cache API, not the network.
@@ -255,7 +281,8 @@ try {
     await context.close();
 
     // The same for a published bundle whose manifest promises more than that: no download.
-    const published = await browser.newContext();
+    // (Requests a service worker answers would bypass the route.)
+    const published = await browser.newContext({ serviceWorkers: 'block' });
     const manifest = JSON.parse(readFileSync(join(site, 'model', 'manifest.json')));
     manifest.weights.bytes = 8 * 2 ** 30;
     await published.route('**/model/manifest.json', (route) => route.fulfill({ json: manifest }));
@@ -346,7 +373,7 @@ try {
   // weights named in capitals) and changes "Run on" while it loads: their bundle stays once the
   // download ends, on the backend they chose.
   {
-    const context = await browser.newContext();
+    const context = await browser.newContext({ serviceWorkers: 'block' });
     let release;
     const released = new Promise((done) => { release = done; });
     await context.route('**/model/model.safetensors', async (route) => {
@@ -379,6 +406,224 @@ try {
     checkCards(await cardsDone(page, 1), 'cpu, dropped during the download');
     assert.deepEqual(pageErrors, []);
     log('a bundle dropped in two drops during the download, and "Run on" changed while it loaded: kept, on the CPU');
+    await context.close();
+  }
+
+  // The page as people use it, on a phone-sized screen with touch: the keyboard, the camera,
+  // an image dragged from another site, the results out as CSV and JSON, removing photos,
+  // stopping a long queue, what a screen reader is told, and axe-core's accessibility rules.
+  {
+    const phone = await launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
+    const context = await phone.newContext({
+      viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
+      permissions: ['camera', 'clipboard-read', 'clipboard-write'],
+    });
+    await context.addInitScript(() => {
+      window.announcements = [];
+      document.addEventListener('DOMContentLoaded', () => {
+        const announcer = document.querySelector('#announcer');
+        new MutationObserver(() => window.announcements.push(announcer.textContent))
+          .observe(announcer, { childList: true, characterData: true, subtree: true });
+      });
+    });
+    const page = await openPage(context, 'cpu');
+    assert.match(await page.textContent('#model-timing'), /^Loaded in [\d.]+ s, then a first run to warm it up in [\d.]+ s/);
+    log(`phone: ${await page.textContent('#model-timing')}`);
+
+    // Keyboard: the drop zone takes the focus, and Enter opens the file picker.
+    await page.focus('#drop');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+    const good = files.filter((f) => !(f.split('/').pop() in BAD) && !f.endsWith('camera-50mp.jpg'));
+    await chooser.setFiles(good.slice(0, 2));
+    await cardsDone(page, 2);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'take-photo', 'Tab after the drop zone');
+    await page.keyboard.press('Shift+Tab');
+    const [bySpace] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press(' ')]);
+    await bySpace.setFiles([]);
+
+    // "Take a photo": an image-only picker that asks phones for the rear camera.
+    assert.equal(await page.getAttribute('#capture', 'capture'), 'environment');
+    assert.equal(await page.getAttribute('#capture', 'accept'), 'image/*');
+    const [camera] = await Promise.all([page.waitForEvent('filechooser'), page.click('#take-photo')]);
+    assert.equal(camera.isMultiple(), false);
+    await camera.setFiles(good[2]);
+    // The live camera (Chromium's fake one): its preview, then a picture from the shutter.
+    await page.click('#open-camera');
+    await page.waitForFunction(() => document.querySelector('#camera-video').videoWidth > 0);
+    await page.click('#shutter');
+    const afterCamera = await cardsDone(page, 4);
+    const shot = afterCamera.find((c) => /^camera-[\d-]+\.jpg$/.test(c.name));
+    assert.equal(shot?.state, 'done', JSON.stringify(afterCamera.map((c) => c.name)));
+    await page.click('#close-camera');
+    assert.equal(await page.isHidden('#camera'), true);
+    log(`phone: camera picture ${shot.name}: ${shot.answer}`);
+
+    // Images dragged from other pages arrive as addresses: this site's is fetched; a site that
+    // does not share its images (no CORS headers) gets a card saying what to do.
+    cpSync(good[0], join(site, 'dragged.jpg'));
+    const otherSite = join(work, 'other-site');
+    mkdirSync(otherSite);
+    cpSync(good[1], join(otherSite, 'from-another-site.jpg'));
+    const elsewhere = await serveSite(otherSite);
+    const dropUrl = (address) => page.evaluate((href) => {
+      const transfer = new DataTransfer();
+      transfer.setData('text/uri-list', href);
+      document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
+    }, address);
+    await dropUrl(`${url}dragged.jpg`);
+    await dropUrl(`${elsewhere.url}from-another-site.jpg`);
+    const afterUrls = await cardsDone(page, 6);
+    elsewhere.close();
+    const dragged = afterUrls.find((c) => c.name === 'dragged.jpg');
+    checkCards([{ ...dragged, name: good[0].split('/').pop() }], 'cpu, a dragged address');
+    const refused = afterUrls.find((c) => c.name === 'from-another-site.jpg');
+    assert.equal(refused.state, 'error');
+    assert.match(refused.message, /could not be fetched: its site does not let other pages read it .*drop the saved file here/);
+    log(`phone: an image from a site without CORS: ${refused.message}`);
+
+    // What a screen reader hears: the model once, then each photo once, with its answer.
+    const said = await page.evaluate(() => window.announcements);
+    assert.ok(said.some((s) => /^Model ready/.test(s)) && !said.some((s) => /Downloading/.test(s)), said.join(' | '));
+    for (const card of afterUrls) {
+      const times = said.filter((s) => s.startsWith(`${card.name}`)).length;
+      assert.equal(times, 1, `${card.name} announced ${times} times: ${said.join(' | ')}`);
+    }
+
+    // No horizontal scrolling on the phone, every control within reach, and the rules of axe-core.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at 390 px`);
+    const outside = await page.$$eval('button:not([hidden]), select, input:not([hidden]), #drop', (controls) =>
+      controls.filter((c) => c.offsetParent).map((c) => [c.id || c.className, c.getBoundingClientRect()])
+        .filter(([, box]) => box.left < 0 || box.right > window.innerWidth).map(([name]) => name));
+    assert.deepEqual(outside, [], 'controls outside the screen');
+    await page.screenshot({ path: join(work, 'page-phone.png'), fullPage: true });
+    await page.addScriptTag({ path: join(root, 'node_modules', 'axe-core', 'axe.min.js') });
+    const { violations } = await page.evaluate(() => window.axe.run());
+    const byImpact = {};
+    for (const v of violations) byImpact[v.impact] = (byImpact[v.impact] ?? 0) + v.nodes.length;
+    log(`phone: axe-core: ${JSON.stringify(byImpact)} (${violations.map((v) => v.id).join(', ') || 'no violations'})`);
+    const grave = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(grave.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(' ')}`), []);
+
+    // The results out: a CSV row per photo with each class's probability, the same as JSON.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
+    assert.equal(download.suggestedFilename(), 'skirt-photos.csv');
+    const csv = readFileSync(await download.path(), 'utf8').trim().split('\r\n').map((line) => line.split(','));
+    const classes = JSON.parse(readFileSync(join(site, 'model', 'manifest.json'))).classes;
+    assert.deepEqual(csv[0], ['file', 'status', 'predicted', ...classes.map((c) => `p_${c}`), 'unsure',
+      'out_of_distribution', 'backend', 'ms', 'error']);
+    assert.equal(csv.length, 1 + afterUrls.length);
+    for (const card of afterUrls.filter((c) => c.state === 'done')) {
+      const row = csv.find((r) => r[0] === card.name);
+      assert.deepEqual(row.slice(3, 3 + classes.length).map(Number), card.probabilities, card.name);
+      assert.equal(row[2], card.answer.replace(/ \(.*/, ''));
+      assert.deepEqual(row.slice(3 + classes.length, 3 + classes.length + 3),
+        [String(card.flags.unsure), String(card.flags.out_of_distribution), 'cpu']);
+    }
+    await page.click('#copy-json');
+    const json = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+    assert.equal(json.length, afterUrls.length);
+    assert.equal(json.find((r) => r.file === refused.name).error, refused.message);
+    assert.deepEqual(Object.values(json.find((r) => r.file === dragged.name).probabilities), dragged.probabilities);
+
+    // Removing one photo, then all of them.
+    await page.click(`.card[aria-label="${refused.name}"] .remove`);
+    assert.equal(await page.$$eval('.card', (c) => c.length), afterUrls.length - 1);
+    await page.click('#clear');
+    assert.equal(await page.$$eval('.card', (c) => c.length), 0);
+    assert.equal(await page.isDisabled('#download-csv'), true);
+
+    // A long queue stopped: the photo being classified finishes, the waiting ones stay
+    // unclassified with a button each, and that button classifies its photo.
+    const big = files.find((f) => f.endsWith('camera-50mp.jpg'));
+    const queue = Array.from({ length: 8 }, (_, i) => {
+      const copy = join(work, `queued-${i}.jpg`);
+      cpSync(big, copy);
+      return copy;
+    });
+    await page.setInputFiles('#picker', queue);
+    await page.click('#stop');
+    const stopped = await cardsDone(page, 8);
+    const states = stopped.map((c) => c.state);
+    assert.ok(states.every((s) => s === 'done' || s === 'stopped') && states.includes('stopped'), states.join());
+    assert.equal(await page.isHidden('#stop'), true);
+    const first = stopped.find((c) => c.state === 'stopped');
+    await page.click(`.card[aria-label="${first.name}"] .retry`);
+    const redone = (await cardsDone(page, 8)).find((c) => c.name === first.name);
+    assert.equal(redone.state, 'done');
+    log(`phone: 8 big photos, stopped at once: ${states.filter((s) => s === 'stopped').length} left waiting; ` +
+      'one classified from its button afterwards');
+    await phone.close();
+  }
+
+  // After one visit the page loads and classifies offline (its own server gone, the browser
+  // offline); a second visit downloads neither the wasm nor the model; the page is installable;
+  // and a new deploy is used as a whole, never mixed with the version a page started with.
+  {
+    const offlineSite = join(work, 'offline-site');
+    cpSync(site, offlineSite, { recursive: true });
+    let host = await serveSite(offlineSite, '/app/');
+    const context = await browser.newContext();
+    const page = await openPage(context, 'cpu', host.url);
+    const shellCached = () => page.evaluate(async () => Boolean(navigator.serviceWorker.controller) &&
+      (await caches.keys()).some((k) => k.startsWith('skirt-classifier-shell-') && !k.endsWith('-partial')));
+    for (let i = 0; !(await shellCached()); i++) {
+      assert.ok(i < 600, 'the service worker did not keep the page');
+      await page.waitForTimeout(100);
+    }
+    const cdp = await context.newCDPSession(page);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    assert.deepEqual(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito'), []);
+
+    host.bytes.clear();
+    const second = await openPage(context, 'cpu', host.url);
+    assert.match(await second.textContent('#model-status'), /from the browser cache/);
+    const fetched = [...host.bytes.values()].reduce((a, b) => a + b, 0);
+    const heavy = ['web_bg.wasm', 'model/model.safetensors'].map((f) => host.bytes.get(`/app/${f}`) ?? 0);
+    assert.deepEqual(heavy, [0, 0], `a second visit downloaded ${JSON.stringify([...host.bytes])}`);
+    log(`offline: a second visit fetched ${fetched} bytes (${[...host.bytes.keys()].join(', ')}), none of the wasm or the weights`);
+    await second.close();
+
+    host.close();
+    await context.setOffline(true);
+    const start = Date.now();
+    await page.reload();
+    await page.waitForFunction(() => /Model ready|could not/.test(document.querySelector('#model-status').textContent));
+    assert.match(await page.textContent('#model-status'), /Model ready \(from the browser cache\)/);
+    await page.setInputFiles('#picker', [files[0]]);
+    checkCards(await cardsDone(page, 1), 'cpu, offline');
+    log(`offline: the reload was ready in ${Date.now() - start} ms and classified a photo`);
+
+    // A new deploy changes two of the page's files.
+    host = await serveSite(offlineSite, '/app/', host.port);
+    await context.setOffline(false);
+    for (const file of ['app.js', 'worker.js']) appendFileSync(join(offlineSite, file), '\n// deploy 2\n');
+    const served = () => page.evaluate(() => Promise.all(['app.js', 'worker.js']
+      .map((file) => fetch(file).then((r) => r.text()).then((text) => text.includes('deploy 2')))));
+    await page.reload();
+    await page.waitForSelector('#update:not([hidden])', { timeout: 60_000 });
+    assert.deepEqual(await served(), [false, false], 'the page must keep the version it started with');
+    const reloaded = page.waitForNavigation();
+    await page.click('#use-update');
+    await reloaded;
+    await page.waitForFunction(() => /Model ready/.test(document.querySelector('#model-status').textContent));
+    assert.deepEqual(await served(), [true, true], 'after "Use it now", all of the new version');
+    log('offline: a new deploy was announced, kept apart, then used whole');
+    await context.close();
+    host.close();
+  }
+
+  // A camera the user refuses, or a device without one: said in words.
+  {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+    });
+    const page = await openPage(context, 'cpu');
+    await page.click('#open-camera');
+    assert.match(await page.textContent('#camera-message'), /The camera was not allowed/);
+    assert.equal(await page.isHidden('#camera'), true);
     await context.close();
   }
 

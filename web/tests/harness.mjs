@@ -1,19 +1,22 @@
 // What the browser test and the page benchmark share: a static server for a built site and
 // Debian's headless Chromium with WebGPU through SwiftShader.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const TYPES = {
   '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.json': 'application/json',
+  '.css': 'text/css', '.json': 'application/json', '.webmanifest': 'application/manifest+json', '.png': 'image/png',
 };
 
-// Serves `site` under `prefix` on 127.0.0.1; `requests` collects the paths asked for.
-export async function serveSite(site, prefix = '/') {
+// Serves `site` under `prefix` on 127.0.0.1 as static hosts do (with Last-Modified);
+// `requests` collects the paths asked for, `bytes` the body bytes sent per path.
+// `port` 0 picks a free one; the same port again is the same origin (its service worker).
+export async function serveSite(site, prefix = '/', port = 0) {
   const requests = [];
+  const bytes = new Map();
   const server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url, 'http://x').pathname);
     requests.push(path);
@@ -25,14 +28,20 @@ export async function serveSite(site, prefix = '/') {
       response.writeHead(200, {
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
         'content-length': body.length,
+        'last-modified': statSync(file).mtime.toUTCString(),
       });
+      if (request.method !== 'HEAD') bytes.set(path, (bytes.get(path) ?? 0) + body.length);
       response.end(body);
     } catch {
       response.writeHead(404).end();
     }
   });
-  await new Promise((done) => server.listen(0, '127.0.0.1', done));
-  return { url: `http://127.0.0.1:${server.address().port}${prefix}`, requests, close: () => server.close() };
+  await new Promise((done) => server.listen(port, '127.0.0.1', done));
+  const close = () => {
+    server.closeAllConnections();
+    server.close();
+  };
+  return { url: `http://127.0.0.1:${server.address().port}${prefix}`, port: server.address().port, requests, bytes, close };
 }
 
 // `extraArgs`: more command-line switches for this browser.

@@ -1,14 +1,17 @@
-// The page's entry point: wires the drop zone, the file picker, paste and the settings to the
-// modules: worker-client.js (the worker that computes), model.js (the bundle in use) and
-// cards.js (one card per photo). protocol.js defines what page and worker say to each other.
+// The page's entry point: wires the drop zone, the file picker, paste, the camera and the
+// settings to the modules: worker-client.js (the worker that computes), model.js (the bundle
+// in use), cards.js (one card per photo) and camera.js. protocol.js defines what page and
+// worker say to each other.
+import { Camera } from './camera.js';
 import { Cards } from './cards.js';
-import { $ } from './dom.js';
+import { $, announce } from './dom.js';
 import { Model } from './model.js';
 import { WorkerClient } from './worker-client.js';
 
 const client = new WorkerClient(() => model.reload(), (notice) => model.showStartup(notice));
 const model = new Model(client, () => cards.classifyAll());
 const cards = new Cards(client, model);
+const camera = new Camera((file) => cards.add(file));
 
 function addFiles(fileList) {
   const files = [...fileList];
@@ -17,24 +20,97 @@ function addFiles(fileList) {
   for (const file of files) if (!bundleFiles.includes(file)) cards.add(file);
 }
 
+// An image dragged from another page arrives as its address: fetched where its site allows
+// other pages to read it (CORS), otherwise its card says what to do instead.
+async function addUrl(address) {
+  let url;
+  try {
+    url = new URL(address, location.href);
+  } catch {
+    return;
+  }
+  const name = decodeURIComponent(url.pathname.split('/').pop() || url.hostname);
+  let blob;
+  try {
+    const response = await fetch(url, { mode: 'cors', credentials: 'omit' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    blob = await response.blob();
+  } catch (error) {
+    cards.addFailed(name, `${url.href} could not be fetched: its site does not let other pages read it ` +
+      `(${error.message}). Save the image to your device, then drop the saved file here.`);
+    return;
+  }
+  cards.add(new File([blob], name, { type: blob.type }));
+}
+
+function drop(transfer) {
+  if (transfer.files.length) return addFiles(transfer.files);
+  // `text/uri-list` may hold comments (#) and several addresses.
+  const urls = (transfer.getData('text/uri-list') || transfer.getData('text/plain'))
+    .split(/\r?\n/).map((line) => line.trim()).filter((line) => /^(https?|data|blob):/i.test(line));
+  for (const url of urls) addUrl(url);
+}
+
+async function copyJson() {
+  try {
+    await navigator.clipboard.writeText(JSON.stringify(cards.results(), null, 2));
+    announce(`The results of ${cards.cards.length} photos were copied as JSON.`);
+  } catch (error) {
+    announce(`The results could not be copied: ${error.message}. Use "Download CSV" instead.`);
+  }
+}
+
+function downloadCsv() {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([cards.csv()], { type: 'text/csv' }));
+  link.download = 'skirt-photos.csv';
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
 function wire() {
-  const drop = $('#drop');
+  const zone = $('#drop');
   for (const type of ['dragenter', 'dragover']) {
-    drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add('over'); });
+    zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add('over'); });
   }
   for (const type of ['dragleave', 'drop']) {
-    drop.addEventListener(type, () => drop.classList.remove('over'));
+    zone.addEventListener(type, () => zone.classList.remove('over'));
   }
   // Files dropped anywhere on the page count (and never make the browser navigate away).
   window.addEventListener('dragover', (e) => e.preventDefault());
-  window.addEventListener('drop', (e) => { e.preventDefault(); addFiles(e.dataTransfer.files); });
+  window.addEventListener('drop', (e) => { e.preventDefault(); drop(e.dataTransfer); });
+  // The drop zone is a button too: a click, Enter or Space opens the file picker (on the key's
+  // release: Chromium opens no file picker from a keydown).
+  const activates = (e) => e.key === 'Enter' || e.key === ' ';
+  zone.addEventListener('click', () => $('#picker').click());
+  zone.addEventListener('keydown', (e) => { if (activates(e)) e.preventDefault(); });
+  zone.addEventListener('keyup', (e) => { if (activates(e)) $('#picker').click(); });
   $('#picker').addEventListener('change', (e) => { addFiles(e.target.files); e.target.value = ''; });
   document.addEventListener('paste', (e) => addFiles(e.clipboardData.files));
   $('#show-cam').addEventListener('change', () => cards.drawAll());
   $('#backend-choice').addEventListener('change', () => model.switchBackend());
+  $('#stop').addEventListener('click', () => cards.stop());
+  $('#download-csv').addEventListener('click', downloadCsv);
+  $('#copy-json').addEventListener('click', copyJson);
+  $('#clear').addEventListener('click', () => cards.clear());
+  camera.wire();
+}
+
+// The service worker (sw.js) keeps the page and the model for offline use, and says when a
+// new deploy is ready. Pages opened from a file or without the API work as before.
+function offline() {
+  if (!navigator.serviceWorker) return;
+  navigator.serviceWorker.register('sw.js').catch(() => {});
+  navigator.serviceWorker.addEventListener('message', ({ data }) => {
+    if (data?.update) $('#update').hidden = false;
+  });
+  $('#use-update').addEventListener('click', async () => {
+    (await navigator.serviceWorker.ready).active?.postMessage({ type: 'use-update' });
+  });
 }
 
 const requested = new URLSearchParams(location.search).get('backend');
 if (['auto', 'webgpu', 'cpu'].includes(requested)) $('#backend-choice').value = requested;
 wire();
+offline();
 model.start();

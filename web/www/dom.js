@@ -13,3 +13,8 @@ export async function readFile(file) {
     throw new Error(`${file.name || 'the image'} could not be read into memory (${error.message})`);
   }
 }
+
+/** Says `text` to screen readers once (the page's one live region). */
+export function announce(text) {
+  $('#announcer').textContent = text;
+}

@@ -1,6 +1,6 @@
 // The model: the bundle published with the page (downloaded with progress, kept in the Cache
 // API) or one the user drops, checked and loaded by the worker on the chosen backend.
-import { $, mib, readFile } from './dom.js';
+import { $, announce, mib, readFile } from './dom.js';
 import { ErrorCode } from './protocol.js';
 
 const MODEL_DIR = 'model/';
@@ -59,7 +59,7 @@ export class Model {
       this.webgpu = await this.client.ask({ type: 'probe' });
     } catch (error) {
       setStatus(`The classifier could not start: ${error.message}. Reload the page; if this ` +
-        'happens again, try an up-to-date Chrome, Edge, Firefox or Safari.', true);
+        'happens again, try an up-to-date Chrome, Edge, Firefox or Safari.', true, true);
       return;
     }
     await this.loadPublished().catch(showError);
@@ -130,7 +130,7 @@ export class Model {
       const source = `your bundle (${weights.name})`;
       await this.use({ manifest: checked, manifestFile, weightsFile, source }, 'your bundle');
     } catch (error) {
-      setStatus(`Your bundle could not be used: ${error.message}`, true);
+      setStatus(`Your bundle could not be used: ${error.message}`, true, true);
     }
   }
 
@@ -151,7 +151,7 @@ export class Model {
       throw error;
     }
     showInfo(bundle.manifest, bundle.source);
-    setStatus(`Model ready (${how}).`);
+    setStatus(`Model ready (${how}).`, false, true);
     // "Run on" changed while the model was loading: load it where it was asked for.
     if ($('#backend-choice').value !== this.loadedFor) return this.use(bundle, 'switched');
     this.onChange();
@@ -183,15 +183,20 @@ export class Model {
       return this.client.ask({ type: 'load', backend: on, manifest, weights }, [manifest.bytes, weights.bytes]);
     };
     let note = '';
+    /** @type {import('./protocol.js').Loaded} */
+    let loaded;
     try {
-      await load(backend);
+      loaded = await load(backend);
     } catch (error) {
       if (backend !== 'webgpu' || error.code !== ErrorCode.WEBGPU_UNAVAILABLE) throw error;
       note = ` (${error.message})`;
       backend = 'cpu';
-      await load(backend);
+      loaded = await load(backend);
     }
     this.backend = backend;
+    const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+    $('#model-timing').textContent = `Loaded in ${seconds(loaded.loadMs)}, then a first run to ` +
+      `warm it up in ${seconds(loaded.warmUpMs)}, so the photos' times are the model's own.`;
     const where = $('#backend');
     where.dataset.backend = backend;
     where.textContent = backend === 'webgpu'
@@ -209,10 +214,12 @@ export class Model {
   }
 }
 
-function setStatus(text, error = false) {
+/** The model's status line; `say` also tells screen readers (the outcomes, not every step). */
+function setStatus(text, error = false, say = false) {
   const status = $('#model-status');
   status.textContent = text;
   status.classList.toggle('error', error);
+  if (say) announce(text);
 }
 
 /** The progress bar at `loaded` of `total` bytes; hidden when done, indefinite without a total. */
@@ -224,7 +231,7 @@ function showProgress(loaded, total) {
 }
 
 function showError(error) {
-  setStatus(`The model could not be loaded: ${error.message}`, true);
+  setStatus(`The model could not be loaded: ${error.message}`, true, true);
   $('#model-progress').hidden = true;
 }
 

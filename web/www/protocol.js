@@ -24,17 +24,28 @@
  */
 
 /**
- * One photo's answer: class probabilities and logits (manifest order), the top class, its
- * activation map (camSize x camSize, 0..1) and the RGBA crop the network saw.
+ * One photo's answer: class probabilities (calibrated where the bundle is) and logits
+ * (manifest order), the top class, the calibration's flags (undefined without one), every
+ * class's activation map (classes x camSize x camSize, in logit units) with the value drawn
+ * at full colour (the bundle's for all photos when `camScaleFixed`, else this photo's
+ * strongest), the RGBA crop the network saw, and whether the browser decoded the photo (a
+ * format the classifier's own decoder lacks).
  * @typedef {{ probabilities: Float32Array, logits: Float32Array, top: number,
- *             cam: Float32Array, camSize: number, view: Uint8Array, viewSize: number, ms: number }} Prediction
+ *             unsure: boolean | undefined, outOfDistribution: boolean | undefined,
+ *             cams: Float32Array, camSize: number, camScale: number, camScaleFixed: boolean,
+ *             view: Uint8Array, viewSize: number, decodedByBrowser: boolean, ms: number }} Prediction
+ */
+
+/**
+ * How long a model took to load, and its first run (the warm-up) after that.
+ * @typedef {{ loadMs: number, warmUpMs: number }} Loaded
  */
 
 /**
  * The requests, each with the result it is answered with:
  * - `probe` -> WebGpuInfo
  * - `manifest` (checks a manifest) -> Manifest
- * - `load` (replaces the worker's model) -> null
+ * - `load` (replaces the worker's model, then warms it up) -> Loaded
  * - `classify` (one photo's encoded bytes) -> Prediction
  * @typedef {{ type: 'probe' }
  *         | { type: 'manifest', manifest: NamedBytes }
@@ -63,6 +74,8 @@ export const ErrorCode = Object.freeze({
   BAD_REQUEST: 'bad-request',
   BAD_BUNDLE: 'bad-bundle',
   BAD_IMAGE: 'bad-image',
+  /** A format the classifier's decoder lacks: the worker lets the browser decode it. */
+  UNSUPPORTED_IMAGE: 'unsupported-image',
   NO_MODEL: 'no-model',
   OUT_OF_MEMORY: 'out-of-memory',
   /** WebGPU could not start: the page runs the model on the CPU instead. */

@@ -1,6 +1,6 @@
 // The Web Worker that owns the wasm module: decoding, preprocessing and inference run here, so
 // the page stays responsive. Requests (protocol.js) are answered one at a time, in order.
-import init, { classify, load_model, read_manifest } from './web.js';
+import init, { classify, classify_pixels, load_model, read_manifest } from './web.js';
 import { CodedError, ErrorCode } from './protocol.js';
 
 // Every request waits for the wasm module; one that cannot be fetched or compiled answers
@@ -68,25 +68,71 @@ async function handle(request) {
     }
     case 'load': {
       const { manifest, weights, backend } = request;
+      const start = performance.now();
       await load_model(manifest.name, new Uint8Array(manifest.bytes), weights.name, new Uint8Array(weights.bytes),
         backend);
-      return [null, []];
+      const loaded = performance.now();
+      await warmUp();
+      /** @type {import('./protocol.js').Loaded} */
+      const result = { loadMs: loaded - start, warmUpMs: performance.now() - loaded };
+      return [result, []];
     }
     case 'classify': {
       const start = performance.now();
-      const p = await classify(new Uint8Array(request.bytes));
+      let p;
+      let decodedByBrowser = false;
+      try {
+        p = await classify(new Uint8Array(request.bytes));
+      } catch (error) {
+        // A format the classifier's decoder lacks (HEIC, AVIF, GIF...): the browser may know it.
+        if (error.code !== ErrorCode.UNSUPPORTED_IMAGE) throw error;
+        const pixels = await browserDecode(request.bytes).catch(() => null);
+        if (!pixels) throw error;
+        p = await classify_pixels(pixels.rgba, pixels.width, pixels.height);
+        decodedByBrowser = true;
+      }
       /** @type {import('./protocol.js').Prediction} */
       const result = {
         probabilities: p.probabilities, logits: p.logits, top: p.top,
-        cam: p.cam, camSize: p.cam_size, view: p.view, viewSize: p.view_size,
-        ms: performance.now() - start,
+        unsure: p.unsure, outOfDistribution: p.out_of_distribution,
+        cams: p.cams, camSize: p.cam_size, camScale: p.cam_scale, camScaleFixed: p.cam_scale_fixed,
+        view: p.view, viewSize: p.view_size, decodedByBrowser, ms: performance.now() - start,
       };
       p.free();
-      return [result, [result.cam.buffer, result.view.buffer]];
+      return [result, [result.cams.buffer, result.view.buffer]];
     }
     default:
       throw new CodedError(ErrorCode.BAD_REQUEST, `unknown request ${request.type}`);
   }
+}
+
+/**
+ * A photo's upright RGBA pixels, decoded by the browser.
+ * @param {ArrayBuffer} bytes
+ */
+async function browserDecode(bytes) {
+  const bitmap = await createImageBitmap(new Blob([bytes]));
+  try {
+    const { width, height } = bitmap;
+    const context = new OffscreenCanvas(width, height).getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    return { rgba: new Uint8Array(context.getImageData(0, 0, width, height).data.buffer), width, height };
+  } finally {
+    bitmap.close();
+  }
+}
+
+/**
+ * One classification of a plain grey picture right after loading: the first run compiles the
+ * GPU's kernels and grows memory, which would otherwise be counted in the first photo's time.
+ */
+async function warmUp() {
+  const canvas = new OffscreenCanvas(64, 64);
+  const context = canvas.getContext('2d');
+  context.fillStyle = '#808080';
+  context.fillRect(0, 0, 64, 64);
+  const blob = await canvas.convertToBlob({ type: 'image/png' });
+  (await classify(new Uint8Array(await blob.arrayBuffer()))).free();
 }
 
 /** What WebGPU offers here: an adapter, and whether it is a software fallback (SwiftShader). */

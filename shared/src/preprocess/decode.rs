@@ -50,6 +50,12 @@ pub enum ImageError {
     Corrupt { format: ImageFormat, reason: String },
     #[error("truncated JPEG: the file ends before its image data does")]
     Truncated,
+    #[error("{bytes} bytes of RGBA pixels are not a {width}x{height} picture")]
+    PixelCount {
+        width: u32,
+        height: u32,
+        bytes: usize,
+    },
 }
 
 /// Decodes JPEG, PNG or WebP bytes (the format is sniffed from the content, not the file
@@ -86,17 +92,7 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let mut decoder = reader.into_decoder().map_err(failed)?;
     // The declared size is checked before a single pixel is decoded.
     let (width, height) = decoder.dimensions();
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(ImageError::TooLarge {
-            width,
-            height,
-            max_pixels: MAX_PIXELS,
-            max_side: MAX_SIDE,
-        });
-    }
-    if width.max(height) > MAX_ASPECT.saturating_mul(width.min(height)) {
-        return Err(ImageError::TooElongated { width, height });
-    }
+    check_size(width, height)?;
     // The decoded pixels, a turned copy and an 8-bit RGB copy may all be held at once. That
     // memory is asked for first, in a way that can fail: a failed allocation would abort (in
     // the page, whose WebAssembly memory a browser caps, it ends the worker).
@@ -120,6 +116,37 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(failed)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
+}
+
+/// Refuses sizes over the limits (see [`MAX_PIXELS`], [`MAX_SIDE`], [`MAX_ASPECT`]).
+pub fn check_size(width: u32, height: u32) -> Result<(), ImageError> {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            max_pixels: MAX_PIXELS,
+            max_side: MAX_SIDE,
+        });
+    }
+    if width.max(height) > MAX_ASPECT.saturating_mul(width.min(height)) {
+        return Err(ImageError::TooElongated { width, height });
+    }
+    Ok(())
+}
+
+/// An upright picture that something else decoded (the browser, for formats this decoder
+/// lacks), as RGBA rows: its RGB, the alpha dropped as `decode_rgb` drops it.
+pub fn rgb_from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage, ImageError> {
+    check_size(width, height)?;
+    let rgb: Vec<u8> = rgba
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    RgbImage::from_raw(width, height, rgb).ok_or(ImageError::PixelCount {
+        width,
+        height,
+        bytes: rgba.len(),
+    })
 }
 
 /// Whether a JPEG's last end-of-image marker comes after its last start-of-scan marker.

@@ -9,7 +9,9 @@ mod geometry;
 mod normalize;
 mod resample;
 
-pub use decode::{ImageError, MAX_ASPECT, MAX_PIXELS, MAX_SIDE, decode_rgb};
+pub use decode::{
+    ImageError, MAX_ASPECT, MAX_PIXELS, MAX_SIDE, check_size, decode_rgb, rgb_from_rgba,
+};
 pub use geometry::{Window, resize_shorter_side, ten_crop};
 pub use normalize::{MEAN, STD, batch_tensor, normalize};
 

@@ -1,11 +1,14 @@
 //! `trainer export`: a checkpoint as a web bundle (see `shared::bundle`): the weights as a
 //! torchvision-named safetensors file, in f16 (half the download) or f32, and a manifest
 //! with everything needed to use them, written last so a bundle folder with a manifest is
-//! always complete.
+//! always complete. The manifest carries what `calibrate` fits on the run's validation split
+//! with the exported weights, as the page will run them.
 //!
 //! Why safetensors: burn loads it from bytes in the browser (`SafetensorsStore::from_bytes`)
 //! with the same strict loader as torchvision files, it stores f16 natively, and the file is a
 //! plain torchvision state dict that PyTorch can use too.
+
+mod calibrate;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +22,7 @@ use shared::precision::Precision;
 use shared::weights::torchvision_safetensors;
 
 use crate::atomic::write_atomic;
+use crate::device::{self, Compute, DeviceChoice};
 use crate::run;
 use crate::run::metrics::Metrics;
 use crate::trained::{best_checkpoint, load_checkpoint};
@@ -35,6 +39,9 @@ pub struct ExportArgs {
     /// under 1e-2); the model always computes in f32.
     #[arg(long, value_enum, default_value = "f16")]
     pub precision: Precision,
+    /// Where the calibration runs the validation photos through the exported model.
+    #[arg(long, default_value = "auto", help = device::HELP)]
+    pub device: DeviceChoice,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -43,11 +50,22 @@ pub fn run(args: ExportArgs) -> Result<()> {
     } else {
         args.model
     };
-    export(&checkpoint, args.precision, &args.out)
+    export(
+        &checkpoint,
+        args.precision,
+        &args.out,
+        &device::pick(args.device)?,
+    )
 }
 
-/// Writes `checkpoint` as a web bundle into the folder `out`, its weights in `precision`.
-pub fn export(checkpoint: &Path, precision: Precision, out: &Path) -> Result<()> {
+/// Writes `checkpoint` as a web bundle into the folder `out`, its weights in `precision`,
+/// calibrated on `compute`.
+pub fn export(
+    checkpoint: &Path,
+    precision: Precision,
+    out: &Path,
+    compute: &Compute,
+) -> Result<()> {
     let device = Device::flex();
     let trained = load_checkpoint(checkpoint, &device)?;
     let run = run::of_checkpoint(checkpoint).context("the checkpoint's run folder")?;
@@ -55,6 +73,7 @@ pub fn export(checkpoint: &Path, precision: Precision, out: &Path) -> Result<()>
 
     let weights = torchvision_safetensors(&trained.net, precision)
         .map_err(|err| anyhow!("{}: {err}", checkpoint.display()))?;
+    let fitted = calibrate::fit(run, &trained, &weights, config.arch, compute)?;
     let manifest = Manifest {
         format_version: BUNDLE_VERSION,
         arch: config.arch,
@@ -69,6 +88,8 @@ pub fn export(checkpoint: &Path, precision: Precision, out: &Path) -> Result<()>
             sha256: shared::sha256::hex(&weights),
         },
         metrics: epoch_metrics(run, checkpoint),
+        calibration: fitted.calibration,
+        heatmap_scale: fitted.heatmap_scale,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(&out.join(WEIGHTS_FILE), &weights)?;

@@ -1,0 +1,152 @@
+//! What export fits on the run's validation photos, with the exported weights as the page
+//! runs them: the calibration of the answers (`shared::calibration`) and the heatmap's scale.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use shared::bundle::WEIGHTS_FILE;
+use shared::calibration::{Calibration, IN_DISTRIBUTION_KEPT, TARGET_ACCURACY};
+use shared::model::Arch;
+use shared::preprocess::{self, Tta};
+use shared::ranking::argmax;
+use shared::weights::load_safetensors_bytes;
+
+use crate::data;
+use crate::device::{self, Compute, fit};
+use crate::infer::{self, Options};
+use crate::trained::Trained;
+
+/// Validation photos whose class-activation maps set the heatmap's scale.
+const HEATMAP_PHOTOS: usize = 64;
+/// The share of those maps' positive values drawn below full colour.
+const HEATMAP_QUANTILE: f64 = 0.99;
+
+pub struct Fitted {
+    pub calibration: Option<Calibration>,
+    pub heatmap_scale: Option<f32>,
+}
+
+/// Fits both on `run`'s validation photos with the exported `weights`; neither (with a note)
+/// when the run has no readable validation photos.
+pub fn fit(
+    run: &Path,
+    trained: &Trained,
+    weights: &[u8],
+    arch: Arch,
+    compute: &Compute,
+) -> Result<Fitted> {
+    let none = Fitted {
+        calibration: None,
+        heatmap_scale: None,
+    };
+    let split = match data::Manifest::read(run) {
+        Ok(split) => split,
+        Err(err) => {
+            eprintln!("note: the bundle is not calibrated (no \"not sure\" flags): {err:#}");
+            return Ok(none);
+        }
+    };
+    let net = load_safetensors_bytes(
+        Path::new(WEIGHTS_FILE),
+        weights.to_vec(),
+        Some(arch),
+        &compute.device,
+    )?;
+    let exported = Trained {
+        net,
+        task: trained.task.clone(),
+        classes: trained.classes.clone(),
+        size: trained.size,
+        calibration: None,
+        source: trained.source.clone(),
+    };
+    let images: Vec<PathBuf> = split.val.iter().map(|s| s.image.clone()).collect();
+    let bar = ProgressBar::new(images.len() as u64).with_style(
+        ProgressStyle::with_template("calibrating [{bar:30}] {pos}/{len} validation images")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let options = Options {
+        tta: Tta::None,
+        batch_size: 32,
+    };
+    let results = infer::scores(&exported, &images, options, compute, &bar)?;
+    bar.finish_and_clear();
+    let (logits, truth): (Vec<Vec<f32>>, Vec<usize>) = results
+        .into_iter()
+        .zip(&split.val)
+        .filter_map(|(result, sample)| Some((result.ok()?.logits, sample.label.class)))
+        .unzip();
+    let Some(calibration) = Calibration::fit(&logits, &truth) else {
+        eprintln!("note: the bundle is not calibrated: no validation photo could be read");
+        return Ok(none);
+    };
+    report(&calibration);
+    Ok(Fitted {
+        calibration: Some(calibration),
+        heatmap_scale: heatmap_scale(&exported, &images, compute)?,
+    })
+}
+
+fn report(calibration: &Calibration) {
+    let v = &calibration.validation;
+    println!(
+        "calibrated on {} validation images: temperature {:.3} (NLL {:.4} -> {:.4}, ECE {:.4} -> \
+         {:.4}); \"not sure\" below {:.3} top probability ({:.1}% of them, {} right when sure, \
+         target {:.0}%); \"unlike the training photos\" above energy {:.3} ({:.0}% kept)",
+        v.images,
+        calibration.temperature,
+        v.nll_before,
+        v.nll_after,
+        v.ece_before,
+        v.ece_after,
+        calibration.unsure_below,
+        100.0 * v.unsure,
+        v.accuracy_when_sure
+            .map_or("none".to_string(), |a| format!("{:.1}%", 100.0 * a)),
+        100.0 * TARGET_ACCURACY,
+        calibration.energy_above,
+        100.0 * IN_DISTRIBUTION_KEPT,
+    );
+    if v.images < 100 {
+        eprintln!(
+            "note: {} validation images are few for a calibration: its thresholds are rough",
+            v.images
+        );
+    }
+}
+
+/// The class-activation value the page draws at full colour: a high quantile of the predicted
+/// class's map over validation photos. One scale for all of a model's heatmaps, so weak
+/// evidence looks weak (a photo's own strongest value would make every map look strong).
+fn heatmap_scale(model: &Trained, images: &[PathBuf], compute: &Compute) -> Result<Option<f32>> {
+    let net = &model.net;
+    let crop = model.size.crop as usize;
+    let inputs: Vec<Vec<f32>> = images
+        .iter()
+        .filter_map(|path| {
+            let bytes = std::fs::read(path).ok()?;
+            preprocess::tta_inputs(&bytes, model.size, Tta::None)
+                .ok()?
+                .pop()
+        })
+        .take(HEATMAP_PHOTOS)
+        .collect();
+    let per_pass = fit::inference_batch(16, &net.config().footprint(crop), compute)?;
+    let classes = net.num_classes();
+    let mut values = Vec::new();
+    for pass in inputs.chunks(per_pass) {
+        let features = net.features(preprocess::batch_tensor(pass, crop, &compute.device));
+        let logits = device::read(net.classify(features.clone()), "calibration")?;
+        let maps = device::read(net.class_activation_maps(features), "calibration")?;
+        let cells = maps.len() / (pass.len() * classes);
+        for (image, logits) in logits.chunks(classes).enumerate() {
+            let start = (image * classes + argmax(logits)) * cells;
+            values.extend(maps[start..start + cells].iter().filter(|v| **v > 0.0));
+        }
+    }
+    values.sort_by(f32::total_cmp);
+    let at = ((HEATMAP_QUANTILE * values.len() as f64) as usize).min(values.len().max(1) - 1);
+    Ok(values.get(at).copied())
+}
