@@ -66,6 +66,18 @@ for (const answer of expected.values()) {
   if (!answer.error) assert.equal(typeof answer.unsure, 'boolean', JSON.stringify(answer));
 }
 
+// A bundle from before calibration: the same one, its manifest without the fitted fields.
+const uncalibrated = join(work, 'uncalibrated-bundle');
+cpSync(join(site, 'model'), uncalibrated, { recursive: true });
+const oldManifest = JSON.parse(readFileSync(join(uncalibrated, 'manifest.json')));
+delete oldManifest.calibration;
+delete oldManifest.heatmap_scale;
+writeFileSync(join(uncalibrated, 'manifest.json'), JSON.stringify(oldManifest, null, 2));
+const uncalibratedAnswers = new Map(JSON.parse(spawnSync(trainer,
+  ['classify', '--model', uncalibrated, '--json', '--device', 'cpu', files[0]], { encoding: 'utf8' }).stdout)
+  .map((a) => [a.image.split('/').pop(), a]));
+assert.equal(uncalibratedAnswers.get(files[0].split('/').pop()).unsure, undefined);
+
 // ---- the site, under a sub-path as on a project page of a static host -------------------
 
 const server = await serveSite(site, '/shop/skirts/');
@@ -123,9 +135,10 @@ function checkCards(cards, backend, answers = expected) {
     assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
     const worst = Math.max(...card.probabilities.map((p, i) => Math.abs(p - want.probabilities[i])));
     assert.ok(worst <= TOLERANCE, `${backend}: ${card.name}: page ${card.probabilities} vs trainer ${want.probabilities}`);
-    // The calibration's flags ("not sure", "unlike the training photos") agree too.
-    assert.deepEqual(card.flags, { unsure: want.unsure, out_of_distribution: want.out_of_distribution },
-      `${backend}: ${card.name}: flags`);
+    // The calibration's flags ("not sure", "unlike the training photos") agree too (a bundle
+    // without calibration has none on either side).
+    const flags = JSON.parse(JSON.stringify({ unsure: want.unsure, out_of_distribution: want.out_of_distribution }));
+    assert.deepEqual(card.flags, flags, `${backend}: ${card.name}: flags`);
     log(`${backend}: ${card.name}: ${card.answer}, ${card.time}, max |page - trainer| = ${worst.toExponential(1)}`);
   }
 }
@@ -205,10 +218,15 @@ try {
     assert.equal(after.state, 'done', `after the damaged bundle: ${after.message}`);
 
     // A good bundle of the user's replaces the model, and the photos on the page are redone.
-    await dropFiles(page, [join(site, 'model', 'manifest.json'), join(site, 'model', 'model.safetensors')]);
+    // It was exported before calibration existed: it loads, and its answers carry no flags,
+    // as on the command line; its heatmap is scaled to each photo.
+    await dropFiles(page, [join(uncalibrated, 'manifest.json'), join(uncalibrated, 'model.safetensors')]);
     await page.waitForFunction(() => /your bundle/.test(document.querySelector('#model-status').textContent));
     assert.match(await page.textContent('#model-info'), /your bundle \(model\.safetensors\)/);
-    checkCards(await cardsDone(page, 1), `${backend}, user's bundle`);
+    const [redone] = await cardsDone(page, 1);
+    checkCards([redone], `${backend}, user's bundle without calibration`, uncalibratedAnswers);
+    assert.deepEqual(redone.flags, {});
+    assert.match(await page.textContent('.card .legend'), /relative to this photo's strongest/);
     await context.close();
   }
 
