@@ -7,10 +7,11 @@
 //!   how confident the probabilities are, never which class comes first.
 //! - "Not sure": a calibrated top probability below `unsure_below`, the lowest threshold at
 //!   which the validation answers at or above it are right at least [`TARGET_ACCURACY`] of
-//!   the time (1 when no threshold gets there: every answer is unsure).
+//!   the time ([`NEVER_SURE`] when no threshold gets there: every answer is unsure).
 //! - "Unlike the training photos": the energy score `-logsumexp(logits)` (Liu et al., 2020)
 //!   above `energy_above`, the [`IN_DISTRIBUTION_KEPT`] quantile of the validation photos'
-//!   energies: 5% of photos like the training ones are flagged, by construction.
+//!   energies: about 5% of photos like the training ones are flagged, by construction (none
+//!   with fewer than 20 validation photos, where the quantile is their largest energy).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,10 @@ pub const TARGET_ACCURACY: f64 = 0.9;
 /// The share of validation photos whose energy passes as in-distribution.
 pub const IN_DISTRIBUTION_KEPT: f64 = 0.95;
 /// The temperatures the fit may choose from.
-const TEMPERATURES: (f64, f64) = (0.05, 20.0);
+pub const TEMPERATURES: (f32, f32) = (0.05, 20.0);
+/// The "not sure" threshold of a model whose validation answers never reach the target: above
+/// any probability (an f32 softmax can round to exactly 1).
+pub const NEVER_SURE: f32 = 2.0;
 /// Bins of the expected calibration error.
 const ECE_BINS: usize = 15;
 
@@ -164,7 +168,10 @@ fn nll(logits: &[Vec<f32>], truth: &[usize], temperature: f64) -> f64 {
 /// The NLL is convex in 1/T, so a golden-section search over 1/T finds its minimum.
 fn fit_temperature(logits: &[Vec<f32>], truth: &[usize]) -> f64 {
     let cost = |inverse: f64| nll(logits, truth, 1.0 / inverse);
-    let (mut low, mut high) = (1.0 / TEMPERATURES.1, 1.0 / TEMPERATURES.0);
+    let (mut low, mut high) = (
+        1.0 / f64::from(TEMPERATURES.1),
+        1.0 / f64::from(TEMPERATURES.0),
+    );
     let ratio = (5f64.sqrt() - 1.0) / 2.0;
     for _ in 0..100 {
         let a = high - ratio * (high - low);
@@ -183,7 +190,7 @@ fn unsure_threshold(confident: &[(f32, bool)]) -> f32 {
     let mut sorted = confident.to_vec();
     sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut right = 0usize;
-    let mut threshold = 1.0;
+    let mut threshold = NEVER_SURE;
     for (k, &(p, correct)) in sorted.iter().enumerate() {
         right += usize::from(correct);
         // Only where the next answer is less sure: equal probabilities stand or fall together.
@@ -288,7 +295,7 @@ mod tests {
     fn a_model_that_is_always_wrong_is_never_sure_and_one_always_right_always_is() {
         let logits = vec![vec![3.0, 0.0], vec![0.0, 2.0], vec![1.0, 0.5]];
         let wrong = Calibration::fit(&logits, &[1, 0, 1]).unwrap();
-        assert_eq!(wrong.unsure_below, 1.0);
+        assert_eq!(wrong.unsure_below, NEVER_SURE);
         assert!(logits.iter().all(|l| wrong.judge(l).unsure));
         let right = Calibration::fit(&logits, &[0, 1, 0]).unwrap();
         assert!(logits.iter().all(|l| !right.judge(l).unsure));

@@ -79,6 +79,11 @@ fn browser_decoded_pixels_are_checked_like_files() {
         short.to_string(),
         "4796 bytes of RGBA pixels are not a 40x30 picture"
     );
+    let long = [rgba.as_raw().as_slice(), &[0; 4]].concat();
+    assert!(matches!(
+        preprocess::rgb_from_rgba(&long, 40, 30),
+        Err(ImageError::PixelCount { .. })
+    ));
     let strip = preprocess::rgb_from_rgba(&[0; 4 * 2100], 2100, 1).unwrap_err();
     assert!(matches!(strip, ImageError::TooElongated { .. }), "{strip}");
     let huge = preprocess::rgb_from_rgba(&[], 20_000, 20_000).unwrap_err();

@@ -79,13 +79,26 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         &ProgressBar::hidden(),
     )?;
     let failed = results.iter().filter(|r| r.is_err()).count();
+    // The calibration was fitted on single centre crops (as the page answers): averaged views
+    // have other logits, so with --tta the answers are the views' plain average, unflagged.
+    let calibration = match (&model.calibration, args.tta) {
+        (Some(calibration), Tta::None) => Some(calibration),
+        (Some(_), _) => {
+            eprintln!(
+                "note: the bundle's calibration is for single crops (--tta none): these \
+                 probabilities are uncalibrated and not flagged"
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let answers: Vec<Answer> = args
         .images
         .iter()
         .zip(results)
         .map(|(image, result)| match result {
             Ok(scores) => {
-                let verdict = model.calibration.as_ref().map(|c| c.judge(&scores.logits));
+                let verdict = calibration.map(|c| c.judge(&scores.logits));
                 let probabilities = match &verdict {
                     Some(verdict) => verdict.probabilities.clone(),
                     None => scores.probabilities,

@@ -102,6 +102,12 @@ pub async fn classify(image: Vec<u8>) -> Result<Prediction, PageError> {
     with_model(Photo::Encoded(&image)).await
 }
 
+/// Checks a picture's size against the limits before the browser decodes it into pixels.
+#[wasm_bindgen]
+pub fn check_image_size(width: u32, height: u32) -> Result<(), PageError> {
+    shared::preprocess::check_size(width, height).map_err(|err| Code::BadImage.error(err))
+}
+
 /// Classifies a photo the browser decoded: `width` x `height` upright RGBA pixels.
 #[wasm_bindgen]
 pub async fn classify_pixels(
@@ -109,7 +115,7 @@ pub async fn classify_pixels(
     width: u32,
     height: u32,
 ) -> Result<Prediction, PageError> {
-    shared::preprocess::check_size(width, height).map_err(|err| Code::BadImage.error(err))?;
+    check_image_size(width, height)?;
     // The pixels, their RGB copy and the resized picture: asked for first, in a way that can
     // fail, as for decoding (a failed allocation would abort the worker).
     let len = rgba.length() as usize;

@@ -54,17 +54,37 @@ const BAD = {
 };
 
 // The command line's answers for the same photos and bundle.
-const classify = spawnSync(trainer, ['classify', '--model', join(site, 'model'), '--json', '--device', 'cpu', ...files],
-  { encoding: 'utf8' });
-const expected = new Map(JSON.parse(classify.stdout).map((a) => [a.image.split('/').pop(), a]));
+const classifyAll = (model, paths) => new Map(JSON.parse(spawnSync(trainer,
+  ['classify', '--model', model, '--json', '--device', 'cpu', ...paths], { encoding: 'utf8', maxBuffer: 2 ** 26 }).stdout)
+  .map((a) => [a.image.split('/').pop(), a]));
+const manifestPath = join(site, 'model', 'manifest.json');
+const manifest = JSON.parse(readFileSync(manifestPath));
+// `trainer export` calibrated the bundle. On this barely trained model its thresholds flag
+// every photo alike, so the page's flags are checked against thresholds set between these
+// photos' own values instead (in the widest gap between them): some on each side.
+assert.ok(manifest.calibration.temperature > 0, JSON.stringify(manifest.calibration));
+const exported = [...classifyAll(join(site, 'model'), files).values()].filter((a) => !a.error);
+const middle = (values) => {
+  const sorted = values.sort((x, y) => x - y);
+  const gaps = sorted.slice(1).map((v, i) => v - sorted[i]);
+  const widest = gaps.indexOf(Math.max(...gaps));
+  return (sorted[widest] + sorted[widest + 1]) / 2;
+};
+const energy = (logits) => {
+  const max = Math.max(...logits);
+  return -(max + Math.log(logits.reduce((sum, l) => sum + Math.exp(l - max), 0)));
+};
+manifest.calibration.unsure_below = middle(exported.map((a) => Math.max(...a.probabilities)));
+manifest.calibration.energy_above = middle(exported.map((a) => energy(a.logits)));
+writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
+const { calibration } = manifest;
+
+const expected = classifyAll(join(site, 'model'), files);
 for (const [name, message] of Object.entries(BAD)) {
   assert.ok(expected.get(name).error?.includes(message), `trainer classify on ${name}: ${expected.get(name).error}`);
 }
-// `trainer export` calibrated the bundle, so each answer says whether it is sure.
-assert.ok(JSON.parse(readFileSync(join(site, 'model', 'manifest.json'))).calibration.temperature > 0);
-for (const answer of expected.values()) {
-  if (!answer.error) assert.equal(typeof answer.unsure, 'boolean', JSON.stringify(answer));
-}
+const flagged = [...expected.values()].filter((a) => a.unsure).length;
+assert.ok(flagged > 0 && flagged < exported.length, `${flagged} of ${exported.length} photos unsure`);
 
 // A bundle from before calibration: the same one, its manifest without the fitted fields.
 const uncalibrated = join(work, 'uncalibrated-bundle');
@@ -73,9 +93,7 @@ const oldManifest = JSON.parse(readFileSync(join(uncalibrated, 'manifest.json'))
 delete oldManifest.calibration;
 delete oldManifest.heatmap_scale;
 writeFileSync(join(uncalibrated, 'manifest.json'), JSON.stringify(oldManifest, null, 2));
-const uncalibratedAnswers = new Map(JSON.parse(spawnSync(trainer,
-  ['classify', '--model', uncalibrated, '--json', '--device', 'cpu', files[0]], { encoding: 'utf8' }).stdout)
-  .map((a) => [a.image.split('/').pop(), a]));
+const uncalibratedAnswers = classifyAll(uncalibrated, [files[0]]);
 assert.equal(uncalibratedAnswers.get(files[0].split('/').pop()).unsure, undefined);
 
 // ---- the site, under a sub-path as on a project page of a static host -------------------
@@ -136,9 +154,12 @@ function checkCards(cards, backend, answers = expected) {
     const worst = Math.max(...card.probabilities.map((p, i) => Math.abs(p - want.probabilities[i])));
     assert.ok(worst <= TOLERANCE, `${backend}: ${card.name}: page ${card.probabilities} vs trainer ${want.probabilities}`);
     // The calibration's flags ("not sure", "unlike the training photos") agree too (a bundle
-    // without calibration has none on either side).
+    // without calibration has none on either side), unless the photo sits on a threshold,
+    // where float differences between the two may decide.
     const flags = JSON.parse(JSON.stringify({ unsure: want.unsure, out_of_distribution: want.out_of_distribution }));
-    assert.deepEqual(card.flags, flags, `${backend}: ${card.name}: flags`);
+    const onEdge = want.unsure !== undefined && (Math.abs(Math.max(...want.probabilities) - calibration.unsure_below) < 1e-4 ||
+      Math.abs(energy(want.logits) - calibration.energy_above) < 1e-3);
+    if (!onEdge) assert.deepEqual(card.flags, flags, `${backend}: ${card.name}: flags`);
     log(`${backend}: ${card.name}: ${card.answer}, ${card.time}, max |page - trainer| = ${worst.toExponential(1)}`);
   }
 }
@@ -245,9 +266,7 @@ try {
       cpSync(source, copy);
       return copy;
     });
-    const answers = spawnSync(trainer, ['classify', '--model', join(site, 'model'), '--json', '--device', 'cpu', ...dropped],
-      { encoding: 'utf8', maxBuffer: 2 ** 26 });
-    const manyExpected = new Map(JSON.parse(answers.stdout).map((a) => [a.image.split('/').pop(), a]));
+    const manyExpected = classifyAll(join(site, 'model'), dropped);
     await page.evaluate(() => {
       // The longest the main thread went without running a timer: a frozen tab shows here.
       let last;
@@ -577,15 +596,16 @@ try {
 
   // After one visit the page loads and classifies offline (its own server gone, the browser
   // offline); a second visit downloads neither the wasm nor the model; the page is installable;
-  // and a new deploy is used as a whole, never mixed with the version a page started with.
+  // and a new deploy is used as a whole, never mixed with the version a page started with:
+  // in a page opened alone after it was downloaded, or at once after "Use it now".
   {
     const offlineSite = join(work, 'offline-site');
     cpSync(site, offlineSite, { recursive: true });
     let host = await serveSite(offlineSite, '/app/');
     const context = await browser.newContext();
-    const page = await openPage(context, 'cpu', host.url);
+    let page = await openPage(context, 'cpu', host.url);
     const shellCached = () => page.evaluate(async () => Boolean(navigator.serviceWorker.controller) &&
-      (await caches.keys()).some((k) => k.startsWith('skirt-classifier-shell-') && !k.endsWith('-partial')));
+      (await caches.keys()).some((k) => k.startsWith('skirt-classifier-shell-')));
     for (let i = 0; !(await shellCached()); i++) {
       assert.ok(i < 600, 'the service worker did not keep the page');
       await page.waitForTimeout(100);
@@ -593,15 +613,6 @@ try {
     const cdp = await context.newCDPSession(page);
     const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
     assert.deepEqual(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito'), []);
-
-    host.bytes.clear();
-    const second = await openPage(context, 'cpu', host.url);
-    assert.match(await second.textContent('#model-status'), /from the browser cache/);
-    const fetched = [...host.bytes.values()].reduce((a, b) => a + b, 0);
-    const heavy = ['web_bg.wasm', 'model/model.safetensors'].map((f) => host.bytes.get(`/app/${f}`) ?? 0);
-    assert.deepEqual(heavy, [0, 0], `a second visit downloaded ${JSON.stringify([...host.bytes])}`);
-    log(`offline: a second visit fetched ${fetched} bytes (${[...host.bytes.keys()].join(', ')}), none of the wasm or the weights`);
-    await second.close();
 
     host.close();
     await context.setOffline(true);
@@ -611,23 +622,39 @@ try {
     assert.match(await page.textContent('#model-status'), /Model ready \(from the browser cache\)/);
     await page.setInputFiles('#picker', [files[0]]);
     checkCards(await cardsDone(page, 1), 'cpu, offline');
-    log(`offline: the reload was ready in ${Date.now() - start} ms and classified a photo`);
+    log(`offline: the reload after the first visit was ready in ${Date.now() - start} ms and classified a photo`);
 
-    // A new deploy changes two of the page's files.
     host = await serveSite(offlineSite, '/app/', host.port);
     await context.setOffline(false);
-    for (const file of ['app.js', 'worker.js']) appendFileSync(join(offlineSite, file), '\n// deploy 2\n');
-    const served = () => page.evaluate(() => Promise.all(['app.js', 'worker.js']
-      .map((file) => fetch(file).then((r) => r.text()).then((text) => text.includes('deploy 2')))));
-    await page.reload();
-    await page.waitForSelector('#update:not([hidden])', { timeout: 60_000 });
-    assert.deepEqual(await served(), [false, false], 'the page must keep the version it started with');
+    const second = await openPage(context, 'cpu', host.url);
+    assert.match(await second.textContent('#model-status'), /from the browser cache/);
+    const fetched = [...host.bytes.values()].reduce((a, b) => a + b, 0);
+    const heavy = ['web_bg.wasm', 'model/model.safetensors'].map((f) => host.bytes.get(`/app/${f}`) ?? 0);
+    assert.deepEqual(heavy, [0, 0], `a second visit downloaded ${JSON.stringify([...host.bytes])}`);
+    log(`offline: a second visit fetched ${fetched} bytes (${[...host.bytes.keys()].join(', ')}), none of the wasm or the weights`);
+    await second.close();
+
+    // A new deploy changes two of the page's files; the open page keeps the version it has.
+    const deployed = (marker) => page.evaluate((text) => Promise.all(['app.js', 'worker.js']
+      .map((file) => fetch(file).then((r) => r.text()).then((body) => body.includes(text)))), marker);
+    const deploy = async (marker) => {
+      for (const file of ['app.js', 'worker.js']) appendFileSync(join(offlineSite, file), `\n// ${marker}\n`);
+      await page.reload();
+      await page.waitForSelector('#update:not([hidden])', { timeout: 60_000 });
+      assert.deepEqual(await deployed(marker), [false, false], `${marker}: the page must keep the version it started with`);
+    };
+    await deploy('deploy 2');
+    // Opened again with no other tab of it: all of the new version.
+    await page.close();
+    page = await openPage(context, 'cpu', host.url);
+    assert.deepEqual(await deployed('deploy 2'), [true, true], 'a page opened alone gets the new version whole');
+    await deploy('deploy 3');
     const reloaded = page.waitForNavigation();
     await page.click('#use-update');
     await reloaded;
     await page.waitForFunction(() => /Model ready/.test(document.querySelector('#model-status').textContent));
-    assert.deepEqual(await served(), [true, true], 'after "Use it now", all of the new version');
-    log('offline: a new deploy was announced, kept apart, then used whole');
+    assert.deepEqual(await deployed('deploy 3'), [true, true], 'after "Use it now", all of the new version');
+    log('offline: two deploys announced and kept apart, then used whole (a page opened alone, "Use it now")');
     await context.close();
     host.close();
   }

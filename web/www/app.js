@@ -29,7 +29,7 @@ async function addUrl(address) {
   } catch {
     return;
   }
-  const name = decodeURIComponent(url.pathname.split('/').pop() || url.hostname);
+  const name = addressName(url);
   let blob;
   try {
     const response = await fetch(url, { mode: 'cors', credentials: 'omit' });
@@ -41,6 +41,17 @@ async function addUrl(address) {
     return;
   }
   cards.add(new File([blob], name, { type: blob.type }));
+}
+
+/** A short name for a dragged address's card. */
+function addressName(url) {
+  if (!/^https?:$/.test(url.protocol)) return 'dragged image';
+  const last = url.pathname.split('/').pop() || url.hostname;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
 }
 
 function drop(transfer) {
@@ -80,11 +91,21 @@ function wire() {
   window.addEventListener('dragover', (e) => e.preventDefault());
   window.addEventListener('drop', (e) => { e.preventDefault(); drop(e.dataTransfer); });
   // The drop zone is a button too: a click, Enter or Space opens the file picker (on the key's
-  // release: Chromium opens no file picker from a keydown).
+  // release: Chromium opens no file picker from a keydown). Only a key pressed on the zone
+  // counts, not the release of one that moved the focus here (removing a card).
   const activates = (e) => e.key === 'Enter' || e.key === ' ';
+  let pressed = false;
   zone.addEventListener('click', () => $('#picker').click());
-  zone.addEventListener('keydown', (e) => { if (activates(e)) e.preventDefault(); });
-  zone.addEventListener('keyup', (e) => { if (activates(e)) $('#picker').click(); });
+  zone.addEventListener('keydown', (e) => {
+    if (!activates(e)) return;
+    e.preventDefault();
+    pressed = true;
+  });
+  zone.addEventListener('keyup', (e) => {
+    if (activates(e) && pressed) $('#picker').click();
+    pressed = false;
+  });
+  zone.addEventListener('blur', () => { pressed = false; });
   $('#picker').addEventListener('change', (e) => { addFiles(e.target.files); e.target.value = ''; });
   document.addEventListener('paste', (e) => addFiles(e.clipboardData.files));
   $('#show-cam').addEventListener('change', () => cards.drawAll());
@@ -102,8 +123,11 @@ function offline() {
   if (!navigator.serviceWorker) return;
   navigator.serviceWorker.register('sw.js').catch(() => {});
   navigator.serviceWorker.addEventListener('message', ({ data }) => {
-    if (data?.update) $('#update').hidden = false;
+    if (!data?.update || !$('#update').hidden) return;
+    $('#update').hidden = false;
+    announce('A new version of this page is ready: "Use it now" reloads it.');
   });
+  navigator.serviceWorker.startMessages(); // what arrived before this listener, too
   $('#use-update').addEventListener('click', async () => {
     (await navigator.serviceWorker.ready).active?.postMessage({ type: 'use-update' });
   });

@@ -25,6 +25,9 @@ export class Camera {
 
   async open() {
     say('');
+    const button = $('#open-camera');
+    // One request at a time: a second click while the browser asks would open a second stream.
+    button.disabled = true;
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
         video: { facingMode: 'environment', width: { ideal: 1920 }, height: { ideal: 1080 } },
@@ -33,6 +36,8 @@ export class Camera {
     } catch (error) {
       say(cameraProblem(error));
       return;
+    } finally {
+      button.disabled = false;
     }
     const video = $('#camera-video');
     video.srcObject = this.stream;

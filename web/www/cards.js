@@ -166,7 +166,10 @@ export class Cards {
     const body = card.element.querySelector('.body');
     body.innerHTML = '<p class="message">Stopped before it was classified.</p>' +
       '<button type="button" class="retry">Classify</button>';
-    body.querySelector('.retry').addEventListener('click', () => this.classify(card));
+    body.querySelector('.retry').addEventListener('click', () => {
+      this.classify(card);
+      card.element.querySelector('.remove').focus(); // the button itself is gone
+    });
   }
 
   /** @param {Card} card */

@@ -3,11 +3,13 @@
 //
 // The app shell (page, scripts, wasm) is kept as one set, in a cache named for its content,
 // and pages are served from the current set: a second visit downloads none of it. After each
-// navigation the worker asks the server (HEAD requests: no bodies) whether any shell file
-// changed; a changed deploy is downloaded whole into a new set. That set becomes current when
-// a page is opened with no other tab of the site open, or when the user accepts the page's
-// "use it now" (every tab then reloads): no running page, nor its Web Worker, ever gets files
-// from two deploys. The published model's manifest is kept too (model.js keeps the weights).
+// visit the worker asks the server (HEAD requests: no bodies) whether any shell file changed;
+// a changed deploy is downloaded whole into a new set, kept only if the server described every
+// file the same before and after the download (no deploy landed in between). The new set
+// becomes current when the page is opened (a new tab or window) with no other tab of it open,
+// or when the user accepts the page's "Use it now" (every tab then reloads): no running page,
+// nor its Web Worker, ever gets files from two deploys. The published model's manifest is
+// kept too (model.js keeps the weights).
 
 const SHELL = [
   './', 'app.js', 'camera.js', 'cards.js', 'dom.js', 'model.js', 'protocol.js', 'worker-client.js',
@@ -17,15 +19,31 @@ const MODEL_MANIFEST = 'model/manifest.json';
 const PREFIX = 'skirt-classifier-shell-';
 const STATE = 'skirt-classifier-state';
 const MODEL = 'skirt-classifier-model-manifest';
+/** The entry a set gets last: a set without it was cut short and is not used. */
+const COMPLETE = '__complete__';
 
 const url = (path) => new URL(path, self.registration.scope).href;
 
+// Every read-modify-write of the state runs in this one chain, never two at once.
+let chain = Promise.resolve();
+const serially = (task) => {
+  const run = chain.then(task);
+  chain = run.catch(() => {});
+  return run;
+};
+
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
-    if (!(await currentSet())) {
+    // A first visit keeps the model's manifest too, so that it works offline from then on.
+    await networkFirst(new Request(url(MODEL_MANIFEST))).catch(() => {});
+    await serially(async () => {
       const found = await look();
-      await makeCurrent(await download(), found);
-    }
+      const name = await download(found);
+      const known = await state();
+      // A new version of this file: its set waits like any new deploy.
+      if (!known.current || !(await complete(known.current))) await writeState({ current: name, looks: found });
+      else if (name !== known.current) await writeState({ ...known, next: name, nextLooks: found });
+    });
     await self.skipWaiting();
   })());
 });
@@ -40,20 +58,25 @@ self.addEventListener('fetch', (event) => {
   const { request } = event;
   if (request.method !== 'GET') return;
   const address = new URL(request.url);
-  if (address.href === url(MODEL_MANIFEST)) return event.respondWith(networkFirst(request));
-  const key = request.mode === 'navigate' ? url('./') : address.origin + address.pathname;
+  const path = address.origin + address.pathname;
+  if (path === url(MODEL_MANIFEST)) return event.respondWith(networkFirst(request));
+  // The page itself is the scope's address (or its index.html); other addresses in the
+  // scope (a file opened in a tab, a missing page) go to the server.
+  const page = request.mode === 'navigate';
+  if (page && path !== url('./') && path !== url('index.html')) return;
+  const key = page ? url('./') : path;
   if (!SHELL.some((file) => url(file) === key)) return;
   event.respondWith(fromShell(event, key));
 });
 
 async function fromShell(event, key) {
   if (event.request.mode === 'navigate') {
-    await promoteIfAlone(event.resultingClientId);
-    event.waitUntil(checkForUpdate().catch(() => {}));
+    await serially(() => promoteIfAlone(event.resultingClientId));
+    event.waitUntil(checkForUpdate(event.resultingClientId).catch(() => {}));
   }
-  const name = await currentSet();
-  const cached = name && (await (await caches.open(name)).match(key));
-  return cached ?? fetch(event.request);
+  const { current } = await state();
+  const cached = current && (await complete(current)) && (await (await caches.open(current)).match(key));
+  return cached || fetch(event.request);
 }
 
 // The model's manifest from the network (a new export shows at once), else the last one seen.
@@ -70,7 +93,7 @@ async function networkFirst(request) {
   }
 }
 
-// ---- the sets: { current, looks, next?, nextLooks? } ------------------------------------
+// ---- the sets; the state is { current, looks, next?, nextLooks? } -------------------------
 
 async function state() {
   const response = await (await caches.open(STATE)).match('state');
@@ -79,17 +102,14 @@ async function state() {
 
 async function writeState(value) {
   await (await caches.open(STATE)).put('state', new Response(JSON.stringify(value)));
+  // Sets neither current nor next are not needed any more.
+  for (const name of await caches.keys()) {
+    if (name.startsWith(PREFIX) && name !== value.current && name !== value.next) await caches.delete(name);
+  }
 }
 
-async function currentSet() {
-  const { current } = await state();
-  return current && (await caches.has(current)) ? current : null;
-}
-
-/** `name` (with how the server described it, `looks`) becomes the set pages are served from. */
-async function makeCurrent(name, looks) {
-  await writeState({ current: name, looks });
-  for (const old of await caches.keys()) if (old.startsWith(PREFIX) && old !== name) await caches.delete(old);
+async function complete(name) {
+  return Boolean(await (await caches.open(name)).match(url(COMPLETE)));
 }
 
 /** How the server describes the shell's files now (validators and sizes), without bodies. */
@@ -102,25 +122,32 @@ async function look() {
   return parts.join('\n');
 }
 
-/** Every shell file as the server has it now, stored whole as a set named for its content. */
-async function download() {
-  const responses = await Promise.all(SHELL.map(async (file) => {
-    const response = await fetch(url(file), { cache: 'no-cache' });
-    if (!response.ok) throw new Error(`${file}: HTTP ${response.status}`);
-    return response;
-  }));
-  const bodies = await Promise.all(responses.map((r) => r.clone().arrayBuffer()));
-  const name = PREFIX + (await digest(bodies));
-  if (!(await caches.has(name))) {
-    // Filled under a temporary name and copied once complete: a set under its final name is
-    // always whole.
-    const partial = await caches.open(`${name}-partial`);
-    await Promise.all(SHELL.map((file, i) => partial.put(url(file), responses[i])));
-    const complete = await caches.open(name);
-    for (const request of await partial.keys()) await complete.put(request, await partial.match(request));
-    await caches.delete(`${name}-partial`);
+/**
+ * Every shell file as the server has it now, stored whole as a set named for its content;
+ * the set's name. `found` is what `look` said before: a server that says otherwise after the
+ * download was deployed to meanwhile, and the download is done again.
+ */
+async function download(found) {
+  for (let attempt = 1; ; attempt++) {
+    const responses = await Promise.all(SHELL.map(async (file) => {
+      const response = await fetch(url(file), { cache: 'no-cache' });
+      if (!response.ok) throw new Error(`${file}: HTTP ${response.status}`);
+      return response;
+    }));
+    if ((await look()) !== found) {
+      if (attempt === 3) throw new Error('the site changed during each of 3 downloads');
+      found = await look();
+      continue;
+    }
+    const bodies = await Promise.all(responses.map((r) => r.clone().arrayBuffer()));
+    const name = PREFIX + (await digest(bodies));
+    if (!(await complete(name))) {
+      const cache = await caches.open(name);
+      await Promise.all(SHELL.map((file, i) => cache.put(url(file), responses[i])));
+      await cache.put(url(COMPLETE), new Response('')); // last: the set is whole
+    }
+    return name;
   }
-  return name;
 }
 
 async function digest(bodies) {
@@ -129,30 +156,48 @@ async function digest(bodies) {
   return [...new Uint8Array(all).slice(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// A changed deploy becomes the next set, and the open pages are told.
-async function checkForUpdate() {
-  const found = await look();
-  const known = await state();
-  if (found === known.looks || found === known.nextLooks) return;
-  const name = await download();
-  if (name === known.current) return writeState({ ...known, looks: found });
-  await writeState({ ...known, next: name, nextLooks: found });
-  for (const client of await self.clients.matchAll({ type: 'window' })) client.postMessage({ update: true });
+// After a visit: a changed deploy becomes the next set, and the open pages are told (the
+// page just opened too, if a next set was already waiting).
+let checking = null;
+function checkForUpdate(visitor) {
+  checking ??= serially(async () => {
+    const found = await look();
+    const known = await state();
+    if (found === known.looks) return;
+    if (found === known.nextLooks) return tell(visitor);
+    const name = await download(found);
+    if (name === known.current) {
+      // Back to the version in use (a rollback): nothing waits any more.
+      await writeState({ current: known.current, looks: found });
+      return;
+    }
+    await writeState({ ...known, next: name, nextLooks: found });
+    await tell();
+  }).finally(() => { checking = null; });
+  return checking;
+}
+
+/** Tells `visitor` (or every open page) that a new version is ready. */
+async function tell(visitor) {
+  for (const client of await self.clients.matchAll({ type: 'window' })) {
+    if (!visitor || client.id === visitor) client.postMessage({ update: true });
+  }
 }
 
 // The next set becomes current when the navigating page is the only one.
 async function promoteIfAlone(navigating) {
   const { next, nextLooks } = await state();
-  if (!next || !(await caches.has(next))) return;
+  if (!next || !(await complete(next))) return;
   const windows = await self.clients.matchAll({ type: 'window' });
   if (windows.some((client) => client.id !== navigating)) return;
-  await makeCurrent(next, nextLooks);
+  await writeState({ current: next, looks: nextLooks });
 }
 
 // The user chose the new version: it becomes current and every open page reloads into it.
 async function useUpdate() {
-  const { next, nextLooks } = await state();
-  if (!next || !(await caches.has(next))) return;
-  await makeCurrent(next, nextLooks);
+  await serially(async () => {
+    const { next, nextLooks } = await state();
+    if (next && (await complete(next))) await writeState({ current: next, looks: nextLooks });
+  });
   for (const client of await self.clients.matchAll({ type: 'window' })) await client.navigate(client.url);
 }

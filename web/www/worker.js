@@ -1,6 +1,6 @@
 // The Web Worker that owns the wasm module: decoding, preprocessing and inference run here, so
 // the page stays responsive. Requests (protocol.js) are answered one at a time, in order.
-import init, { classify, classify_pixels, load_model, read_manifest } from './web.js';
+import init, { check_image_size, classify, classify_pixels, load_model, read_manifest } from './web.js';
 import { CodedError, ErrorCode } from './protocol.js';
 
 // Every request waits for the wasm module; one that cannot be fetched or compiled answers
@@ -86,8 +86,9 @@ async function handle(request) {
       } catch (error) {
         // A format the classifier's decoder lacks (HEIC, AVIF, GIF...): the browser may know it.
         if (error.code !== ErrorCode.UNSUPPORTED_IMAGE) throw error;
-        const pixels = await browserDecode(request.bytes).catch(() => null);
-        if (!pixels) throw error;
+        const bitmap = await createImageBitmap(new Blob([request.bytes])).catch(() => null);
+        if (!bitmap) throw error;
+        const pixels = browserPixels(bitmap);
         p = await classify_pixels(pixels.rgba, pixels.width, pixels.height);
         decodedByBrowser = true;
       }
@@ -107,13 +108,13 @@ async function handle(request) {
 }
 
 /**
- * A photo's upright RGBA pixels, decoded by the browser.
- * @param {ArrayBuffer} bytes
+ * The upright RGBA pixels of a picture the browser decoded, once its size is within limits.
+ * @param {ImageBitmap} bitmap
  */
-async function browserDecode(bytes) {
-  const bitmap = await createImageBitmap(new Blob([bytes]));
+function browserPixels(bitmap) {
   try {
     const { width, height } = bitmap;
+    check_image_size(width, height);
     const context = new OffscreenCanvas(width, height).getContext('2d');
     context.drawImage(bitmap, 0, 0);
     return { rgba: new Uint8Array(context.getImageData(0, 0, width, height).data.buffer), width, height };

@@ -135,18 +135,22 @@ pub fn check_size(width: u32, height: u32) -> Result<(), ImageError> {
 }
 
 /// An upright picture that something else decoded (the browser, for formats this decoder
-/// lacks), as RGBA rows: its RGB, the alpha dropped as `decode_rgb` drops it.
+/// lacks), as RGBA rows: its RGB, the alpha dropped. (A browser hands over transparent pixels
+/// as black, where `decode_rgb` keeps their stored colour.)
 pub fn rgb_from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage, ImageError> {
     check_size(width, height)?;
+    if rgba.len() as u64 != 4 * u64::from(width) * u64::from(height) {
+        return Err(ImageError::PixelCount {
+            width,
+            height,
+            bytes: rgba.len(),
+        });
+    }
     let rgb: Vec<u8> = rgba
         .chunks_exact(4)
         .flat_map(|p| [p[0], p[1], p[2]])
         .collect();
-    RgbImage::from_raw(width, height, rgb).ok_or(ImageError::PixelCount {
-        width,
-        height,
-        bytes: rgba.len(),
-    })
+    Ok(RgbImage::from_raw(width, height, rgb).expect("the length was checked"))
 }
 
 /// Whether a JPEG's last end-of-image marker comes after its last start-of-scan marker.

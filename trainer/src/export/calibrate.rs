@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use shared::bundle::WEIGHTS_FILE;
-use shared::calibration::{Calibration, IN_DISTRIBUTION_KEPT, TARGET_ACCURACY};
+use shared::calibration::{
+    Calibration, IN_DISTRIBUTION_KEPT, NEVER_SURE, TARGET_ACCURACY, TEMPERATURES,
+};
 use shared::model::Arch;
 use shared::preprocess::{self, Tta};
 use shared::ranking::argmax;
@@ -113,6 +115,21 @@ fn report(calibration: &Calibration) {
         eprintln!(
             "note: {} validation images are few for a calibration: its thresholds are rough",
             v.images
+        );
+    }
+    let (low, high) = TEMPERATURES;
+    if calibration.temperature <= low * 1.2 || calibration.temperature >= high / 1.2 {
+        eprintln!(
+            "note: the temperature is at the end of its range ({low} to {high}): the validation \
+             split is all right (or all wrong) at any confidence, so it says little about how \
+             sure the model should be"
+        );
+    }
+    if calibration.unsure_below == NEVER_SURE {
+        eprintln!(
+            "note: the model's validation answers are never {:.0}% right, at any confidence: \
+             every answer will be \"not sure\"",
+            100.0 * TARGET_ACCURACY
         );
     }
 }
