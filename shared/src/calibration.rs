@@ -1,6 +1,6 @@
 //! Honest answers: how sure a model may say it is, and when a photo looks unlike the ones it
 //! learned from. `trainer export` fits this on the run's validation split and writes it into
-//! the bundle's manifest; `trainer classify` and the page apply it with [`Calibration::judge`].
+//! the bundle's manifest; `trainer classify` and the page apply it with [`answer`].
 //!
 //! - Temperature scaling (Guo et al., 2017): the logits are divided by a temperature `T`
 //!   before the softmax, `T` minimising the validation negative log-likelihood. It changes
@@ -66,6 +66,40 @@ pub struct Verdict {
     pub probabilities: Vec<f32>,
     pub unsure: bool,
     pub out_of_distribution: bool,
+}
+
+/// What a bundle tells people about one photo: the flags are `None` for a bundle without
+/// calibration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub probabilities: Vec<f32>,
+    pub unsure: Option<bool>,
+    pub out_of_distribution: Option<bool>,
+}
+
+/// One photo's answer, the same for `trainer classify` and the page: `calibration`'s verdict on
+/// its `logits`, or without a calibration the `uncalibrated` probabilities and no flags.
+pub fn answer(
+    calibration: Option<&Calibration>,
+    logits: &[f32],
+    uncalibrated: impl FnOnce() -> Vec<f32>,
+) -> Answer {
+    match calibration.map(|c| c.judge(logits)) {
+        Some(Verdict {
+            probabilities,
+            unsure,
+            out_of_distribution,
+        }) => Answer {
+            probabilities,
+            unsure: Some(unsure),
+            out_of_distribution: Some(out_of_distribution),
+        },
+        None => Answer {
+            probabilities: uncalibrated(),
+            unsure: None,
+            out_of_distribution: None,
+        },
+    }
 }
 
 impl Calibration {

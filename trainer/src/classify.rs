@@ -98,19 +98,17 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         .zip(results)
         .map(|(image, result)| match result {
             Ok(scores) => {
-                let verdict = calibration.map(|c| c.judge(&scores.logits));
-                let probabilities = match &verdict {
-                    Some(verdict) => verdict.probabilities.clone(),
-                    None => scores.probabilities,
-                };
+                let shown = shared::calibration::answer(calibration, &scores.logits, || {
+                    scores.probabilities
+                });
                 Answer::Scores {
                     image,
                     classes: &model.classes,
-                    top: argmax(&probabilities),
-                    probabilities,
+                    top: argmax(&shown.probabilities),
+                    probabilities: shown.probabilities,
                     logits: scores.logits,
-                    unsure: verdict.as_ref().map(|v| v.unsure),
-                    out_of_distribution: verdict.as_ref().map(|v| v.out_of_distribution),
+                    unsure: shown.unsure,
+                    out_of_distribution: shown.out_of_distribution,
                 }
             }
             Err(error) => Answer::Error { image, error },

@@ -77,16 +77,10 @@ pub async fn predict(
     let [_, _, cam_size, _] = features.dims();
     let logits = net.classify(features.clone());
     let logits = read(logits).await?;
-    let verdict = bundle
-        .manifest
-        .calibration
-        .as_ref()
-        .map(|c| c.judge(&logits));
-    let probabilities = match &verdict {
-        Some(verdict) => verdict.probabilities.clone(),
-        None => shared::ranking::softmax(&logits),
-    };
-    let top = shared::ranking::argmax(&probabilities);
+    let shown = shared::calibration::answer(bundle.manifest.calibration.as_ref(), &logits, || {
+        shared::ranking::softmax(&logits)
+    });
+    let top = shared::ranking::argmax(&shown.probabilities);
     let cams = read(net.class_activation_maps(features)).await?;
     // Where the bundle has no scale: this photo's strongest evidence, for or against any class.
     let strongest = cams.iter().fold(0.0, |max: f32, v| max.max(v.abs()));
@@ -97,11 +91,11 @@ pub async fn predict(
     };
 
     Ok(Prediction {
-        probabilities,
+        probabilities: shown.probabilities,
         logits,
         top,
-        unsure: verdict.as_ref().map(|v| v.unsure),
-        out_of_distribution: verdict.as_ref().map(|v| v.out_of_distribution),
+        unsure: shown.unsure,
+        out_of_distribution: shown.out_of_distribution,
         cam_scale,
         cam_scale_fixed: bundle.manifest.heatmap_scale.is_some(),
         cams,

@@ -164,6 +164,19 @@ function checkCards(cards, backend, answers = expected) {
   }
 }
 
+// Keeps every text the element `selector` shows, from the start of each page of `context`,
+// in the page's `window[name]`.
+function recordTexts(context, selector, name) {
+  return context.addInitScript(({ selector, name }) => {
+    window[name] = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const element = document.querySelector(selector);
+      new MutationObserver(() => window[name].push(element.textContent))
+        .observe(element, { childList: true, characterData: true, subtree: true });
+    });
+  }, { selector, name });
+}
+
 // Drops files onto the page the way a user's drag and drop does.
 async function dropFiles(page, paths) {
   const payload = paths.map((p) => ({ name: p.split('/').pop(), data: [...readFileSync(p)] }));
@@ -388,13 +401,8 @@ try {
     const context = await browser.newContext();
     await context.addInitScript(() => {
       CacheStorage.prototype.open = () => Promise.reject(new DOMException('the quota is exceeded', 'QuotaExceededError'));
-      window.statuses = [];
-      document.addEventListener('DOMContentLoaded', () => {
-        const status = document.querySelector('#model-status');
-        new MutationObserver(() => window.statuses.push(status.textContent))
-          .observe(status, { childList: true, characterData: true, subtree: true });
-      });
     });
+    await recordTexts(context, '#model-status', 'statuses');
     const page = await openPage(context, 'cpu');
     const status = await page.textContent('#model-status');
     assert.match(status, /Model ready \(downloaded; the browser did not keep it for next time: the quota is exceeded\)/);
@@ -455,14 +463,7 @@ try {
       viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
       permissions: ['camera', 'clipboard-read', 'clipboard-write'],
     });
-    await context.addInitScript(() => {
-      window.announcements = [];
-      document.addEventListener('DOMContentLoaded', () => {
-        const announcer = document.querySelector('#announcer');
-        new MutationObserver(() => window.announcements.push(announcer.textContent))
-          .observe(announcer, { childList: true, characterData: true, subtree: true });
-      });
-    });
+    await recordTexts(context, '#announcer', 'announcements');
     const page = await openPage(context, 'cpu');
     assert.match(await page.textContent('#model-timing'), /^Loaded in [\d.]+ s, then a first run to warm it up in [\d.]+ s/);
     log(`phone: ${await page.textContent('#model-timing')}`);
