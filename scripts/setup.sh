@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set-up of a Debian/Ubuntu machine for the tests and the site build (idempotent, seconds when
 # done; scripts/test.sh runs it first): the Vulkan loader and Mesa's CPU Vulkan driver
-# (lavapipe, so burn's wgpu backend runs without a GPU), Chromium for the browser tests, the
-# Rust targets and components this workspace builds with, the crates it needs, the site's
-# build tools (trunk, wasm-bindgen, binaryen's wasm-opt) and the browser-test driver.
+# (lavapipe, so burn's wgpu backend runs without a GPU), Open MPI (data-parallel training),
+# Chromium for the browser tests, the Rust targets and components this workspace builds with,
+# the crates it needs, the site's build tools (trunk, wasm-bindgen, binaryen's wasm-opt) and the browser-test driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,8 @@ for tool in cargo npm; do
         exit 1
     fi
 done
-packages=(libvulkan1 mesa-vulkan-drivers chromium)
+# Open MPI and libclang build and run the trainer's `mpi` feature (data-parallel training).
+packages=(libvulkan1 mesa-vulkan-drivers chromium libopenmpi-dev openmpi-bin libclang-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -36,7 +36,7 @@ stage "cargo fmt --check" bash -c \
 
 # The features the tests run with: every one but `vulkan`, which changes no code of ours, only
 # the compiler burn uses on Vulkan (cubecl's SPIR-V one, which lavapipe cannot run).
-features=(--features shared/wgpu,shared/download,trainer/wgpu)
+features=(--features shared/wgpu,shared/download,trainer/wgpu,trainer/mpi)
 
 # clippy lints the workspace's crates while they are compiled for the tests
 # (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` does), so the dependencies are compiled once

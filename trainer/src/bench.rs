@@ -1,6 +1,8 @@
 //! `trainer bench`: training and inference images/s of a ResNet on the chosen backend, and
 //! the input pipeline's images/s on all CPU cores. A measurement tool, not a test: compare it
-//! with `tools/bench_torch.py` (the same step in PyTorch) on the same machine.
+//! with `tools/bench_torch.py` (the same step in PyTorch) on the same machine. Under `mpirun`
+//! it measures data-parallel training (each rank steps on its part of every batch) and, with
+//! `--allreduce`, the time of one all-reduce.
 
 use std::time::Instant;
 
@@ -17,6 +19,7 @@ use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
 
 use crate::device::{self, Compute, DeviceChoice, fit};
+use crate::ranks;
 use crate::train::loader::Batch;
 use crate::train::step::Classifier;
 use crate::train::{TrainConfig, schedule};
@@ -36,6 +39,13 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
+    /// Passes per training step (`trainer train --accumulate`).
+    #[arg(long, default_value_t = 1)]
+    pub accumulate: usize,
+    /// Under `mpirun`: also time an all-reduce (sum) of this many f32 values between the
+    /// ranks (25557032: ResNet-50's gradients).
+    #[arg(long)]
+    pub allreduce: Option<usize>,
     /// Arithmetic of the training step's convolutions (`trainer train --precision`).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
@@ -55,9 +65,17 @@ pub struct BenchArgs {
 #[derive(Serialize)]
 struct ModelResult {
     batch_size: usize,
+    /// Images of the global batch per second, over all ranks.
     train_images_per_s: f64,
+    /// Per rank, on its part of the batch.
     infer_images_per_s: f64,
     first_step_s: f64,
+}
+
+#[derive(Serialize)]
+struct AllReduce {
+    values: usize,
+    seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -66,28 +84,57 @@ struct Report {
     precision: Precision,
     device: String,
     input_size: u32,
+    ranks: usize,
+    accumulate: usize,
     models: Vec<ModelResult>,
+    allreduce: Option<AllReduce>,
     pipeline_images_per_s: Option<f64>,
     pipeline_threads: usize,
 }
 
+/// `trainer bench`, as one process or as one rank of several.
 pub fn run(args: BenchArgs) -> Result<()> {
+    let _mpi = ranks::join()?;
+    match (measure(args), ranks::world()) {
+        (Err(err), world) if world.size > 1 => ranks::abort(&format!("{err:#}")),
+        (result, _) => result,
+    }
+}
+
+fn measure(args: BenchArgs) -> Result<()> {
     if args.steps == 0 || args.batch_sizes.contains(&0) {
         bail!("--steps and every batch size must be at least 1");
     }
-    let compute = device::pick(args.device)?;
-    println!(
-        "{} at {}px on {}, training in {:?}",
-        args.arch, args.input_size, compute.name, args.precision
-    );
+    let world = ranks::world();
+    let compute = device::pick_for_rank(args.device, world)?;
+    ranks::say(format_args!(
+        "{} at {}px on {} ({} rank(s), --accumulate {}), training in {:?}",
+        args.arch, args.input_size, compute.name, world.size, args.accumulate, args.precision
+    ));
     let mut models = Vec::new();
     for &batch_size in &args.batch_sizes {
         let result = measure_model(&args, batch_size, &compute)?;
-        println!(
-            "batch {batch_size:>4}: train {:>8.1} images/s, inference {:>8.1} images/s (first step {:.1} s)",
+        ranks::say(format_args!(
+            "batch {batch_size:>4}: train {:>8.1} images/s, inference {:>8.1} images/s per rank (first step {:.1} s)",
             result.train_images_per_s, result.infer_images_per_s, result.first_step_s
-        );
+        ));
         models.push(result);
+    }
+    let allreduce = args
+        .allreduce
+        .filter(|_| world.size > 1)
+        .map(measure_allreduce);
+    if let Some(allreduce) = &allreduce {
+        ranks::say(format_args!(
+            "all-reduce of {} f32 values ({:.1} MB) between {} ranks: {:.3} s",
+            allreduce.values,
+            allreduce.values as f64 * 4e-6,
+            world.size,
+            allreduce.seconds
+        ));
+    }
+    if !world.is_root() {
+        return Ok(());
     }
     let pipeline =
         (args.pipeline_images > 0).then(|| measure_pipeline(args.pipeline_images, args.input_size));
@@ -102,7 +149,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         precision: args.precision,
         device: compute.name.clone(),
         input_size: args.input_size,
+        ranks: world.size,
+        accumulate: args.accumulate,
         models,
+        allreduce,
         pipeline_images_per_s: pipeline,
         pipeline_threads: rayon::current_num_threads(),
     };
@@ -120,14 +170,18 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
         pretrained: "none".into(),
         epochs: 1,
         batch_size,
+        accumulate: args.accumulate,
         lr_steps: vec![],
         input_size: args.input_size,
         precision: args.precision,
         ..TrainConfig::default()
     };
+    config.validate()?;
     let shape = config.model(args.classes);
     let footprint = shape.footprint(args.input_size as usize);
-    fit::check_training(batch_size, 1, &footprint, compute)?;
+    // This rank's part of each batch.
+    let per_rank = batch_size / ranks::world().size;
+    fit::check_training(per_rank, args.accumulate, &footprint, compute)?;
     let device = &compute.device;
     let train_device = device.clone().autodiff();
     let net = shape.init(&train_device);
@@ -139,20 +193,20 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     let side = args.input_size as usize;
     let batch = |device: &Device| Batch {
         images: Tensor::random(
-            [batch_size, 3, side, side],
+            [per_rank, 3, side, side],
             burn::tensor::Distribution::Normal(0.0, 1.0),
             device,
         ),
         targets: Tensor::from_data(
             TensorData::from(
-                (0..batch_size)
+                (0..per_rank)
                     .map(|i| (i % args.classes) as i64)
                     .collect::<Vec<_>>()
                     .as_slice(),
             ),
             device,
         ),
-        marks: std::sync::Arc::new(vec![vec![Mark::No; args.classes]; batch_size]),
+        marks: std::sync::Arc::new(vec![vec![Mark::No; args.classes]; per_rank]),
     };
     let mut step = || -> Result<()> {
         let output = learner.train_step(batch(&train_device));
@@ -191,13 +245,28 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
             "inference",
         )?;
     }
-    let infer_images_per_s = (args.steps * batch_size) as f64 / started.elapsed().as_secs_f64();
+    let infer_images_per_s = (args.steps * per_rank) as f64 / started.elapsed().as_secs_f64();
     Ok(ModelResult {
         batch_size,
         train_images_per_s,
         infer_images_per_s,
         first_step_s,
     })
+}
+
+/// The mean time of an all-reduce of `values` f32 values (after one untimed).
+fn measure_allreduce(values: usize) -> AllReduce {
+    let mut buffer = vec![1.0f32; values];
+    ranks::sum(&mut buffer);
+    const TIMES: u32 = 5;
+    let started = Instant::now();
+    for _ in 0..TIMES {
+        ranks::sum(&mut buffer);
+    }
+    AllReduce {
+        values,
+        seconds: started.elapsed().as_secs_f64() / f64::from(TIMES),
+    }
 }
 
 /// Training preprocessing of photo-sized JPEGs on every core, as the loader runs it.

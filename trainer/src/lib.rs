@@ -17,6 +17,7 @@ pub mod plots;
 pub mod predict;
 pub mod prepare;
 pub mod pretrained;
+pub mod ranks;
 pub mod run;
 pub mod tasks;
 pub mod train;

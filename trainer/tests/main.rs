@@ -5,6 +5,8 @@ mod bad_inputs;
 mod classify;
 mod common;
 mod crash_safety;
+#[cfg(feature = "mpi")]
+mod data_parallel;
 mod devices;
 mod end_to_end;
 mod prepare;

@@ -169,4 +169,14 @@ impl Block {
             Block::Bottleneck(block) => block.forward(x, dtype),
         }
     }
+
+    /// The block's BatchNorms, in the module's order.
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        let (mut norms, downsample) = match self {
+            Block::Basic(b) => (vec![&b.bn1, &b.bn2], &b.downsample),
+            Block::Bottleneck(b) => (vec![&b.bn1, &b.bn2, &b.bn3], &b.downsample),
+        };
+        norms.extend(downsample.as_ref().map(|d| &d.bn));
+        norms
+    }
 }

@@ -180,16 +180,26 @@ impl ResNet {
     fn features_in(&self, images: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
         let x = relu(self.bn1.forward(conv_in(&self.conv1, images, dtype)));
         let mut x = self.maxpool.forward(x);
-        for block in self
-            .layer1
+        for block in self.blocks() {
+            x = block.forward(x, dtype);
+        }
+        x
+    }
+
+    fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.layer1
             .iter()
             .chain(&self.layer2)
             .chain(&self.layer3)
             .chain(&self.layer4)
-        {
-            x = block.forward(x, dtype);
-        }
-        x
+    }
+
+    /// Every BatchNorm, in the module's order: their running statistics are the network's
+    /// state outside its parameters.
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        let mut norms = vec![&self.bn1];
+        norms.extend(self.blocks().flat_map(Block::batch_norms));
+        norms
     }
 
     /// Global average pooling and the classifier.

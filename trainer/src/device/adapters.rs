@@ -133,9 +133,17 @@ fn memory(_adapter: &wgpu::Adapter) -> Option<u64> {
 
 /// What `--device auto` takes: the first discrete GPU, else the first other hardware GPU.
 pub fn auto(listed: &[Adapter]) -> Option<usize> {
-    let first = |wanted: fn(&Adapter) -> bool| listed.iter().position(wanted);
-    first(|adapter| adapter.kind == wgpu::DeviceType::DiscreteGpu)
-        .or_else(|| first(|adapter| !adapter.is_software()))
+    hardware(listed).first().copied()
+}
+
+/// The hardware GPUs in the order `auto` prefers them: discrete ones first.
+pub fn hardware(listed: &[Adapter]) -> Vec<usize> {
+    let of = |wanted: fn(&Adapter) -> bool| (0..listed.len()).filter(move |&i| wanted(&listed[i]));
+    of(|adapter| adapter.kind == wgpu::DeviceType::DiscreteGpu)
+        .chain(of(|adapter| {
+            adapter.kind != wgpu::DeviceType::DiscreteGpu && !adapter.is_software()
+        }))
+        .collect()
 }
 
 /// What `--device gpu` takes: `auto`'s choice, else the first adapter, software or not.

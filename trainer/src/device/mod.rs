@@ -17,6 +17,8 @@ use std::sync::{Mutex, Once};
 use anyhow::{Result, anyhow};
 use burn::prelude::*;
 
+use crate::ranks::Ranks;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
     /// The first discrete GPU, else another hardware GPU, else the CPU backend: never a
@@ -107,6 +109,34 @@ pub fn pick(choice: DeviceChoice) -> Result<Compute> {
     };
     picked.push((choice, compute.clone()));
     Ok(compute)
+}
+
+/// [`pick`] for one rank of a data-parallel run. `auto` and `gpu` give each rank on a machine
+/// its own GPU, by local rank, in the order `auto` prefers them (`auto` falls back to the CPU
+/// where there is no hardware GPU, `gpu` to a software one, shared); `gpu:N` and `cpu` are
+/// taken as given.
+pub fn pick_for_rank(choice: DeviceChoice, ranks: Ranks) -> Result<Compute> {
+    if ranks.size == 1 || !matches!(choice, DeviceChoice::Auto | DeviceChoice::Gpu) {
+        return pick(choice);
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        let listed = adapters::list();
+        let hardware = adapters::hardware(&listed);
+        if !hardware.is_empty() {
+            let index = hardware.get(ranks.local_rank).ok_or_else(|| {
+                anyhow!(
+                    "rank {} is local rank {} on its machine, which has {} GPU(s): start at                      most {} ranks per machine",
+                    ranks.rank,
+                    ranks.local_rank,
+                    hardware.len(),
+                    hardware.len()
+                )
+            })?;
+            return pick(DeviceChoice::GpuIndex(*index));
+        }
+    }
+    pick(choice)
 }
 
 fn cpu() -> Compute {

@@ -9,6 +9,7 @@ use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 
 use crate::atomic::{is_leftover, write_atomic};
 use crate::device::{Compute, fit};
+use crate::ranks;
 use crate::run;
 
 /// burn-train's file checkpointer, made atomic, and saving nothing a failed device never
@@ -31,7 +32,11 @@ impl AtomicCheckpointer {
 }
 
 impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
+    /// Only rank 0 of a data-parallel run writes: every rank holds the same model.
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
+        if !ranks::world().is_root() {
+            return Ok(());
+        }
         // Weights that a failed device never computed panic on the way to bytes (burn has no
         // fallible read there): the run stops with that failure instead.
         let bytes = crate::device::catch_failure(|| record.checkpoint_into_bytes())
@@ -54,6 +59,9 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
+        if !ranks::world().is_root() {
+            return Ok(());
+        }
         match fs::remove_file(run::checkpoint(&self.run, self.part, epoch)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 Err(CheckpointerError::IOError(err))

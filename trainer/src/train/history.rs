@@ -30,6 +30,9 @@ pub struct History {
     started: Instant,
     /// The progress bar, which prints the summary lines above itself.
     bar: ProgressBar,
+    /// Whether this process prints and writes the record (rank 0), or only keeps it to
+    /// answer the Learner's queries as rank 0 does.
+    writes: bool,
 }
 
 impl History {
@@ -40,6 +43,7 @@ impl History {
         last_epoch: usize,
         total_epochs: usize,
         bar: ProgressBar,
+        writes: bool,
     ) -> Result<History> {
         let mut metrics = if last_epoch > 0 {
             Metrics::read(run)?
@@ -56,6 +60,7 @@ impl History {
             current: EpochRecord::default(),
             started: Instant::now(),
             bar,
+            writes,
         })
     }
 
@@ -64,10 +69,13 @@ impl History {
         record.seconds = self.started.elapsed().as_secs_f64();
         self.started = Instant::now();
         let line = summary_line(&record, self.total_epochs);
-        self.bar.suspend(|| println!("{line}"));
         self.metrics.epochs.retain(|e| e.epoch != record.epoch);
         self.metrics.epochs.push(record);
         self.metrics.update_best();
+        if !self.writes {
+            return Ok(());
+        }
+        self.bar.suspend(|| println!("{line}"));
         write_atomic(
             &run::metrics_json(&self.run),
             &serde_json::to_vec_pretty(&self.metrics)?,

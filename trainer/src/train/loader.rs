@@ -20,6 +20,7 @@ use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
 
 use crate::data::Sample;
+use crate::ranks::{self, Ranks};
 
 /// Batches decoded ahead of the one the model is working on.
 const PREFETCH: usize = 3;
@@ -67,6 +68,9 @@ pub struct ImageLoader {
     /// The epoch the next `iter()` serves (1-based, like burn-train's epochs).
     next_epoch: Arc<AtomicUsize>,
     bad: BadImages,
+    /// This process's place in a data-parallel run: each batch is the global batch's part
+    /// for this rank.
+    ranks: Ranks,
 }
 
 impl ImageLoader {
@@ -85,6 +89,7 @@ impl ImageLoader {
             device: Device::default(),
             next_epoch: Arc::new(AtomicUsize::new(1)),
             bad,
+            ranks: ranks::world(),
         }
     }
 
@@ -101,7 +106,8 @@ impl ImageLoader {
         }
     }
 
-    /// Sample indices of each batch for `epoch`.
+    /// Sample indices of each batch for `epoch`: this rank's part of the batch that a process
+    /// training alone would draw, so the recipe means the same whatever the number of ranks.
     fn batches(&self, epoch: usize) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.samples.len()).collect();
         if let Mode::Train { seed } = self.mode {
@@ -110,11 +116,12 @@ impl ImageLoader {
         order
             .chunks(self.batch_size)
             .take(self.num_batches())
-            .map(<[usize]>::to_vec)
+            .map(|batch| batch[self.ranks.part(batch.len())].to_vec())
             .collect()
     }
 
-    /// Decodes one batch; images that fail are reported and left out.
+    /// Decodes one batch; images that fail are reported and left out. A batch left without
+    /// images is skipped, but for one of several ranks, which must all take part in each step.
     fn load(&self, epoch: usize, indices: &[usize]) -> Option<Batch> {
         let decoded: Vec<(Vec<f32>, &Sample)> = indices
             .par_iter()
@@ -132,7 +139,7 @@ impl ImageLoader {
                 }
             })
             .collect();
-        if decoded.is_empty() {
+        if decoded.is_empty() && self.ranks.size == 1 {
             return None;
         }
         let (inputs, samples): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();

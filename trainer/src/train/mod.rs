@@ -6,6 +6,7 @@
 //! the progress bars (`progress`).
 
 pub mod checkpoint;
+mod data_parallel;
 pub mod history;
 pub mod loader;
 pub mod metric_names;
@@ -40,6 +41,7 @@ use crate::atomic::write_atomic;
 use crate::data::Manifest;
 use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::pretrained::Pretrained;
+use crate::ranks;
 use crate::run;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
@@ -131,9 +133,14 @@ impl TrainConfig {
         if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
             bail!("--epochs, --batch-size and --accumulate must be at least 1");
         }
-        if !self.batch_size.is_multiple_of(self.accumulate) {
+        let ranks = ranks::world().size;
+        if !self.batch_size.is_multiple_of(ranks * self.accumulate) {
+            let into = match ranks {
+                1 => String::new(),
+                _ => format!("{ranks} ranks x "),
+            };
             bail!(
-                "--batch-size {} cannot be split into --accumulate {} equal micro-batches",
+                "--batch-size {} cannot be split into {into}--accumulate {} equal micro-batches",
                 self.batch_size,
                 self.accumulate
             );
@@ -152,9 +159,9 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Images per forward and backward pass.
+    /// Images per forward and backward pass (on each rank of a data-parallel run).
     pub fn micro_batch(&self) -> usize {
-        self.batch_size / self.accumulate
+        self.batch_size / (ranks::world().size * self.accumulate)
     }
 
     /// The network this recipe trains, with `classes` outputs.
@@ -188,7 +195,18 @@ pub struct TrainArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// `trainer train`, as one process or as one rank of several (`mpirun`, `srun`).
 pub fn run(args: TrainArgs) -> Result<()> {
+    let _mpi = ranks::join()?;
+    let result = run_rank(args);
+    match (result, ranks::world()) {
+        // The other ranks would wait for this one for ever: end them all.
+        (Err(err), world) if world.size > 1 => ranks::abort(&format!("{err:#}")),
+        (result, _) => result,
+    }
+}
+
+fn run_rank(args: TrainArgs) -> Result<()> {
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -204,7 +222,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(resumed) => resumed,
         None => (new_settings(&args.run, &args.config)?, None),
     };
-    let compute = device::pick(args.device)?;
+    let compute = device::pick_for_rank(args.device, ranks::world())?;
     let cache = args.cache_dir.as_deref();
     train_from(&args.run, &manifest, &config, last_epoch, cache, &compute)
 }
@@ -226,17 +244,23 @@ fn train_from(
     cache: Option<&Path>,
     compute: &Compute,
 ) -> Result<()> {
-    checkpoint::remove_partial_writes(run);
+    let world = ranks::world();
+    if world.is_root() {
+        checkpoint::remove_partial_writes(run);
+    }
     let classes = manifest.info.classes.len();
-    println!(
-        "training {} on {} ({} classes): {} train / {} val images, on {}",
+    let on = match world.size {
+        1 => compute.name.clone(),
+        n => format!("{n} ranks ({} on rank 0)", compute.name),
+    };
+    ranks::say(format_args!(
+        "training {} on {} ({} classes): {} train / {} val images, on {on}",
         config.arch,
         manifest.info.task,
         classes,
         manifest.train.len(),
         manifest.val.len(),
-        compute.name
-    );
+    ));
     if manifest.train.len() < config.batch_size {
         bail!(
             "{} training images, fewer than one batch of {}: lower --batch-size",
@@ -245,13 +269,22 @@ fn train_from(
         );
     }
     let footprint = config.model(classes).footprint(config.input_size as usize);
-    fit::check_training(config.batch_size, config.accumulate, &footprint, compute)?;
+    let per_rank = config.batch_size / world.size;
+    fit::check_training(per_rank, config.accumulate, &footprint, compute)?;
 
     let model = starting_model(config, classes, last_epoch, cache, &compute.device)?;
+    if world.size > 1 {
+        let digest = starting_point(run, config, &model.net, last_epoch)?;
+        ranks::check_same(&digest, "settings, data or starting weights")?;
+    }
     let scaler = model.mixed.clone();
     let bad = BadImages::default();
     let training = supervised_training(run, config, manifest, last_epoch, compute, &bad)?;
-    stop_on_ctrl_c(&training)?;
+    // Several ranks stop together: on Ctrl-C the launcher ends them all (the checkpoints on
+    // disk are complete), where one rank stopping alone would leave the others waiting.
+    if world.size == 1 {
+        stop_on_ctrl_c(&training)?;
+    }
     let iterations = manifest.train.len() / config.batch_size;
     let learner = Learner::new(
         model,
@@ -276,7 +309,60 @@ fn train_from(
     if result.interrupted.is_some() {
         bail!("interrupted; run the same command with --resume to continue");
     }
-    report_best(run)
+    match world.is_root() {
+        true => report_best(run),
+        false => Ok(()),
+    }
+}
+
+/// A digest of what a rank starts training from: its settings, its data lists and its
+/// starting weights (a new run's) or checkpoint (a resumed one's). Ranks that differ in any
+/// of them would not train one model.
+fn starting_point(
+    run: &Path,
+    config: &TrainConfig,
+    net: &ResNet,
+    last_epoch: Option<usize>,
+) -> Result<String> {
+    let mut digests = vec![shared::sha256::hex(&serde_json::to_vec(config)?)];
+    let mut files = vec![run::train_split(run), run::val_split(run)];
+    if let Some(epoch) = last_epoch {
+        files.extend(run::CHECKPOINT_PARTS.map(|part| run::checkpoint(run, part, epoch)));
+    }
+    for file in files {
+        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        digests.push(shared::sha256::hex(&bytes));
+    }
+    if last_epoch.is_none() {
+        let mut weights = WeightBytes::default();
+        net.visit(&mut weights);
+        digests.push(shared::sha256::hex(&weights.bytes?));
+    }
+    Ok(digests.concat())
+}
+
+/// The bytes of every weight and statistic of a module, in its order.
+struct WeightBytes {
+    bytes: Result<Vec<u8>>,
+}
+
+impl Default for WeightBytes {
+    fn default() -> Self {
+        WeightBytes {
+            bytes: Ok(Vec::new()),
+        }
+    }
+}
+
+impl ModuleVisitor for WeightBytes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Ok(bytes) = &mut self.bytes {
+            match device::read(param.val().without_autodiff(), "the starting weights") {
+                Ok(values) => bytes.extend(values.iter().flat_map(|v| v.to_le_bytes())),
+                Err(err) => self.bytes = Err(err),
+            }
+        }
+    }
 }
 
 /// The model to start from: ImageNet (or given) weights with a new classifier, or, when
@@ -317,16 +403,20 @@ fn supervised_training(
         bad.clone(),
     )
     .start_at_epoch(last_epoch.unwrap_or(0) + 1);
-    // Validation batches as large as a training pass: what fits the device.
+    // Validation batches as large as a training pass on each rank: what fits the device.
     let val_loader = ImageLoader::new(
         manifest.val.clone(),
-        config.micro_batch(),
+        config.micro_batch() * ranks::world().size,
         size,
         Mode::Eval,
         bad.clone(),
     );
     let best = RankingMetric::new(Ranking::FashionAiAp);
-    let bar = indicatif::ProgressBar::new(0);
+    let root = ranks::world().is_root();
+    let bar = match root {
+        true => indicatif::ProgressBar::new(0),
+        false => indicatif::ProgressBar::hidden(),
+    };
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
@@ -350,6 +440,7 @@ fn supervised_training(
             last_epoch.unwrap_or(0),
             config.epochs,
             bar.clone(),
+            root,
         )?)
         .with_custom_checkpointers(
             AtomicCheckpointer::new(run, "model", compute),
@@ -361,7 +452,7 @@ fn supervised_training(
         .renderer(Box::new(progress::Bars::new(bar)))
         .num_epochs(config.epochs);
     if let Some(epoch) = last_epoch {
-        println!("resuming after epoch {epoch}");
+        ranks::say(format_args!("resuming after epoch {epoch}"));
         training = training.checkpoint(epoch);
     }
     Ok(training)
@@ -423,7 +514,9 @@ fn resumed_settings(run: &Path) -> Result<Option<(TrainConfig, Option<usize>)>> 
         .with_context(|| format!("{}: bad settings", path.display()))?;
     let last = latest_complete(run);
     if last.is_none() {
-        println!("no complete checkpoint yet: starting from the beginning");
+        ranks::say(format_args!(
+            "no complete checkpoint yet: starting from the beginning"
+        ));
     }
     Ok(Some((config, last)))
 }
@@ -438,10 +531,12 @@ fn new_settings(run: &Path, config: &TrainConfig) -> Result<TrainConfig> {
         );
     }
     config.validate()?;
-    write_atomic(
-        &run::settings_json(run),
-        &serde_json::to_vec_pretty(config)?,
-    )?;
+    if ranks::world().is_root() {
+        write_atomic(
+            &run::settings_json(run),
+            &serde_json::to_vec_pretty(config)?,
+        )?;
+    }
     Ok(config.clone())
 }
 
@@ -468,7 +563,7 @@ fn initial_model(
                     config.base_width
                 );
             }
-            println!("starting from {}", path.display());
+            ranks::say(format_args!("starting from {}", path.display()));
             let head = Head::New {
                 num_classes: classes,
             };

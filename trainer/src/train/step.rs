@@ -1,6 +1,7 @@
 //! What burn-train's Learner calls: one training step (forward, cross-entropy, backward) and
 //! one validation step, on whatever device the batch lives on.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -12,11 +13,14 @@ use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use shared::model::ResNet;
 use shared::precision::Precision;
+use shared::tasks::Mark;
 
 use super::TrainConfig;
+use super::data_parallel;
 use super::loader::Batch;
 use super::metrics::RankingInput;
 use super::precision::LossScaler;
+use crate::ranks;
 
 /// The ResNet as burn-train sees it. A wrapper because burn-train's step traits and the
 /// model live in other crates.
@@ -100,18 +104,76 @@ impl TrainStep for Classifier {
             logits.push(part_logits);
             losses.push(share);
         }
-        let grads = match &self.mixed {
-            Some(scaler) => scaler.unscale(accumulated.grads(), self),
-            None => accumulated.grads(),
-        };
-        TrainOutput {
-            grads,
-            item: ClassificationOutput::new(
-                Tensor::cat(losses, 0).sum(),
-                Tensor::cat(logits, 0),
-                batch.targets,
+        let loss = (!losses.is_empty()).then(|| Tensor::cat(losses, 0).sum());
+        let logits = (!logits.is_empty()).then(|| Tensor::cat(logits, 0));
+        let (grads, item) = match (ranks::world().size, loss, logits) {
+            (1, Some(loss), Some(logits)) => (
+                accumulated.grads(),
+                ClassificationOutput::new(loss, logits, batch.targets),
             ),
+            (_, loss, logits) => {
+                let combined = data_parallel::combine(self, accumulated.grads(), loss, images);
+                let classes = self.net.num_classes();
+                let local = logits
+                    .map(|logits| vec![logits, batch.targets.clone().float().unsqueeze_dim(1)]);
+                let rows = Rows::gather(local.unwrap_or_default(), classes + 1);
+                let device = batch.targets.device();
+                let item = ClassificationOutput::new(
+                    Tensor::from_floats([combined.loss], &device),
+                    rows.floats(0..classes, &device),
+                    rows.floats(classes..classes + 1, &device)
+                        .squeeze_dim(1)
+                        .int(),
+                );
+                (combined.grads, item)
+            }
+        };
+        // Mixed precision checks the whole batch's gradients, the same on every rank: all
+        // ranks skip a step that overflowed on any of them, and keep the same loss scale.
+        let grads = match &self.mixed {
+            Some(scaler) => scaler.unscale(grads, self),
+            None => grads,
+        };
+        TrainOutput { grads, item }
+    }
+}
+
+/// Per-image values from every rank, in rank order: the global batch's, for its metrics.
+struct Rows {
+    values: Vec<f32>,
+    width: usize,
+}
+
+impl Rows {
+    /// This rank's `columns` (`[images, width_i]` each, none where it has no image) side by
+    /// side, `width` values per image, and every other rank's.
+    fn gather(columns: Vec<Tensor<2>>, width: usize) -> Rows {
+        let local = match columns.is_empty() {
+            true => Vec::new(),
+            false => crate::device::read(Tensor::cat(columns, 1), "the step's outputs")
+                .unwrap_or_else(|err| ranks::abort(&format!("{err:#}"))),
+        };
+        Rows {
+            values: ranks::gather(&local),
+            width,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.values.len() / self.width
+    }
+
+    /// The values of `columns` in every row.
+    fn column(&self, columns: std::ops::Range<usize>) -> Vec<f32> {
+        self.values
+            .chunks(self.width)
+            .flat_map(|row| row[columns.clone()].iter().copied())
+            .collect()
+    }
+
+    fn floats(&self, columns: std::ops::Range<usize>, device: &Device) -> Tensor<2> {
+        let shape = [self.len(), columns.len()];
+        Tensor::from_data(TensorData::new(self.column(columns), shape), device)
     }
 }
 
@@ -129,18 +191,76 @@ impl InferenceStep for Classifier {
     type Output = ValidationOutput;
 
     fn step(&self, batch: Batch) -> ValidationOutput {
-        let logits = self.logits(batch.images.clone());
-        // Per-image losses, so that burn weighs a smaller last batch by its size.
-        let targets = batch.targets.clone().unsqueeze_dim(1);
-        let losses = log_softmax(logits.clone(), 1)
-            .gather(1, targets)
-            .neg()
-            .squeeze_dim(1);
-        ValidationOutput {
-            losses,
-            logits,
-            batch,
+        let images = batch.targets.dims()[0];
+        let outputs = (images > 0).then(|| {
+            let logits = self.logits(batch.images.clone());
+            // Per-image losses, so that burn weighs a smaller last batch by its size.
+            let targets = batch.targets.clone().unsqueeze_dim(1);
+            let losses = log_softmax(logits.clone(), 1).gather(1, targets).neg();
+            (logits, losses)
+        });
+        match (ranks::world().size, outputs) {
+            (1, Some((logits, losses))) => ValidationOutput {
+                losses: losses.squeeze_dim(1),
+                logits,
+                targets: batch.targets,
+                marks: batch.marks,
+            },
+            // Several ranks: each validates its part of the batch, and every rank's metrics
+            // see the whole batch, as one process would.
+            (_, outputs) => {
+                let classes = self.net.num_classes();
+                let marks: Vec<f32> = batch
+                    .marks
+                    .iter()
+                    .flatten()
+                    .map(|&m| mark_value(m))
+                    .collect();
+                let device = batch.targets.device();
+                let local = outputs.map(|(logits, losses)| {
+                    let marks = Tensor::<1>::from_floats(marks.as_slice(), &device);
+                    vec![
+                        logits,
+                        losses,
+                        batch.targets.clone().float().unsqueeze_dim(1),
+                        marks.reshape([images, classes]),
+                    ]
+                });
+                let rows = Rows::gather(local.unwrap_or_default(), 2 * classes + 2);
+                let marks = rows.column(classes + 2..2 * classes + 2);
+                ValidationOutput {
+                    logits: rows.floats(0..classes, &device),
+                    losses: rows.floats(classes..classes + 1, &device).squeeze_dim(1),
+                    targets: rows
+                        .floats(classes + 1..classes + 2, &device)
+                        .squeeze_dim(1)
+                        .int(),
+                    marks: Arc::new(
+                        marks
+                            .chunks(classes)
+                            .map(|row| row.iter().map(|&v| mark_of(v)).collect())
+                            .collect(),
+                    ),
+                }
+            }
         }
+    }
+}
+
+/// A label mark as a number, to travel with the logits.
+fn mark_value(mark: Mark) -> f32 {
+    match mark {
+        Mark::Yes => 0.0,
+        Mark::No => 1.0,
+        Mark::Maybe => 2.0,
+    }
+}
+
+fn mark_of(value: f32) -> Mark {
+    match value as u8 {
+        0 => Mark::Yes,
+        1 => Mark::No,
+        _ => Mark::Maybe,
     }
 }
 
@@ -148,7 +268,8 @@ impl InferenceStep for Classifier {
 pub struct ValidationOutput {
     losses: Tensor<1>,
     logits: Tensor<2>,
-    batch: Batch,
+    targets: Tensor<1, Int>,
+    marks: Arc<Vec<Vec<Mark>>>,
 }
 
 impl ItemLazy for ValidationOutput {
@@ -160,7 +281,7 @@ impl ItemLazy for ValidationOutput {
 
 impl Adaptor<AccuracyInput> for ValidationOutput {
     fn adapt(&self) -> AccuracyInput {
-        AccuracyInput::new(self.logits.clone(), self.batch.targets.clone())
+        AccuracyInput::new(self.logits.clone(), self.targets.clone())
     }
 }
 
@@ -174,19 +295,16 @@ impl Adaptor<RankingInput> for ValidationOutput {
     fn adapt(&self) -> RankingInput {
         RankingInput {
             logits: self.logits.clone(),
-            marks: self.batch.marks.clone(),
+            marks: self.marks.clone(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use burn::module::{ModuleVisitor, Param};
     use burn::tensor::Distribution;
     use shared::model::Arch;
-    use shared::tasks::Mark;
 
     use super::*;
 
