@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    TRAIN, check_checkpoints, check_finished_checkpoints, epochs, fashionai_root, prepare,
-    read_json, temp_dir, train, trainer,
+    TRAIN, assert_eval_matches, check_checkpoints, check_finished_checkpoints, epochs,
+    fashionai_root, prepare, read_json, temp_dir, train, trainer,
 };
 
 /// `mpirun` as the tests start it: as many ranks as asked on this machine whatever its cores,
@@ -200,19 +200,7 @@ fn two_ranks_record_once_and_validate_as_one_process() {
     let evaluated = trainer(&["eval", "--run", run.to_str().unwrap(), "--device", "cpu"]);
     assert!(evaluated.status.success());
     let report = read_json(&run.join("eval.json"));
-    for key in [
-        "accuracy",
-        "mrr_ap",
-        "fashionai_ap",
-        "basic_precision",
-        "loss",
-    ] {
-        let (a, b) = (report[key].as_f64().unwrap(), logged[key].as_f64().unwrap());
-        assert!(
-            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-            "eval {key} {a}, two ranks logged {b}"
-        );
-    }
+    assert_eval_matches(&report, logged, "two ranks");
 }
 
 /// The processes whose command line names `run`, and the MPI rank of each.

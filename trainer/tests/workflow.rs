@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use shared::ranking::argmax;
 
 use crate::common::{
-    TASK, TRAIN, classify_json, cpu_recipe, epochs, fashionai_root, floats, prepare, read_json,
-    temp_dir, train, trainer,
+    TASK, TRAIN, assert_eval_matches, classify_json, cpu_recipe, epochs, fashionai_root, floats,
+    prepare, read_json, temp_dir, train, trainer,
 };
 
 /// A prepared and trained run, shared by the tests below (training takes most of their time).
@@ -178,20 +178,7 @@ fn eval_reproduces_the_logged_validation() {
     let evaluated = trainer(&["eval", "--run", run_arg, "--device", "cpu"]);
     assert!(evaluated.status.success());
     let report = read_json(&run.join("eval.json"));
-    let logged = trained.best_validation();
-    for key in [
-        "accuracy",
-        "mrr_ap",
-        "fashionai_ap",
-        "basic_precision",
-        "loss",
-    ] {
-        let (a, b) = (report[key].as_f64().unwrap(), logged[key].as_f64().unwrap());
-        assert!(
-            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-            "eval {key} {a}, training logged {b}"
-        );
-    }
+    assert_eval_matches(&report, trained.best_validation(), "training");
     let counted: u64 = report["confusion"]
         .as_array()
         .unwrap()

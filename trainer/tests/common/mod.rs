@@ -162,3 +162,21 @@ pub fn check_finished_checkpoints(run: &Path) -> Vec<String> {
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
     names
 }
+
+/// `eval`'s `report` has the validation numbers `logged` by training for the same checkpoint
+/// (by `who`, for the message).
+pub fn assert_eval_matches(report: &serde_json::Value, logged: &serde_json::Value, who: &str) {
+    for key in [
+        "accuracy",
+        "mrr_ap",
+        "fashionai_ap",
+        "basic_precision",
+        "loss",
+    ] {
+        let (a, b) = (report[key].as_f64().unwrap(), logged[key].as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "eval {key} {a}, {who} logged {b}"
+        );
+    }
+}
