@@ -203,6 +203,29 @@ fn two_ranks_record_once_and_validate_as_one_process() {
     assert_eval_matches(&report, logged, "two ranks");
 }
 
+/// A run trained by one process continues on two ranks: the batches are the global ones
+/// whatever the number of ranks, so a run can change it when it resumes.
+#[test]
+fn a_run_resumes_on_another_number_of_ranks() {
+    let dir = temp_dir("ranks-resume");
+    let run = prepared(&dir, 12, "0.25");
+    assert!(train(&run, &recipe("2")).status.success());
+    // As if the process had died during epoch 2's checkpoint.
+    for part in ["model", "optim", "scheduler"] {
+        fs::remove_file(run.join(format!("checkpoint/{part}-2.bpk"))).unwrap();
+    }
+    let resumed = train_ranks(2, &run, &["--resume", "--device", "cpu"]);
+    assert!(resumed.status.success());
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert_eq!(
+        stdout.matches("resuming after epoch 1").count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(epochs(&run).len(), 2);
+    assert!(run.join("checkpoint/model-2.bpk").is_file());
+}
+
 /// The processes whose command line names `run`, and the MPI rank of each.
 fn ranks_training(run: &Path) -> Vec<(u32, Option<String>)> {
     let run = run.to_str().unwrap();
