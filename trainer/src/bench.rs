@@ -94,26 +94,24 @@ struct Report {
 
 /// `trainer bench`, as one process or as one rank of several.
 pub fn run(args: BenchArgs) -> Result<()> {
+    // The device before MPI, as `trainer train` does.
+    let compute = ranks::or_end_all(device::pick_for_rank(args.device, ranks::launched()))?;
     let _mpi = ranks::join()?;
-    match (measure(args), ranks::world()) {
-        (Err(err), world) if world.size > 1 => ranks::abort(&format!("{err:#}")),
-        (result, _) => result,
-    }
+    ranks::or_end_all(measure(args, &compute))
 }
 
-fn measure(args: BenchArgs) -> Result<()> {
+fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
     if args.steps == 0 || args.batch_sizes.contains(&0) {
         bail!("--steps and every batch size must be at least 1");
     }
     let world = ranks::world();
-    let compute = device::pick_for_rank(args.device, world)?;
     ranks::say(format_args!(
         "{} at {}px on {} ({} rank(s), --accumulate {}), training in {:?}",
         args.arch, args.input_size, compute.name, world.size, args.accumulate, args.precision
     ));
     let mut models = Vec::new();
     for &batch_size in &args.batch_sizes {
-        let result = measure_model(&args, batch_size, &compute)?;
+        let result = measure_model(&args, batch_size, compute)?;
         ranks::say(format_args!(
             "batch {batch_size:>4}: train {:>8.1} images/s, inference {:>8.1} images/s per rank (first step {:.1} s)",
             result.train_images_per_s, result.infer_images_per_s, result.first_step_s

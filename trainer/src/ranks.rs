@@ -42,13 +42,48 @@ pub fn say(message: std::fmt::Arguments) {
     }
 }
 
-/// The processes an MPI launcher says it started, from its environment, before MPI starts:
-/// Open MPI's `mpirun`, MPICH-style PMI and Slurm's `srun`.
-fn launched_size() -> usize {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok()?.parse().ok())
-        .unwrap_or(1)
+/// This process's place as its launcher's environment gives it, before MPI starts (Open
+/// MPI's `mpirun`, MPICH-style PMI, Slurm's `srun`): what a process started on its own, or
+/// by a launcher that says nothing, takes as rank 0 of 1.
+pub fn launched() -> Ranks {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| std::env::var(name).ok()?.parse().ok())
+    };
+    Ranks {
+        rank: var(&["OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]).unwrap_or(0),
+        size: var(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]).unwrap_or(1),
+        local_rank: var(&[
+            "OMPI_COMM_WORLD_LOCAL_RANK",
+            "MPI_LOCALRANKID",
+            "SLURM_LOCALID",
+        ])
+        .unwrap_or(0),
+    }
+}
+
+/// `result`, or, for one of several ranks, the end of every rank: the others would wait for
+/// this one for ever in their next collective operation.
+pub fn or_end_all<T>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(err) if launched().size > 1 => abort(&format!("{err:#}")),
+        result => result,
+    }
+}
+
+/// Runs `f` (which fills a cache, such as a download) on rank 0, then on the first rank of
+/// each other machine, then on the others, so that no two ranks write one file at once.
+pub fn in_turn<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let me = world();
+    let mut result = None;
+    for turn in [me.rank == 0, me.local_rank == 0, true] {
+        if turn && result.is_none() {
+            result = Some(f());
+        }
+        barrier();
+    }
+    result.expect("every rank's last turn runs it")
 }
 
 #[cfg(feature = "mpi")]
@@ -67,7 +102,7 @@ mod with_mpi {
     use mpi::topology::SimpleCommunicator;
     use mpi::traits::*;
 
-    use super::{Ranks, launched_size};
+    use super::{Ranks, launched};
 
     static RANKS: OnceLock<Ranks> = OnceLock::new();
 
@@ -77,24 +112,42 @@ mod with_mpi {
     }
 
     /// Starts MPI if an MPI launcher started this process (a process started on its own
-    /// runs alone, without MPI), and learns this process's ranks.
+    /// runs alone, without MPI), and learns this process's ranks. Choose the device before:
+    /// that sets environment variables, which must not change once MPI runs its threads.
     pub fn join() -> Result<Session> {
-        if launched_size() == 1 && std::env::var_os("PMIX_RANK").is_none() {
+        let expected = launched();
+        if expected.size == 1 && std::env::var_os("PMIX_RANK").is_none() {
             return Ok(Session { _universe: None });
         }
         // Collectives are called from one thread at a time, not always the same one.
         let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Serialized)
             .ok_or_else(|| anyhow!("MPI was already started"))?;
         let world = universe.world();
-        let local = world.split_shared(0);
         let ranks = Ranks {
             rank: world.rank() as usize,
             size: world.size() as usize,
-            local_rank: local.rank() as usize,
+            local_rank: expected.local_rank,
         };
-        drop(local);
+        if expected.size > 1 && ranks.size != expected.size {
+            bail!(
+                "started as one of {} processes, but MPI sees {}: the launcher and the MPI \
+                 library this trainer was built with do not work together (use that library's \
+                 mpirun, or srun with its PMI plugin, e.g. --mpi=pmix)",
+                expected.size,
+                ranks.size
+            );
+        }
         if RANKS.set(ranks).is_err() {
             bail!("MPI was already started");
+        }
+        if ranks.size > 1 {
+            // A panic on one rank must end the others too, which wait for it in a collective
+            // operation (burn reports some device failures by panicking).
+            let report = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                report(info);
+                abort("it panicked (above)");
+            }));
         }
         Ok(Session {
             _universe: Some(universe),
@@ -142,12 +195,22 @@ mod with_mpi {
         all
     }
 
-    /// Ends every rank of the run, after saying why on this one: a rank that fails must not
-    /// leave the others waiting for it in a collective operation.
+    /// Waits until every rank is here.
+    pub fn barrier() {
+        if world().size > 1 {
+            comm().barrier();
+        }
+    }
+
+    /// Ends every rank of the run, after saying why on this one.
     pub fn abort(message: &str) -> ! {
-        let ranks = world();
+        let ranks = RANKS.get().copied().unwrap_or_else(launched);
         eprintln!("error on rank {} of {}: {message}", ranks.rank, ranks.size);
-        comm().abort(1)
+        if mpi::is_initialized() && !mpi::is_finalized() {
+            comm().abort(1)
+        }
+        // Before MPI started: the launcher ends the others when this one exits.
+        std::process::exit(1)
     }
 }
 
@@ -155,13 +218,13 @@ mod with_mpi {
 mod without_mpi {
     use anyhow::{Result, bail};
 
-    use super::{Ranks, launched_size};
+    use super::{Ranks, launched};
 
     pub struct Session;
 
     /// Refuses to run as one of several processes: without MPI they would each train alone.
     pub fn join() -> Result<Session> {
-        let size = launched_size();
+        let size = launched().size;
         if size > 1 {
             bail!(
                 "started as one of {size} processes (mpirun or srun), but this trainer was built \
@@ -182,8 +245,11 @@ mod without_mpi {
         local.to_vec()
     }
 
+    pub fn barrier() {}
+
     pub fn abort(message: &str) -> ! {
-        eprintln!("error: {message}");
+        let ranks = launched();
+        eprintln!("error on rank {} of {}: {message}", ranks.rank, ranks.size);
         std::process::exit(1)
     }
 }

@@ -13,11 +13,13 @@ use crate::common::{
 };
 
 /// `mpirun` as the tests start it: as many ranks as asked on this machine whatever its cores,
-/// and allowed to run as root (containers, CI).
+/// waiting ranks yielding them to the others (the tests run side by side), and allowed to run
+/// as root (containers, CI).
 fn mpirun() -> Command {
     let mut command = Command::new("mpirun");
     command
         .args(["--oversubscribe", "--bind-to", "none"])
+        .args(["--mca", "mpi_yield_when_idle", "1"])
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("XDG_RUNTIME_DIR", std::env::temp_dir());

@@ -114,7 +114,7 @@ pub fn pick(choice: DeviceChoice) -> Result<Compute> {
 /// [`pick`] for one rank of a data-parallel run. `auto` and `gpu` give each rank on a machine
 /// its own GPU, by local rank, in the order `auto` prefers them (`auto` falls back to the CPU
 /// where there is no hardware GPU, `gpu` to a software one, shared); `gpu:N` and `cpu` are
-/// taken as given.
+/// taken as given. Call it before MPI starts (it may set environment variables).
 pub fn pick_for_rank(choice: DeviceChoice, ranks: Ranks) -> Result<Compute> {
     if ranks.size == 1 || !matches!(choice, DeviceChoice::Auto | DeviceChoice::Gpu) {
         return pick(choice);
@@ -123,17 +123,23 @@ pub fn pick_for_rank(choice: DeviceChoice, ranks: Ranks) -> Result<Compute> {
     {
         let listed = adapters::list();
         let hardware = adapters::hardware(&listed);
-        if !hardware.is_empty() {
-            let index = hardware.get(ranks.local_rank).ok_or_else(|| {
-                anyhow!(
-                    "rank {} is local rank {} on its machine, which has {} GPU(s): start at                      most {} ranks per machine",
-                    ranks.rank,
-                    ranks.local_rank,
-                    hardware.len(),
-                    hardware.len()
-                )
-            })?;
-            return pick(DeviceChoice::GpuIndex(*index));
+        let index = match (hardware.get(ranks.local_rank), hardware.as_slice()) {
+            (Some(&index), _) => Some(index),
+            // Each rank sees only its own GPU (Slurm's per-task GPUs), or ranks share the one
+            // there is.
+            (None, &[only]) => Some(only),
+            (None, []) => None,
+            (None, all) => anyhow::bail!(
+                "rank {} is local rank {} on its machine, which has {} GPUs: start at most {} \
+                 ranks per machine",
+                ranks.rank,
+                ranks.local_rank,
+                all.len(),
+                all.len()
+            ),
+        };
+        if let Some(index) = index {
+            return pick(DeviceChoice::GpuIndex(index));
         }
     }
     pick(choice)

@@ -4,6 +4,7 @@
 //! batches as an uninterrupted one.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -181,7 +182,7 @@ fn mix(a: u64, b: u64) -> u64 {
 }
 
 struct BatchIter {
-    receiver: Receiver<Batch>,
+    receiver: Receiver<Result<Batch, DatasetError>>,
     done: usize,
     total: usize,
 }
@@ -190,9 +191,9 @@ impl Iterator for BatchIter {
     type Item = Result<Batch, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = self.receiver.recv().ok()?;
+        let item = self.receiver.recv().ok()?;
         self.done += 1;
-        Some(Ok(batch))
+        Some(item)
     }
 }
 
@@ -217,12 +218,24 @@ impl DataLoader<Batch> for ImageLoader {
         let (sender, receiver) = sync_channel(PREFETCH);
         let loader = self.clone();
         std::thread::spawn(move || {
-            for indices in batches {
-                if let Some(batch) = loader.load(epoch, &indices)
-                    && sender.send(batch).is_err()
-                {
-                    return; // The consumer stopped early.
+            let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                for indices in batches {
+                    if let Some(batch) = loader.load(epoch, &indices)
+                        && sender.send(Ok(batch)).is_err()
+                    {
+                        return; // The consumer stopped early.
+                    }
                 }
+            }));
+            // A failure here must fail the epoch, not end it early as if it were complete.
+            if let Err(panic) = loaded {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let error = std::io::Error::other(format!("the input pipeline failed: {why}"));
+                let _ = sender.send(Err(DatasetError::new(error)));
             }
         });
         Box::new(BatchIter {

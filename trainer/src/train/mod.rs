@@ -197,16 +197,14 @@ pub struct TrainArgs {
 
 /// `trainer train`, as one process or as one rank of several (`mpirun`, `srun`).
 pub fn run(args: TrainArgs) -> Result<()> {
+    // The device first: opening it sets environment variables, which must happen before MPI
+    // starts its threads.
+    let compute = ranks::or_end_all(device::pick_for_rank(args.device, ranks::launched()))?;
     let _mpi = ranks::join()?;
-    let result = run_rank(args);
-    match (result, ranks::world()) {
-        // The other ranks would wait for this one for ever: end them all.
-        (Err(err), world) if world.size > 1 => ranks::abort(&format!("{err:#}")),
-        (result, _) => result,
-    }
+    ranks::or_end_all(run_rank(args, &compute))
 }
 
-fn run_rank(args: TrainArgs) -> Result<()> {
+fn run_rank(args: TrainArgs, compute: &Compute) -> Result<()> {
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -222,9 +220,8 @@ fn run_rank(args: TrainArgs) -> Result<()> {
         Some(resumed) => resumed,
         None => (new_settings(&args.run, &args.config)?, None),
     };
-    let compute = device::pick_for_rank(args.device, ranks::world())?;
     let cache = args.cache_dir.as_deref();
-    train_from(&args.run, &manifest, &config, last_epoch, cache, &compute)
+    train_from(&args.run, &manifest, &config, last_epoch, cache, compute)
 }
 
 /// Trains a new run in the prepared folder `run` with `config` (refused if `run` already
@@ -553,7 +550,9 @@ fn initial_model(
     cpu.seed(config.seed);
     let cpu = cpu.autodiff();
     let pretrained: Pretrained = config.pretrained.parse()?;
-    let net = match pretrained.resolve(config.arch, cache.map(Path::to_path_buf))? {
+    // One rank at a time, so that only the first downloads the weights.
+    let weights = ranks::in_turn(|| pretrained.resolve(config.arch, cache.map(Path::to_path_buf)))?;
+    let net = match weights {
         Some(path) => {
             let width = inspect(&path)?.base_width;
             if config.base_width != width {
