@@ -148,6 +148,24 @@ pub enum Mark {
     Maybe,
 }
 
+impl Mark {
+    /// The character a label string writes it as.
+    pub fn as_char(self) -> char {
+        match self {
+            Mark::Yes => 'y',
+            Mark::No => 'n',
+            Mark::Maybe => 'm',
+        }
+    }
+
+    /// The mark a label string's character stands for.
+    pub fn from_char(c: char) -> Option<Mark> {
+        [Mark::Yes, Mark::No, Mark::Maybe]
+            .into_iter()
+            .find(|mark| mark.as_char() == c)
+    }
+}
+
 /// A parsed label string: the class (the position of the single `y`) and every mark, which
 /// the official FashionAI metric needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,15 +225,12 @@ impl Label {
         let marks = label
             .chars()
             .enumerate()
-            .map(|(position, c)| match c {
-                'y' => Ok(Mark::Yes),
-                'n' => Ok(Mark::No),
-                'm' => Ok(Mark::Maybe),
-                found => Err(LabelError::InvalidChar {
+            .map(|(position, found)| {
+                Mark::from_char(found).ok_or_else(|| LabelError::InvalidChar {
                     label: owned(),
                     found,
                     position,
-                }),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let positions: Vec<usize> = marks
@@ -238,15 +253,9 @@ impl Label {
 
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for mark in &self.marks {
-            let c = match mark {
-                Mark::Yes => 'y',
-                Mark::No => 'n',
-                Mark::Maybe => 'm',
-            };
-            write!(f, "{c}")?;
-        }
-        Ok(())
+        self.marks
+            .iter()
+            .try_for_each(|mark| write!(f, "{}", mark.as_char()))
     }
 }
 

@@ -94,10 +94,7 @@ struct Report {
 
 /// `trainer bench`, as one process or as one rank of several.
 pub fn run(args: BenchArgs) -> Result<()> {
-    // The device before MPI, as `trainer train` does.
-    let compute = ranks::or_end_all(device::pick_for_rank(args.device, ranks::launched()))?;
-    let _mpi = ranks::join()?;
-    ranks::or_end_all(measure(args, &compute))
+    ranks::run_as_rank(args.device, |compute| measure(args, compute))
 }
 
 fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {

@@ -6,6 +6,8 @@
 
 use anyhow::Result;
 
+use crate::device::{self, Compute, DeviceChoice};
+
 /// This process's place in the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ranks {
@@ -46,21 +48,45 @@ pub fn say(message: std::fmt::Arguments) {
 /// MPI's `mpirun`, MPICH-style PMI, Slurm's `srun`): what a process started on its own, or
 /// by a launcher that says nothing, takes as rank 0 of 1.
 pub fn launched() -> Ranks {
-    let var = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|name| std::env::var(name).ok()?.parse().ok())
-    };
+    launched_from(|name| std::env::var(name).ok())
+}
+
+/// [`launched`], reading the environment through `var`.
+fn launched_from(var: impl Fn(&str) -> Option<String>) -> Ranks {
+    let first = |names: &[&str]| names.iter().find_map(|&name| var(name)?.parse().ok());
     Ranks {
-        rank: var(&["OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]).unwrap_or(0),
-        size: var(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]).unwrap_or(1),
-        local_rank: var(&[
+        rank: first(&["OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]).unwrap_or(0),
+        size: first(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]).unwrap_or(1),
+        local_rank: first(&[
             "OMPI_COMM_WORLD_LOCAL_RANK",
             "MPI_LOCALRANKID",
             "SLURM_LOCALID",
         ])
         .unwrap_or(0),
     }
+}
+
+/// Why a trainer built without the `mpi` feature must not run as `launched`: as one of several
+/// processes, each would train alone and write the same files.
+#[cfg(any(test, not(feature = "mpi")))]
+fn refusal_without_mpi(launched: Ranks) -> Option<String> {
+    (launched.size > 1).then(|| {
+        format!(
+            "started as one of {} processes (mpirun or srun), but this trainer was built without \
+             the `mpi` feature: rebuild it with `--features mpi` (needs Open MPI), or start one \
+             process",
+            launched.size
+        )
+    })
+}
+
+/// Runs `f` as this process's rank, on the device `choice` gives the rank. The device is
+/// opened before MPI starts: opening one sets environment variables, which must not happen
+/// once MPI's threads run. An error on any rank ends them all.
+pub fn run_as_rank<T>(choice: DeviceChoice, f: impl FnOnce(&Compute) -> Result<T>) -> Result<T> {
+    let compute = or_end_all(device::pick_for_rank(choice, launched()))?;
+    let _mpi = join()?;
+    or_end_all(f(&compute))
 }
 
 /// `result`, or, for one of several ranks, the end of every rank: the others would wait for
@@ -216,23 +242,18 @@ mod with_mpi {
 
 #[cfg(not(feature = "mpi"))]
 mod without_mpi {
-    use anyhow::{Result, bail};
+    use anyhow::{Result, anyhow};
 
-    use super::{Ranks, launched};
+    use super::{Ranks, launched, refusal_without_mpi};
 
     pub struct Session;
 
     /// Refuses to run as one of several processes: without MPI they would each train alone.
     pub fn join() -> Result<Session> {
-        let size = launched().size;
-        if size > 1 {
-            bail!(
-                "started as one of {size} processes (mpirun or srun), but this trainer was built \
-                 without the `mpi` feature: rebuild it with `--features mpi` (needs Open MPI), \
-                 or start one process"
-            );
+        match refusal_without_mpi(launched()) {
+            Some(refusal) => Err(anyhow!(refusal)),
+            None => Ok(Session),
         }
-        Ok(Session)
     }
 
     pub fn world() -> Ranks {
@@ -268,4 +289,62 @@ pub fn check_same(digest: &str, what: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ranks, launched_from, refusal_without_mpi};
+
+    fn environment(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|&(name, value)| (name.into(), value.into()))
+            .collect();
+        move |name| {
+            vars.iter()
+                .find(|(known, _)| known == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    #[test]
+    fn launchers_environments_give_the_ranks() {
+        let mpirun = [
+            ("OMPI_COMM_WORLD_RANK", "3"),
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_RANK", "1"),
+        ];
+        let srun = [
+            ("SLURM_PROCID", "5"),
+            ("SLURM_STEP_NUM_TASKS", "8"),
+            ("SLURM_LOCALID", "1"),
+        ];
+        for (vars, rank, size) in [(&mpirun[..], 3, 4), (&srun[..], 5, 8)] {
+            let ranks = launched_from(environment(vars));
+            assert_eq!(
+                ranks,
+                Ranks {
+                    rank,
+                    size,
+                    local_rank: 1
+                }
+            );
+        }
+        assert_eq!(launched_from(environment(&[])), Ranks::SINGLE);
+    }
+
+    /// What a build without the `mpi` feature says under `mpirun -np 2`, and that it runs alone.
+    #[test]
+    fn without_mpi_a_process_of_several_is_refused() {
+        let under_mpirun = launched_from(environment(&[
+            ("OMPI_COMM_WORLD_RANK", "1"),
+            ("OMPI_COMM_WORLD_SIZE", "2"),
+        ]));
+        let refusal = refusal_without_mpi(under_mpirun).expect("refused");
+        assert!(
+            refusal.contains("one of 2 processes") && refusal.contains("--features mpi"),
+            "{refusal}"
+        );
+        assert_eq!(refusal_without_mpi(Ranks::SINGLE), None);
+    }
 }

@@ -2,7 +2,7 @@
 //! its part of the global batch; [`combine`] turns them into the whole batch's, the same on
 //! every rank, with one all-reduce of one flat buffer per step (the gradients, the loss, the
 //! image count and the BatchNorm statistics side by side). The optimisers then take identical
-//! steps. A process that trains alone returns from here with its input untouched.
+//! steps. A process that trains alone never comes here: its gradients are already the batch's.
 //!
 //! BatchNorm's running statistics follow PyTorch DDP's default: after each step every rank
 //! takes rank 0's. Validation, which uses them, is then the same on every rank, and rank 0's

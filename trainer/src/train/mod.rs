@@ -197,11 +197,7 @@ pub struct TrainArgs {
 
 /// `trainer train`, as one process or as one rank of several (`mpirun`, `srun`).
 pub fn run(args: TrainArgs) -> Result<()> {
-    // The device first: opening it sets environment variables, which must happen before MPI
-    // starts its threads.
-    let compute = ranks::or_end_all(device::pick_for_rank(args.device, ranks::launched()))?;
-    let _mpi = ranks::join()?;
-    ranks::or_end_all(run_rank(args, &compute))
+    ranks::run_as_rank(args.device, |compute| run_rank(args, compute))
 }
 
 fn run_rank(args: TrainArgs, compute: &Compute) -> Result<()> {
@@ -331,34 +327,24 @@ fn starting_point(
         digests.push(shared::sha256::hex(&bytes));
     }
     if last_epoch.is_none() {
-        let mut weights = WeightBytes::default();
+        let mut weights = Weights::default();
         net.visit(&mut weights);
-        digests.push(shared::sha256::hex(&weights.bytes?));
+        // One read of all of them: a read is a round trip to the device.
+        let values = device::read(Tensor::cat(weights.0, 0), "the starting weights")?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        digests.push(shared::sha256::hex(&bytes));
     }
     Ok(digests.concat())
 }
 
-/// The bytes of every weight and statistic of a module, in its order.
-struct WeightBytes {
-    bytes: Result<Vec<u8>>,
-}
+/// Every weight and statistic of a module, flattened, in its order.
+#[derive(Default)]
+struct Weights(Vec<Tensor<1>>);
 
-impl Default for WeightBytes {
-    fn default() -> Self {
-        WeightBytes {
-            bytes: Ok(Vec::new()),
-        }
-    }
-}
-
-impl ModuleVisitor for WeightBytes {
+impl ModuleVisitor for Weights {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Ok(bytes) = &mut self.bytes {
-            match device::read(param.val().without_autodiff(), "the starting weights") {
-                Ok(values) => bytes.extend(values.iter().flat_map(|v| v.to_le_bytes())),
-                Err(err) => self.bytes = Err(err),
-            }
-        }
+        self.0
+            .push(param.val().without_autodiff().flatten(0, D - 1));
     }
 }
 

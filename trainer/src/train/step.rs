@@ -214,7 +214,8 @@ impl InferenceStep for Classifier {
                     .marks
                     .iter()
                     .flatten()
-                    .map(|&m| mark_value(m))
+                    // Marks travel with the logits as their characters' codes.
+                    .map(|&m| f32::from(m.as_char() as u8))
                     .collect();
                 let device = batch.targets.device();
                 let local = outputs.map(|(logits, losses)| {
@@ -238,7 +239,7 @@ impl InferenceStep for Classifier {
                     marks: Arc::new(
                         marks
                             .chunks(classes)
-                            .map(|row| row.iter().map(|&v| mark_of(v)).collect())
+                            .map(|row| row.iter().map(|&code| mark_of(code)).collect())
                             .collect(),
                     ),
                 }
@@ -247,21 +248,9 @@ impl InferenceStep for Classifier {
     }
 }
 
-/// A label mark as a number, to travel with the logits.
-fn mark_value(mark: Mark) -> f32 {
-    match mark {
-        Mark::Yes => 0.0,
-        Mark::No => 1.0,
-        Mark::Maybe => 2.0,
-    }
-}
-
-fn mark_of(value: f32) -> Mark {
-    match value as u8 {
-        0 => Mark::Yes,
-        1 => Mark::No,
-        _ => Mark::Maybe,
-    }
+/// The mark whose character code a rank sent.
+fn mark_of(code: f32) -> Mark {
+    Mark::from_char(char::from(code as u8)).expect("ranks send label marks' characters")
 }
 
 /// A validation batch's results, with the label marks the FashionAI metrics need.
