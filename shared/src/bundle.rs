@@ -1,6 +1,8 @@
 //! The model bundle `trainer export` writes and the web page loads: `manifest.json` (what the
 //! model is, how to feed it, a checksum of the weights) and `model.safetensors` (a torchvision-
-//! named state dict in f16 or f32, which PyTorch can load too).
+//! named state dict in f16 or f32, which PyTorch can load too). A model of one task writes
+//! format version 1 (its task and classes); a model of several, version 2 (a list of tasks,
+//! each with its classes and calibration, and the garment head after them: `heads`).
 
 use std::path::Path;
 
@@ -9,13 +11,16 @@ use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
+use crate::heads::{Heads, TaskClasses};
 use crate::model::{Arch, ResNet};
 use crate::precision::Precision;
 use crate::preprocess::{InputSize, MEAN, STD};
 use crate::weights::{WeightError, load_safetensors_bytes};
 
-/// The manifest format this code reads and writes.
-pub const BUNDLE_VERSION: u32 = 1;
+/// The manifest format of a model of one task.
+pub const SINGLE_TASK_VERSION: u32 = 1;
+/// The newest manifest format this code reads and writes: a model of several tasks.
+pub const BUNDLE_VERSION: u32 = 2;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The smallest and largest crop a manifest may ask for (ResNet downsamples 32 times; the
@@ -65,16 +70,22 @@ pub struct Manifest {
     pub format_version: u32,
     pub arch: Arch,
     pub base_width: usize,
-    /// The FashionAI task (or image-folder name) the model answers.
+    /// The FashionAI task (or image-folder name) the model answers; for several tasks, their
+    /// names joined by commas.
     pub task: String,
+    /// The one task's classes (empty for several tasks).
     pub classes: Vec<String>,
+    /// Several tasks: each one's classes and calibration (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskHead>,
     pub preprocessing: Preprocessing,
     pub precision: Precision,
     pub weights: WeightsEntry,
     /// The training run's numbers for the exported epoch (free-form, for display).
     pub metrics: serde_json::Value,
     /// Fitted on the run's validation split by `trainer export`; bundles from before it
-    /// existed have none, and their answers carry no "not sure" flags.
+    /// existed have none, and their answers carry no "not sure" flags. (A model of several
+    /// tasks has one per task, in `tasks`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
     /// The class-activation value the page's heatmap draws at full colour, from the
@@ -83,13 +94,24 @@ pub struct Manifest {
     pub heatmap_scale: Option<f32>,
 }
 
+/// One task of a model of several.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskHead {
+    pub name: String,
+    pub classes: Vec<String>,
+    /// Fitted on the task's validation photos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
 /// Why a bundle cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("{file}: not a bundle manifest: {reason}")]
     Manifest { file: String, reason: String },
     #[error(
-        "{file}: bundle format version {found}, this version reads {BUNDLE_VERSION} (export the model again)"
+        "{file}: bundle format version {found}, this version reads {SINGLE_TASK_VERSION} to \
+         {BUNDLE_VERSION} (export the model again)"
     )]
     Version { file: String, found: u32 },
     #[error(
@@ -103,6 +125,8 @@ pub enum BundleError {
     },
     #[error("{file}: the manifest lists {classes} classes but names none, or names them twice")]
     Classes { file: String, classes: usize },
+    #[error("{file}: {reason}")]
+    Tasks { file: String, reason: String },
     #[error(transparent)]
     Weights(#[from] WeightError),
     #[error("{file}: the weights have base width {weights}, the manifest says {manifest}")]
@@ -153,11 +177,12 @@ impl Bundle {
                 manifest: manifest.base_width,
             });
         }
-        if net.num_classes() != manifest.classes.len() {
+        let outputs = manifest.heads().width();
+        if net.num_classes() != outputs {
             return Err(BundleError::ClassCount {
                 file: manifest_file.to_string(),
                 weights: net.num_classes(),
-                manifest: manifest.classes.len(),
+                manifest: outputs,
             });
         }
         Ok(Bundle { manifest, net })
@@ -177,7 +202,7 @@ impl Manifest {
             reason: e.to_string(),
         };
         let version: Version = serde_json::from_slice(bytes).map_err(reason)?;
-        if version.format_version != BUNDLE_VERSION {
+        if !(SINGLE_TASK_VERSION..=BUNDLE_VERSION).contains(&version.format_version) {
             return Err(BundleError::Version {
                 file: file.to_string(),
                 found: version.format_version,
@@ -208,23 +233,81 @@ impl Manifest {
             .heatmap_scale
             .filter(|scale| !(scale.is_finite() && *scale > 0.0))
             .map(|scale| format!("heatmap scale {scale} is not a positive number"));
-        let calibration = manifest.calibration.as_ref().and_then(Calibration::problem);
+        let calibration = std::iter::once(&manifest.calibration)
+            .chain(manifest.tasks.iter().map(|task| &task.calibration))
+            .find_map(|calibration| calibration.as_ref().and_then(Calibration::problem));
         if let Some(reason) = calibration.or(bad_scale) {
             return Err(BundleError::Manifest {
                 file: file.to_string(),
                 reason,
             });
         }
-        let mut names = manifest.classes.clone();
+        let tasks = |reason: &str| BundleError::Tasks {
+            file: file.to_string(),
+            reason: reason.to_string(),
+        };
+        let several = version.format_version > SINGLE_TASK_VERSION;
+        if several && manifest.tasks.len() < 2 {
+            return Err(tasks(
+                "format version 2 lists the tasks of a model of several",
+            ));
+        }
+        if !several && !manifest.tasks.is_empty() {
+            return Err(tasks(
+                "format version 1 is for a model of one task, not a list",
+            ));
+        }
+        if several && manifest.calibration.is_some() {
+            return Err(tasks("a model of several tasks is calibrated per task"));
+        }
+        let lists = match several {
+            true => manifest.tasks.iter().map(|task| &task.classes).collect(),
+            false => vec![&manifest.classes],
+        };
+        for classes in lists {
+            let mut names = classes.clone();
+            names.sort();
+            names.dedup();
+            if classes.is_empty() || names.len() != classes.len() {
+                return Err(BundleError::Classes {
+                    file: file.to_string(),
+                    classes: classes.len(),
+                });
+            }
+        }
+        let mut names: Vec<&str> = manifest.tasks.iter().map(|t| t.name.as_str()).collect();
         names.sort();
         names.dedup();
-        if manifest.classes.is_empty() || names.len() != manifest.classes.len() {
-            return Err(BundleError::Classes {
-                file: file.to_string(),
-                classes: manifest.classes.len(),
-            });
+        if names.len() != manifest.tasks.len() {
+            return Err(tasks("a task is listed twice"));
         }
         Ok(manifest)
+    }
+
+    /// The tasks and classes of the model's outputs.
+    pub fn heads(&self) -> Heads {
+        let heads = match self.tasks.is_empty() {
+            true => Heads::single(&self.task, self.classes.clone()),
+            false => Heads::new(
+                self.tasks
+                    .iter()
+                    .map(|task| TaskClasses {
+                        name: task.name.clone(),
+                        classes: task.classes.clone(),
+                    })
+                    .collect(),
+            ),
+        };
+        // `parse` has checked what `Heads` requires.
+        heads.expect("a parsed manifest's tasks make heads")
+    }
+
+    /// Each task's calibration, in the order of `heads`.
+    pub fn calibrations(&self) -> Vec<Option<Calibration>> {
+        match self.tasks.is_empty() {
+            true => vec![self.calibration.clone()],
+            false => self.tasks.iter().map(|t| t.calibration.clone()).collect(),
+        }
     }
 
     /// Checks the weights (named `file` in messages) against the manifest's checksum.
@@ -247,11 +330,12 @@ mod tests {
 
     fn manifest_with_weights(file: &str) -> Vec<u8> {
         serde_json::to_vec(&Manifest {
-            format_version: BUNDLE_VERSION,
+            format_version: SINGLE_TASK_VERSION,
             arch: Arch::Resnet18,
             base_width: 8,
             task: "skirt_length_labels".into(),
             classes: vec!["a".into(), "b".into()],
+            tasks: vec![],
             preprocessing: Preprocessing::new(InputSize::IMAGENET),
             precision: Precision::F16,
             weights: WeightsEntry {

@@ -14,12 +14,14 @@ use crate::preprocess::{InputSize, Tta, eval_input, tta_inputs};
 use crate::tasks::TASKS;
 use crate::weights::{Head, inspect, load_safetensors_bytes, load_torchvision};
 
-/// A FashionAI label CSV, read for every task: true when some row is labelled for a task.
+/// A FashionAI label CSV, read for all tasks at once and for each alone: true when some row
+/// is labelled for a task.
 pub fn label_csv(data: &[u8]) -> bool {
     let text = String::from_utf8_lossy(data);
     let mut labelled = false;
-    for task in &TASKS {
-        for (_, row) in parse_rows(&text, task) {
+    let each = TASKS.iter().map(core::slice::from_ref);
+    for tasks in std::iter::once(&TASKS[..]).chain(each) {
+        for (_, row) in parse_rows(&text, tasks) {
             match row {
                 Ok(row) => labelled |= matches!(row, crate::labels::Row::Labelled { .. }),
                 Err(reason) => assert!(!reason.is_empty(), "a rejected row has a reason"),

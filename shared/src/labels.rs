@@ -3,11 +3,16 @@
 
 use crate::tasks::{Label, Task};
 
-/// What one line of a label file holds for the task being read.
+/// What one line of a label file holds for the tasks being read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row<'a> {
-    /// A row of this task: the image path (relative to the dataset root) and its label.
-    Labelled { image: &'a str, label: Label },
+    /// A row of one of the tasks (its position in the list read): the image path (relative
+    /// to the dataset root) and its label.
+    Labelled {
+        image: &'a str,
+        task: usize,
+        label: Label,
+    },
     /// A valid row of another task.
     OtherTask,
 }
@@ -24,32 +29,34 @@ pub fn csv_lines(text: &str) -> impl Iterator<Item = (u64, Vec<&str>)> {
         .map(|(number, line)| (number, line.split(',').map(str::trim).collect()))
 }
 
-/// The lines of a label file (see [`csv_lines`]), each parsed for `task` or rejected with
-/// the reason.
+/// The lines of a label file (see [`csv_lines`]), each parsed for one of `tasks` or rejected
+/// with the reason.
 pub fn parse_rows<'a>(
     text: &'a str,
-    task: &'a Task,
+    tasks: &'a [Task],
 ) -> impl Iterator<Item = (u64, Result<Row<'a>, String>)> + 'a {
-    csv_lines(text).map(|(number, fields)| (number, parse_row(&fields, task)))
+    csv_lines(text).map(|(number, fields)| (number, parse_row(&fields, tasks)))
 }
 
-fn parse_row<'a>(fields: &[&'a str], task: &Task) -> Result<Row<'a>, String> {
+fn parse_row<'a>(fields: &[&'a str], tasks: &[Task]) -> Result<Row<'a>, String> {
     let [image, row_task, label] = fields[..] else {
         return Err(format!(
             "expected 3 fields (image,task,label), found {}",
             fields.len()
         ));
     };
-    if row_task != task.name {
+    let Some(task) = tasks.iter().position(|task| task.name == row_task) else {
         return Task::by_name(row_task)
             .map(|_| Row::OtherTask)
             .map_err(|err| err.to_string());
-    }
+    };
     if image.is_empty() {
         return Err("the image path is empty".into());
     }
-    let label = task.parse_label(label).map_err(|err| err.to_string())?;
-    Ok(Row::Labelled { image, label })
+    let label = tasks[task]
+        .parse_label(label)
+        .map_err(|err| err.to_string())?;
+    Ok(Row::Labelled { image, task, label })
 }
 
 #[cfg(test)]
@@ -58,8 +65,8 @@ mod tests {
     use crate::tasks::SKIRT_LENGTH;
 
     fn rows(text: &str) -> Vec<(u64, Result<Row<'_>, String>)> {
-        let task = Box::leak(Box::new(Task::by_name(SKIRT_LENGTH).unwrap()));
-        parse_rows(text, task).collect()
+        let tasks = Box::leak(Box::new([Task::by_name(SKIRT_LENGTH).unwrap()]));
+        parse_rows(text, tasks).collect()
     }
 
     #[test]
@@ -69,10 +76,13 @@ mod tests {
              Images/b.jpg,coat_length_labels,nnnnnnnn\r\n",
         );
         assert_eq!(parsed.len(), 2);
-        let (line, Ok(Row::Labelled { image, label })) = &parsed[0] else {
+        let (line, Ok(Row::Labelled { image, task, label })) = &parsed[0] else {
             panic!("{parsed:?}")
         };
-        assert_eq!((*line, *image, label.class), (1, "Images/a.jpg", 1));
+        assert_eq!(
+            (*line, *image, *task, label.class),
+            (1, "Images/a.jpg", 0, 1)
+        );
         assert_eq!(parsed[1], (3, Ok(Row::OtherTask)));
     }
 

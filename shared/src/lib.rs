@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod calibration;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzz;
+pub mod heads;
 pub mod labels;
 pub mod model;
 pub mod precision;

@@ -122,6 +122,21 @@ impl Task {
             .ok_or_else(|| UnknownTask(name.to_string()))
     }
 
+    /// The tasks `spec` names: `all`, or names separated by commas (in that order).
+    pub fn list(spec: &str) -> Result<Vec<Task>, UnknownTask> {
+        if spec.trim() == "all" {
+            return Ok(TASKS.to_vec());
+        }
+        let mut tasks: Vec<Task> = Vec::new();
+        for name in spec.split(',').map(str::trim) {
+            let task = Task::by_name(name)?;
+            if !tasks.contains(&task) {
+                tasks.push(task);
+            }
+        }
+        Ok(tasks)
+    }
+
     pub fn num_classes(&self) -> usize {
         self.classes.len()
     }
@@ -319,6 +334,17 @@ mod tests {
         );
         // Only `m` and `n` besides the `y`: still a valid label.
         assert!(skirt.parse_label("mmmmmy").is_ok());
+    }
+
+    #[test]
+    fn task_lists() {
+        let names = |spec| Task::list(spec).map(|tasks| tasks.iter().map(|t| t.name).collect());
+        assert_eq!(names("all"), Ok(TASKS.map(|t| t.name).to_vec()));
+        assert_eq!(
+            names("pant_length_labels, skirt_length_labels,pant_length_labels"),
+            Ok(vec!["pant_length_labels", "skirt_length_labels"])
+        );
+        assert!(names("skirt_length_labels,hats").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use clap::Args;
 use image::{ImageFormat, Rgb, RgbImage};
 use rayon::prelude::*;
 use serde::Serialize;
+use shared::heads::Heads;
 use shared::model::Arch;
 use shared::precision::Precision;
 use shared::preprocess::{self, InputSize};
@@ -180,8 +181,10 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     let device = &compute.device;
     let train_device = device.clone().autodiff();
     let net = shape.init(&train_device);
+    let classes = (0..args.classes).map(|class| class.to_string()).collect();
+    let heads = Heads::single("bench", classes)?;
     let mut learner = Learner::new(
-        Classifier::new(net, &config),
+        Classifier::new(net, heads, &config),
         schedule::sgd(&config),
         schedule::lr_schedule(&config, 1)?,
     );
@@ -202,6 +205,7 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
             device,
         ),
         marks: std::sync::Arc::new(vec![vec![Mark::No; args.classes]; per_rank]),
+        tasks: std::sync::Arc::new(vec![0; per_rank]),
     };
     let mut step = || -> Result<()> {
         let output = learner.train_step(batch(&train_device));

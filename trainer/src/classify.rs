@@ -1,7 +1,8 @@
 //! `trainer classify`: a quick look at what a model makes of some photos, for people (top
 //! classes) or programs (`--json`: every class's probability and raw logit). A calibrated
 //! bundle's probabilities are calibrated, and its answers say when they are not sure or the
-//! photo looks unlike the training photos, as the page does.
+//! photo looks unlike the training photos, as the page does. A model of several tasks says
+//! which garment (task) it thinks a photo shows, then answers every task.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use serde::Serialize;
+use shared::calibration::Calibration;
 use shared::preprocess::Tta;
 use shared::ranking::{argmax, ranked};
 
@@ -29,8 +31,10 @@ pub struct ClassifyArgs {
     /// Classes shown per photo.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
-    /// Print a JSON array, one object per photo: image, classes, probabilities, logits, top,
-    /// and for a calibrated bundle unsure and out_of_distribution (or error).
+    /// Print a JSON array, one object per photo: image, task, classes, probabilities, logits,
+    /// top, and for a calibrated bundle unsure and out_of_distribution (or error). For a model
+    /// of several tasks: image, garment (tasks, probabilities, logits, top) and tasks (each
+    /// task's answer as above).
     #[arg(long)]
     pub json: bool,
     /// Class names of a torchvision model, one per line (default: class indices).
@@ -43,19 +47,42 @@ pub struct ClassifyArgs {
     pub device: DeviceChoice,
 }
 
+/// One task's answer for a photo.
+#[derive(Serialize)]
+struct TaskAnswer<'a> {
+    task: &'a str,
+    classes: &'a [String],
+    probabilities: Vec<f32>,
+    logits: Vec<f32>,
+    top: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    out_of_distribution: Option<bool>,
+}
+
+/// What a model of several tasks thinks a photo shows: each task's probability.
+#[derive(Serialize)]
+struct Garment<'a> {
+    tasks: Vec<&'a str>,
+    probabilities: Vec<f32>,
+    logits: Vec<f32>,
+    top: usize,
+}
+
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Answer<'a> {
-    Scores {
+    OneTask {
         image: &'a PathBuf,
-        classes: &'a [String],
-        probabilities: Vec<f32>,
-        logits: Vec<f32>,
-        top: usize,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        unsure: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        out_of_distribution: Option<bool>,
+        #[serde(flatten)]
+        answer: TaskAnswer<'a>,
+    },
+    /// A model of several tasks: the garment, then every task's answer.
+    Tasks {
+        image: &'a PathBuf,
+        garment: Garment<'a>,
+        tasks: Vec<TaskAnswer<'a>>,
     },
     Error {
         image: &'a PathBuf,
@@ -81,37 +108,68 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let failed = results.iter().filter(|r| r.is_err()).count();
     // The calibration was fitted on single centre crops (as the page answers): averaged views
     // have other logits, so with --tta the answers are the views' plain average, unflagged.
-    let calibration = match (&model.calibration, args.tta) {
-        (Some(calibration), Tta::None) => Some(calibration),
-        (Some(_), _) => {
-            eprintln!(
-                "note: the bundle's calibration is for single crops (--tta none): these \
-                 probabilities are uncalibrated and not flagged"
-            );
-            None
-        }
-        (None, _) => None,
-    };
+    let calibrated = model.calibrations.iter().any(Option::is_some);
+    if calibrated && args.tta != Tta::None {
+        eprintln!(
+            "note: the bundle's calibration is for single crops (--tta none): these \
+             probabilities are uncalibrated and not flagged"
+        );
+    }
+    let calibrations: Vec<Option<&Calibration>> = model
+        .calibrations
+        .iter()
+        .map(|c| c.as_ref().filter(|_| args.tta == Tta::None))
+        .collect();
+    let heads = &model.heads;
     let answers: Vec<Answer> = args
         .images
         .iter()
         .zip(results)
-        .map(|(image, result)| match result {
-            Ok(scores) => {
-                let shown = shared::calibration::answer(calibration, &scores.logits, || {
-                    scores.probabilities
-                });
-                Answer::Scores {
+        .map(|(image, result)| {
+            let scores = match result {
+                Ok(scores) => scores,
+                Err(error) => return Answer::Error { image, error },
+            };
+            let mut tasks: Vec<TaskAnswer> = heads
+                .tasks()
+                .iter()
+                .enumerate()
+                .map(|(index, task)| {
+                    let columns = heads.columns(index);
+                    let logits = scores.logits[columns.clone()].to_vec();
+                    let shown = shared::calibration::answer(calibrations[index], &logits, || {
+                        scores.probabilities[columns].to_vec()
+                    });
+                    TaskAnswer {
+                        task: &task.name,
+                        classes: &task.classes,
+                        top: argmax(&shown.probabilities),
+                        probabilities: shown.probabilities,
+                        logits,
+                        unsure: shown.unsure,
+                        out_of_distribution: shown.out_of_distribution,
+                    }
+                })
+                .collect();
+            match heads.garment() {
+                None => Answer::OneTask {
                     image,
-                    classes: &model.classes,
-                    top: argmax(&shown.probabilities),
-                    probabilities: shown.probabilities,
-                    logits: scores.logits,
-                    unsure: shown.unsure,
-                    out_of_distribution: shown.out_of_distribution,
+                    answer: tasks.remove(0),
+                },
+                Some(columns) => {
+                    let probabilities = scores.probabilities[columns.clone()].to_vec();
+                    Answer::Tasks {
+                        image,
+                        garment: Garment {
+                            tasks: heads.tasks().iter().map(|t| t.name.as_str()).collect(),
+                            top: argmax(&probabilities),
+                            probabilities,
+                            logits: scores.logits[columns].to_vec(),
+                        },
+                        tasks,
+                    }
                 }
             }
-            Err(error) => Answer::Error { image, error },
         })
         .collect();
     if args.json {
@@ -130,36 +188,62 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// A garment whose probability is at least this is shown with its task's answer, besides
+/// the most probable one.
+const SHOWN_GARMENT: f32 = 0.2;
+
 fn print(answer: &Answer, top_k: usize) {
     match answer {
-        Answer::Scores {
+        Answer::OneTask { image, answer } => {
+            println!("{}{}", image.display(), flags(answer));
+            print_classes(answer, top_k);
+        }
+        Answer::Tasks {
             image,
-            classes,
-            probabilities,
-            unsure,
-            out_of_distribution,
-            ..
+            garment,
+            tasks,
         } => {
-            let mut flags = Vec::new();
-            if *unsure == Some(true) {
-                flags.push("not sure");
-            }
-            if *out_of_distribution == Some(true) {
-                flags.push("unlike the photos the model learned from");
-            }
-            if flags.is_empty() {
-                println!("{}", image.display());
-            } else {
-                println!("{} ({})", image.display(), flags.join("; "));
-            }
-            for class in ranked(probabilities).into_iter().take(top_k.max(1)) {
+            println!("{}", image.display());
+            for index in ranked(&garment.probabilities) {
+                let probability = garment.probabilities[index];
+                if index != garment.top && probability < SHOWN_GARMENT {
+                    continue;
+                }
+                let task = &tasks[index];
                 println!(
-                    "  {:>7.2}%  {}",
-                    100.0 * probabilities[class],
-                    classes[class]
+                    "  {:>7.2}%  {}{}",
+                    100.0 * probability,
+                    task.task,
+                    flags(task)
                 );
+                print_classes(task, top_k);
             }
         }
         Answer::Error { image, error } => eprintln!("{}: {error}", image.display()),
+    }
+}
+
+/// The calibration's flags on an answer, for people: empty, or ` (not sure; ...)`.
+fn flags(answer: &TaskAnswer) -> String {
+    let mut flags = Vec::new();
+    if answer.unsure == Some(true) {
+        flags.push("not sure");
+    }
+    if answer.out_of_distribution == Some(true) {
+        flags.push("unlike the photos the model learned from");
+    }
+    match flags.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", flags.join("; ")),
+    }
+}
+
+fn print_classes(answer: &TaskAnswer, top_k: usize) {
+    for class in ranked(&answer.probabilities).into_iter().take(top_k.max(1)) {
+        println!(
+            "  {:>7.2}%  {}",
+            100.0 * answer.probabilities[class],
+            answer.classes[class]
+        );
     }
 }

@@ -45,6 +45,10 @@ pub struct DemoArgs {
     /// Where the web bundle goes (the page loads `model/` next to it).
     #[arg(long, default_value = "model")]
     pub bundle: PathBuf,
+    /// The task(s) the toy data stands for: one, several separated by commas, or `all`
+    /// (one model for all eight, with a garment head).
+    #[arg(long, default_value = SKIRT_LENGTH)]
+    pub tasks: String,
     /// Images per class (training + validation); a fifth as many more for the test set.
     #[arg(long, default_value_t = 40)]
     pub per_class: usize,
@@ -54,58 +58,78 @@ pub struct DemoArgs {
     pub device: DeviceChoice,
 }
 
-/// A small photo-like image of `class`: a coloured band at a random height over a noisy grey
-/// background. Learnable in a few epochs by a small network, which is all it is for.
-pub fn toy_image(class: usize, rng: &mut StdRng) -> RgbImage {
+/// A small photo-like image of `class` of the `task`-th generated task: a coloured band at a
+/// random place over a noisy background. The band runs across for even tasks and down for odd
+/// ones, and the background is grey for task 0 and tinted for the others (red, green or blue,
+/// stronger for later tasks), so that tasks look different too. Learnable in a few epochs by a
+/// small network, which is all it is for.
+pub fn toy_image(task: usize, class: usize, rng: &mut StdRng) -> RgbImage {
     let (width, height) = (rng.random_range(44..60), rng.random_range(40..56));
     let grey: u8 = rng.random_range(80..170);
+    let tint = task
+        .checked_sub(1)
+        .map(|k| (k % 3, 50 * (1 + k / 3 % 3) as u8));
     let mut image = RgbImage::from_fn(width, height, |_, _| {
         let v = grey.saturating_add(rng.random_range(0..20));
-        Rgb([v, v, v])
+        let mut pixel = [v, v, v];
+        if let Some((channel, strength)) = tint {
+            pixel[channel] = v.saturating_add(strength);
+        }
+        Rgb(pixel)
     });
-    let top = rng.random_range(0..height / 2);
+    let across = task.is_multiple_of(2);
+    let (long, short) = if across {
+        (width, height)
+    } else {
+        (height, width)
+    };
+    let start = rng.random_range(0..short / 2);
     let colour = PALETTE[class % PALETTE.len()];
-    for y in top..top + height / 3 {
-        for x in 0..width {
+    for along in start..start + short / 3 {
+        for across_band in 0..long {
+            let (x, y) = if across {
+                (across_band, along)
+            } else {
+                (along, across_band)
+            };
             image.put_pixel(x, y, Rgb(colour));
         }
     }
     image
 }
 
-/// Writes a FashionAI-format root for `task`'s first `classes` classes: `Images/<task>/*.jpg`,
+/// Writes a FashionAI-format root for each task's first `classes` classes (the task's
+/// position in `tasks` choosing how its images look, [`toy_image`]): `Images/<task>/*.jpg`,
 /// `Annotations/label.csv` with `per_class` rows per class, and `Tests/question.csv` over
 /// `test_per_class` further images per class. Returns the number of labelled images.
 pub fn write_toy_fashionai(
     root: &Path,
-    task: &Task,
-    classes: usize,
+    tasks: &[(Task, usize)],
     per_class: usize,
     test_per_class: usize,
 ) -> Result<usize> {
-    let images = root.join("Images").join(task.name);
-    for dir in [
-        images.as_path(),
-        &root.join("Annotations"),
-        &root.join("Tests"),
-    ] {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for dir in [root.join("Annotations"), root.join("Tests")] {
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut rng = StdRng::seed_from_u64(7);
     let (mut labels, mut questions) = (Vec::new(), Vec::new());
-    for i in 0..(per_class + test_per_class) * classes {
-        let class = i % classes;
-        let name = format!("Images/{}/{i:04x}.jpg", task.name);
-        toy_image(class, &mut rng)
-            .save(root.join(&name))
-            .with_context(|| format!("writing {}", root.join(&name).display()))?;
-        if i < per_class * classes {
-            let label: String = (0..task.num_classes())
-                .map(|c| if c == class { 'y' } else { 'n' })
-                .collect();
-            labels.push(format!("{name},{},{label}", task.name));
-        } else {
-            questions.push(format!("{name},{},?", task.name));
+    for (style, (task, classes)) in tasks.iter().enumerate() {
+        let images = root.join("Images").join(task.name);
+        fs::create_dir_all(&images).with_context(|| format!("creating {}", images.display()))?;
+        for i in 0..(per_class + test_per_class) * classes {
+            let class = i % classes;
+            let name = format!("Images/{}/{i:04x}.jpg", task.name);
+            toy_image(style, class, &mut rng)
+                .save(root.join(&name))
+                .with_context(|| format!("writing {}", root.join(&name).display()))?;
+            if i < per_class * classes {
+                let label: String = (0..task.num_classes())
+                    .map(|c| if c == class { 'y' } else { 'n' })
+                    .collect();
+                labels.push(format!("{name},{},{label}", task.name));
+            } else {
+                questions.push(format!("{name},{},?", task.name));
+            }
         }
     }
     fs::write(root.join("Annotations/label.csv"), labels.join("\n") + "\n")?;
@@ -113,22 +137,40 @@ pub fn write_toy_fashionai(
     Ok(labels.len())
 }
 
+/// Classes generated per task in a demo of several tasks (a task of one gets all of its own).
+const MULTI_TASK_CLASSES: usize = 3;
+
 pub fn run(args: DemoArgs) -> Result<()> {
-    let task = Task::by_name(SKIRT_LENGTH)?;
+    let tasks = Task::list(&args.tasks)?;
     let (data, run) = (args.out.join("data"), args.out.join("run"));
     if run.exists() {
         fs::remove_dir_all(&run).with_context(|| format!("clearing {}", run.display()))?;
     }
-    banner(
-        "NOTE: a generated toy dataset (coloured bands standing for the six skirt lengths), not FashionAI photos: the numbers below show that the pipeline works, not how well a real skirt model does.",
-    );
-    let count = write_toy_fashionai(
-        &data,
-        &task,
-        task.num_classes(),
-        args.per_class,
-        (args.per_class / 5).max(1),
-    )?;
+    let toy: Vec<(Task, usize)> = match tasks[..] {
+        [task] => {
+            banner(&format!(
+                "NOTE: a generated toy dataset (coloured bands standing for the {} classes of \
+                 {}), not FashionAI photos: the numbers below show that the pipeline works, not \
+                 how well a real model does.",
+                task.num_classes(),
+                task.name
+            ));
+            vec![(task, task.num_classes())]
+        }
+        _ => {
+            banner(&format!(
+                "NOTE: a generated toy dataset (coloured bands standing for {MULTI_TASK_CLASSES} \
+                 classes of each of {} tasks, each task drawn its own way), not FashionAI photos: \
+                 the numbers below show that the pipeline works, not how well a real model does.",
+                tasks.len()
+            ));
+            tasks
+                .iter()
+                .map(|&task| (task, MULTI_TASK_CLASSES))
+                .collect()
+        }
+    };
+    let count = write_toy_fashionai(&data, &toy, args.per_class, (args.per_class / 5).max(1))?;
     println!(
         "generated {count} labelled images and a test set in {}",
         data.display()
@@ -139,7 +181,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         fraction: 0.2,
         seed: 1024,
     };
-    prepare::prepare(std::slice::from_ref(&data), task.name, holdout, &run)?;
+    let names: Vec<&str> = tasks.iter().map(|task| task.name).collect();
+    prepare::prepare(std::slice::from_ref(&data), &names.join(","), holdout, &run)?;
     banner("train (a narrow ResNet-18 on 64x64 crops, from random weights)");
     let config = TrainConfig {
         arch: shared::model::Arch::Resnet18,

@@ -1,5 +1,5 @@
 //! Class probabilities for a list of images: decoding on all cores, batches of views through
-//! the network, softmax averaged over each image's test-time augmentation views.
+//! the network, each head's softmax averaged over each image's test-time augmentation views.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,6 @@ use anyhow::Result;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use shared::preprocess::{self, Tta};
-use shared::ranking::softmax;
 
 use crate::device::{self, Compute, fit};
 use crate::trained::Trained;
@@ -25,6 +24,7 @@ pub struct Options {
 pub struct Scores {
     /// Raw network outputs, before softmax.
     pub logits: Vec<f32>,
+    /// Each head's softmax (`Heads::softmax`): for a model of one task, its classes'.
     pub probabilities: Vec<f32>,
 }
 
@@ -62,7 +62,10 @@ pub fn scores(
             logits.extend(device::read(net.forward(batch), "inference")?);
         }
         let classes = net.num_classes();
-        let probabilities: Vec<f32> = logits.chunks(classes).flat_map(softmax).collect();
+        let probabilities: Vec<f32> = logits
+            .chunks(classes)
+            .flat_map(|row| model.heads.softmax(row))
+            .collect();
         let mut averaged = average(&logits, classes, views)
             .into_iter()
             .zip(average(&probabilities, classes, views))

@@ -48,17 +48,60 @@ fn png(
     Ok(out.into_inner())
 }
 
-/// The learning curves of `epochs`: losses on the left, accuracy and APs on the right.
+/// Line colours for per-task curves (one per FashionAI task).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// One curve: its legend and what it draws from each epoch's record.
+struct Series {
+    label: String,
+    pick: Pick,
+    key: String,
+    color: RGBColor,
+}
+
+impl Series {
+    fn of(pick: Pick, name: RunMetric, color: RGBColor) -> Series {
+        Series {
+            label: format!("{} {}", pick.0, name.display()),
+            pick,
+            key: name.key().to_string(),
+            color,
+        }
+    }
+}
+
+/// The learning curves of `epochs`: losses on the left, accuracy and APs on the right; for a
+/// run over several tasks, a second row with each task's validation accuracy and FashionAI AP.
 pub fn curves(epochs: &[EpochRecord]) -> Result<Vec<u8>> {
-    png((WIDTH, HEIGHT), |root| {
-        let (left, right) = root.split_horizontally(WIDTH / 2);
+    // `<task>.<key>` records (metric_names): the tasks, in the order of their first epoch.
+    let mut tasks: Vec<&str> = Vec::new();
+    for key in epochs.iter().flat_map(|e| e.valid.keys()) {
+        if let Some((task, _)) = key.split_once('.')
+            && !tasks.contains(&task)
+        {
+            tasks.push(task);
+        }
+    }
+    let rows = if tasks.is_empty() { 1 } else { 2 };
+    png((WIDTH, HEIGHT * rows), |root| {
+        let (top, bottom) = root.split_vertically(HEIGHT);
+        let (left, right) = top.split_horizontally(WIDTH / 2);
         panel(
             &left,
             "loss",
             epochs,
             &[
-                (TRAIN, RunMetric::Loss, RED),
-                (VALID, RunMetric::Loss, BLUE),
+                Series::of(TRAIN, RunMetric::Loss, RED),
+                Series::of(VALID, RunMetric::Loss, BLUE),
             ],
         )?;
         panel(
@@ -66,11 +109,36 @@ pub fn curves(epochs: &[EpochRecord]) -> Result<Vec<u8>> {
             "accuracy and AP",
             epochs,
             &[
-                (TRAIN, RunMetric::Accuracy, RGBColor(240, 150, 150)),
-                (VALID, RunMetric::Accuracy, BLUE),
-                (VALID, RunMetric::MrrAp, GREEN),
-                (VALID, RunMetric::FashionAiAp, MAGENTA),
+                Series::of(TRAIN, RunMetric::Accuracy, RGBColor(240, 150, 150)),
+                Series::of(VALID, RunMetric::Accuracy, BLUE),
+                Series::of(VALID, RunMetric::MrrAp, GREEN),
+                Series::of(VALID, RunMetric::FashionAiAp, MAGENTA),
             ],
+        )?;
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let (left, right) = bottom.split_horizontally(WIDTH / 2);
+        let per_task = |name: RunMetric| -> Vec<Series> {
+            tasks
+                .iter()
+                .enumerate()
+                .map(|(i, task)| Series {
+                    label: task.to_string(),
+                    pick: VALID,
+                    key: name.record_key(Some(task)),
+                    color: PALETTE[i % PALETTE.len()],
+                })
+                .collect()
+        };
+        let mut accuracies = per_task(RunMetric::Accuracy);
+        accuracies.push(Series::of(VALID, RunMetric::GarmentAccuracy, BLACK));
+        panel(&left, "val accuracy per task", epochs, &accuracies)?;
+        panel(
+            &right,
+            "val FashionAI AP per task",
+            epochs,
+            &per_task(RunMetric::FashionAiAp),
         )
     })
 }
@@ -79,20 +147,17 @@ fn panel(
     area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
     title: &str,
     epochs: &[EpochRecord],
-    series: &[(Pick, RunMetric, RGBColor)],
+    series: &[Series],
 ) -> Result<()> {
     let err = |e: DrawingAreaErrorKind<_>| anyhow!("drawing curves: {e}");
-    let points = |(_, values): Pick, name: RunMetric| -> Vec<(f64, f64)> {
+    let points = |series: &Series| -> Vec<(f64, f64)> {
+        let (_, values) = series.pick;
         epochs
             .iter()
-            .filter_map(|e| Some((e.epoch as f64, *values(e).get(name.key())?)))
+            .filter_map(|e| Some((e.epoch as f64, *values(e).get(&series.key)?)))
             .collect()
     };
-    let values: Vec<f64> = series
-        .iter()
-        .flat_map(|&(pick, name, _)| points(pick, name))
-        .map(|(_, y)| y)
-        .collect();
+    let values: Vec<f64> = series.iter().flat_map(points).map(|(_, y)| y).collect();
     let top = values.iter().copied().fold(0.0f64, f64::max).max(1e-3) * 1.05;
     let last = epochs.iter().map(|e| e.epoch).max().unwrap_or(1).max(2) as f64;
     let mut chart = ChartBuilder::on(area)
@@ -108,11 +173,12 @@ fn panel(
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(err)?;
-    for &(pick, name, color) in series {
+    for line in series {
+        let color = line.color;
         chart
-            .draw_series(LineSeries::new(points(pick, name), color.stroke_width(2)))
+            .draw_series(LineSeries::new(points(line), color.stroke_width(2)))
             .map_err(err)?
-            .label(format!("{} {}", pick.0, name.display()))
+            .label(line.label.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });

@@ -1,5 +1,6 @@
 //! `trainer predict`: the competition's submission file for a test set. Each model answers
-//! the questions of its task (several models, several tasks, one file); rows keep the
+//! the questions of its task, or of its tasks for a model of several (several models or one
+//! multi-task model, one file; one forward pass per photo and model); rows keep the
 //! questions' order: `Images/<task>/<hash>.jpg,<task>,p0;p1;...`.
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use crate::trained::{Trained, load_model};
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// A checkpoint (`<run>/checkpoint/model-<epoch>.bpk`) or a bundle folder; repeat for
-    /// several tasks.
+    /// several tasks (or give one model of several tasks).
     #[arg(long = "model", required = true)]
     pub models: Vec<PathBuf>,
     /// The test set root (with `Images/`).
@@ -97,7 +98,8 @@ impl TestSet {
     }
 }
 
-/// Answers `test`'s questions with `models` (one per task) and writes the submission `out`.
+/// Answers `test`'s questions with `models` (each task answered by one of them) and writes the
+/// submission `out`.
 pub fn predict(
     models: &[PathBuf],
     test: &TestSet,
@@ -107,23 +109,29 @@ pub fn predict(
     out: &Path,
 ) -> Result<()> {
     let questions = read_questions(&test.questions)?;
-    let mut by_task: HashMap<String, Trained> = HashMap::new();
-    for path in models {
-        let model = load_model(path, None, &compute.device)?;
-        if let Some(other) = by_task.get(&model.task) {
-            bail!(
-                "{} and {} are both models of {}",
-                other.source.display(),
-                path.display(),
-                model.task
-            );
+    let models: Vec<Trained> = models
+        .iter()
+        .map(|path| load_model(path, None, &compute.device))
+        .collect::<Result<_>>()?;
+    // Which model answers each task, and with which of its heads.
+    let mut by_task: HashMap<String, (usize, usize)> = HashMap::new();
+    for (index, model) in models.iter().enumerate() {
+        for (head, task) in model.heads.tasks().iter().enumerate() {
+            if let Some(&(other, _)) = by_task.get(&task.name) {
+                bail!(
+                    "{} and {} both answer {}",
+                    models[other].source.display(),
+                    model.source.display(),
+                    task.name
+                );
+            }
+            by_task.insert(task.name.clone(), (index, head));
         }
-        by_task.insert(model.task.clone(), model);
     }
     let mut answers: Vec<Option<Result<Vec<f32>, String>>> = vec![None; questions.len()];
-    for (task, model) in &by_task {
+    for (index, model) in models.iter().enumerate() {
         let indices: Vec<usize> = (0..questions.len())
-            .filter(|&i| questions[i].task == *task)
+            .filter(|&i| by_task.get(&questions[i].task).map(|&(m, _)| m) == Some(index))
             .collect();
         let images: Vec<PathBuf> = indices
             .iter()
@@ -134,11 +142,19 @@ pub fn predict(
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_message(task.clone());
+        let names: Vec<&str> = model
+            .heads
+            .tasks()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        bar.set_message(names.join(", "));
         let scores = infer::scores(model, &images, options, compute, &bar)?;
         bar.finish_and_clear();
         for (&i, result) in indices.iter().zip(scores) {
-            answers[i] = Some(result.map(|s| s.probabilities));
+            let (_, head) = by_task[&questions[i].task];
+            let columns = model.heads.columns(head);
+            answers[i] = Some(result.map(|s| s.probabilities[columns].to_vec()));
         }
     }
 
@@ -163,7 +179,8 @@ pub fn predict(
                 match on_error {
                     OnError::Fail | OnError::Skip => continue,
                     OnError::Uniform => {
-                        let classes = by_task[&question.task].classes.len();
+                        let (model, head) = by_task[&question.task];
+                        let classes = models[model].heads.columns(head).len();
                         vec![1.0 / classes as f32; classes]
                     }
                 }

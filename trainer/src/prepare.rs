@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use shared::heads::{Heads, TaskClasses};
 use shared::tasks::{SKIRT_LENGTH, Task};
 
 use crate::atomic::write_atomic;
@@ -22,7 +23,8 @@ pub struct PrepareArgs {
     /// the train set and the warm-up set.
     #[arg(long = "data", required = true)]
     pub roots: Vec<PathBuf>,
-    /// FashionAI task (see `trainer tasks`); ignored for image folders.
+    /// FashionAI task (see `trainer tasks`); several, separated by commas, or `all` for one
+    /// model that answers them all. Ignored for image folders.
     #[arg(long, default_value = SKIRT_LENGTH)]
     pub task: String,
     /// The run folder to create (dataset.json, train.csv, val.csv).
@@ -62,13 +64,13 @@ pub struct Holdout {
     pub seed: u64,
 }
 
-/// Reads `roots` (FashionAI roots of `task`, or image folders), writes the split into the run
-/// folder `out` and returns it.
-pub fn prepare(roots: &[PathBuf], task: &str, holdout: Holdout, out: &Path) -> Result<Manifest> {
+/// Reads `roots` (FashionAI roots of `tasks`, a task name, a comma list or `all`; or image
+/// folders), writes the split into the run folder `out` and returns it.
+pub fn prepare(roots: &[PathBuf], tasks: &str, holdout: Holdout, out: &Path) -> Result<Manifest> {
     if !(0.0..1.0).contains(&holdout.fraction) {
         bail!("--val-fraction must be in [0, 1), got {}", holdout.fraction);
     }
-    let (task, classes, samples, bad_rows) = read_roots(roots, task)?;
+    let (heads, samples, bad_rows) = read_roots(roots, tasks)?;
     report_bad_rows(&bad_rows, out)?;
     if samples.len() < 2 {
         bail!("only {} usable images: nothing to train on", samples.len());
@@ -77,24 +79,43 @@ pub fn prepare(roots: &[PathBuf], task: &str, holdout: Holdout, out: &Path) -> R
         .iter()
         .map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone()))
         .collect();
-    let split = data::split(samples, holdout.fraction, holdout.seed);
+    let split = split_per_task(samples, heads.tasks().len(), holdout);
     let manifest = Manifest::new(
-        task,
-        classes,
+        &heads,
         sources,
         (holdout.seed, holdout.fraction),
         split,
         bad_rows.len(),
     );
     manifest.write(out)?;
-    print_summary(&manifest, out);
+    print_summary(&manifest, &heads, out);
     Ok(manifest)
 }
 
-type Read = (String, Vec<String>, Vec<Sample>, Vec<BadRow>);
+/// Each task's images split by the seeded rule on their own, so that a task's split is the
+/// one a run over that task alone would have; the tasks' parts follow one another.
+fn split_per_task(
+    samples: Vec<Sample>,
+    tasks: usize,
+    holdout: Holdout,
+) -> (Vec<Sample>, Vec<Sample>) {
+    let mut per_task = vec![Vec::new(); tasks];
+    for sample in samples {
+        per_task[sample.task].push(sample);
+    }
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for samples in per_task {
+        let (task_train, task_val) = data::split(samples, holdout.fraction, holdout.seed);
+        train.extend(task_train);
+        val.extend(task_val);
+    }
+    (train, val)
+}
 
-/// Every root's usable samples, with the task name and classes they share.
-fn read_roots(roots: &[PathBuf], task_name: &str) -> Result<Read> {
+type Read = (Heads, Vec<Sample>, Vec<BadRow>);
+
+/// Every root's usable samples, with the tasks and classes they share.
+fn read_roots(roots: &[PathBuf], task_spec: &str) -> Result<Read> {
     let folders = roots
         .iter()
         .filter(|root| data::is_image_folder(root))
@@ -127,27 +148,54 @@ fn read_roots(roots: &[PathBuf], task_name: &str) -> Result<Read> {
             classes = Some(found);
             all.extend(samples);
         }
-        let name = folder_name(&roots[0]);
-        return Ok((name, classes.unwrap_or_default(), all, Vec::new()));
+        let heads = Heads::single(&folder_name(&roots[0]), classes.unwrap_or_default())?;
+        return Ok((heads, all, Vec::new()));
     }
-    let task = Task::by_name(task_name)?;
+    let tasks = Task::list(task_spec)?;
     let (mut samples, mut bad) = (Vec::new(), Vec::new());
     for root in roots {
-        let table = data::read_fashionai(root, &task)
+        let table = data::read_fashionai(root, &tasks)
             .with_context(|| format!("reading {}", root.display()))?;
+        let names: Vec<&str> = tasks.iter().map(|task| task.name).collect();
         println!(
             "{}: {} {} rows, {} bad rows, {} rows of other tasks",
             root.display(),
             table.samples.len(),
-            task.name,
+            names.join(" + "),
             table.bad_rows.len(),
             table.other_tasks
         );
         samples.extend(table.samples);
         bad.extend(table.bad_rows);
     }
-    let classes = task.classes.iter().map(|c| c.to_string()).collect();
-    Ok((task.name.to_string(), classes, samples, bad))
+    // Tasks without a usable row are left out: a head would learn nothing.
+    let present: Vec<usize> = (0..tasks.len())
+        .filter(|&task| samples.iter().any(|s| s.task == task))
+        .collect();
+    if present.len() < tasks.len() && !present.is_empty() {
+        let missing: Vec<&str> = (0..tasks.len())
+            .filter(|task| !present.contains(task))
+            .map(|task| tasks[task].name)
+            .collect();
+        eprintln!(
+            "note: no usable rows of {}: left out of the run",
+            missing.join(", ")
+        );
+        for sample in &mut samples {
+            sample.task = present.iter().position(|&t| t == sample.task).unwrap_or(0);
+        }
+    }
+    let heads = match present.is_empty() {
+        true => tasks.iter().collect::<Vec<_>>(),
+        false => present.iter().map(|&task| &tasks[task]).collect(),
+    }
+    .into_iter()
+    .map(|task| TaskClasses {
+        name: task.name.to_string(),
+        classes: task.classes.iter().map(|c| c.to_string()).collect(),
+    })
+    .collect();
+    Ok((Heads::new(heads)?, samples, bad))
 }
 
 fn folder_name(root: &Path) -> String {
@@ -183,7 +231,7 @@ fn report_bad_rows(bad: &[BadRow], out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(manifest: &Manifest, out: &Path) {
+fn print_summary(manifest: &Manifest, heads: &Heads, out: &Path) {
     let info = &manifest.info;
     println!(
         "{}: {} train + {} val images (seed {}, {:.0}% validation)",
@@ -193,12 +241,20 @@ fn print_summary(manifest: &Manifest, out: &Path) {
         info.seed,
         info.val_fraction * 100.0
     );
-    for (class, name) in info.classes.iter().enumerate() {
-        let count = |samples: &[Sample]| samples.iter().filter(|s| s.label.class == class).count();
-        println!(
-            "  {class} {name:<28} {:>6} train {:>6} val",
-            count(&manifest.train),
-            count(&manifest.val)
-        );
+    for (task, head) in heads.tasks().iter().enumerate() {
+        if heads.is_multi_task() {
+            println!("  {}", head.name);
+        }
+        for (class, name) in head.classes.iter().enumerate() {
+            let count = |samples: &[Sample]| {
+                let of_class = |s: &&Sample| s.task == task && s.label.class == class;
+                samples.iter().filter(of_class).count()
+            };
+            println!(
+                "  {class} {name:<28} {:>6} train {:>6} val",
+                count(&manifest.train),
+                count(&manifest.val)
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use shared::bundle::{Bundle, MANIFEST_FILE, Manifest as BundleManifest};
 use shared::calibration::Calibration;
+use shared::heads::Heads;
 use shared::model::ResNet;
 use shared::preprocess::InputSize;
 use shared::weights::{Head, load_torchvision};
@@ -21,11 +22,12 @@ use crate::train::step::Classifier;
 
 pub struct Trained {
     pub net: ResNet,
-    pub task: String,
-    pub classes: Vec<String>,
+    /// The tasks and classes of its outputs.
+    pub heads: Heads,
     pub size: InputSize,
-    /// A bundle's calibration ("not sure" and "unlike the training photos"), if it has one.
-    pub calibration: Option<Calibration>,
+    /// A bundle's calibration of each task ("not sure" and "unlike the training photos"), if
+    /// it has one.
+    pub calibrations: Vec<Option<Calibration>>,
     /// Where it came from, for messages.
     pub source: PathBuf,
 }
@@ -50,27 +52,27 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
     })?;
     let config = run::read_settings(run)?;
     let dataset = DatasetInfo::read(run)?;
-    let net = config.model(dataset.classes.len()).init(device);
+    let heads = dataset.heads()?;
+    let net = config.model(heads.width()).init(device);
     let record = ModuleRecord::load(path)
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
     // The checkpoint is the Classifier's record; only its network is kept (and computes in
     // f32, whatever the training used).
-    let model = Classifier::new(net, &config)
+    let model = Classifier::new(net, heads.clone(), &config)
         .try_load_record(record)
         .with_context(|| {
             format!(
-                "{}: does not fit a {} for {} classes",
+                "{}: does not fit a {} with {} outputs",
                 path.display(),
                 config.arch,
-                dataset.classes.len()
+                heads.width()
             )
         })?;
     Ok(Trained {
         net: model.net,
-        task: dataset.task,
-        classes: dataset.classes,
+        calibrations: vec![None; heads.tasks().len()],
+        heads,
         size: InputSize::with_crop(config.input_size),
-        calibration: None,
         source: path.to_path_buf(),
     })
 }
@@ -97,10 +99,9 @@ pub fn load_bundle(dir: &Path, device: &Device) -> Result<Trained> {
     )?;
     Ok(Trained {
         net,
-        task: manifest.task,
-        classes: manifest.classes,
+        heads: manifest.heads(),
         size: manifest.preprocessing.input_size(),
-        calibration: manifest.calibration,
+        calibrations: manifest.calibrations(),
         source: dir.to_path_buf(),
     })
 }
@@ -146,10 +147,9 @@ pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result
     };
     Ok(Trained {
         net,
-        task: "torchvision".to_string(),
-        classes,
+        heads: Heads::single("torchvision", classes)?,
         size: InputSize::IMAGENET,
-        calibration: None,
+        calibrations: vec![None],
         source: path.to_path_buf(),
     })
 }

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 fn torchvision_weights_with_a_labels_file() {
     let dir = temp_dir("classify");
     let photo = dir.join("photo.png");
-    toy_image(2, &mut rand::rngs::StdRng::seed_from_u64(1))
+    toy_image(0, 2, &mut rand::rngs::StdRng::seed_from_u64(1))
         .save(&photo)
         .unwrap();
     let weights =

@@ -24,7 +24,7 @@ fn auto_never_picks_a_software_gpu() {
 
     let dir = temp_dir("auto");
     let photo = dir.join("photo.png");
-    toy_image(1, &mut rand::rngs::StdRng::seed_from_u64(3))
+    toy_image(0, 1, &mut rand::rngs::StdRng::seed_from_u64(3))
         .save(&photo)
         .unwrap();
     let weights =

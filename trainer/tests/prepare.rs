@@ -25,7 +25,7 @@ fn label_csv_quirks_and_bad_rows_are_reported_by_line() {
     ]
     .join("\n");
     fs::write(root.join("Annotations/label.csv"), text).unwrap();
-    let table = read_fashionai(&root, &Task::by_name(TASK).unwrap()).unwrap();
+    let table = read_fashionai(&root, &[Task::by_name(TASK).unwrap()]).unwrap();
     assert_eq!(table.samples.len(), 2);
     assert_eq!(table.other_tasks, 1);
     let reasons: Vec<(u64, &str)> = table

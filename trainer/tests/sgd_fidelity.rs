@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::store::ModuleSnapshot;
 use burn::train::Learner;
 use safetensors::SafeTensors;
+use shared::heads::Heads;
 use shared::model::{Arch, ResNet};
 use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
@@ -71,8 +72,10 @@ fn sgd_steps_match_pytorch() {
     )
     .unwrap();
     let config = config(&settings);
+    let classes = (0..net.num_classes()).map(|c| c.to_string()).collect();
+    let heads = Heads::single("golden", classes).unwrap();
     let mut learner = Learner::new(
-        Classifier::new(net, &config),
+        Classifier::new(net, heads, &config),
         schedule::sgd(&config),
         schedule::lr_schedule(&config, 1).unwrap(),
     );
@@ -107,6 +110,7 @@ fn sgd_steps_match_pytorch() {
             images: Tensor::from_data(images, &train_device),
             targets: Tensor::from_data(TensorData::from(step_targets), &train_device),
             marks: Arc::new(vec![vec![Mark::No; 6]; batch]),
+            tasks: Arc::new(vec![0; batch]),
         };
         // What burn-train's epoch loop does for each batch.
         let output = learner.train_step(batch);

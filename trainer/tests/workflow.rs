@@ -411,7 +411,7 @@ fn damaged_or_newer_bundles_are_refused() {
     fs::write(bundle.join("manifest.json"), newer).unwrap();
     let refused = classify();
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("bundle format version 99, this version reads 1"));
+    assert!(stderr(&refused).contains("bundle format version 99, this version reads 1 to 2"));
 }
 
 /// `trainer export` of `run`'s best epoch into `<dir>/bundle-<precision>`.

@@ -44,7 +44,19 @@ fn start() {
 #[wasm_bindgen]
 pub fn read_manifest(file: &str, bytes: &[u8]) -> Result<String, PageError> {
     let manifest = Manifest::parse(file, bytes).map_err(|err| Code::BadBundle.error(err))?;
+    one_task(file, &manifest)?;
     serde_json::to_string(&manifest).map_err(|err| Code::BadBundle.error(err))
+}
+
+/// The page shows the answers of a model of one task.
+fn one_task(file: &str, manifest: &Manifest) -> Result<(), PageError> {
+    match manifest.tasks.len() {
+        0 => Ok(()),
+        tasks => Err(Code::BadBundle.error(format!(
+            "{file}: a model of {tasks} tasks ({}); this page shows models of one task",
+            manifest.task
+        ))),
+    }
 }
 
 /// Loads a bundle (manifest and weights, named `manifest_file` and `weights_file` in
@@ -63,6 +75,7 @@ pub async fn load_model(
     let device = backend::device(backend).await?;
     let bundle = Bundle::from_bytes(&manifest_file, &manifest, &weights_file, weights, &device)
         .map_err(|err| Code::BadBundle.error(err))?;
+    one_task(&manifest_file, &bundle.manifest)?;
     LOADED.with_borrow_mut(|loaded| *loaded = Some(Rc::new(Loaded { bundle, backend })));
     Ok(())
 }

@@ -23,7 +23,7 @@ impl std::fmt::Display for BadRow {
     }
 }
 
-/// The rows of one task read from a FashionAI root.
+/// The rows of the tasks read from a FashionAI root.
 #[derive(Debug, Default)]
 pub struct LabelTable {
     pub samples: Vec<Sample>,
@@ -33,27 +33,31 @@ pub struct LabelTable {
 }
 
 /// The label files a FashionAI root may hold: the train set's `label.csv` and the warm-up
-/// set's per-task file.
-fn label_files(root: &Path, task: &Task) -> Vec<PathBuf> {
+/// set's per-task files.
+fn label_files(root: &Path, tasks: &[Task]) -> Vec<PathBuf> {
     let annotations = root.join("Annotations");
-    [
-        annotations.join("label.csv"),
-        annotations.join(format!("{}.csv", task.name)),
-    ]
-    .into_iter()
-    .filter(|path| path.is_file())
-    .collect()
+    let per_task = tasks
+        .iter()
+        .map(|task| annotations.join(format!("{}.csv", task.name)));
+    std::iter::once(annotations.join("label.csv"))
+        .chain(per_task)
+        .filter(|path| path.is_file())
+        .collect()
 }
 
-/// Reads `task`'s rows from the label CSVs under `root`, checking that every image exists.
-pub fn read_fashionai(root: &Path, task: &Task) -> Result<LabelTable> {
-    let files = label_files(root, task);
+/// Reads the rows of `tasks` from the label CSVs under `root`, checking that every image
+/// exists.
+pub fn read_fashionai(root: &Path, tasks: &[Task]) -> Result<LabelTable> {
+    let files = label_files(root, tasks);
     if files.is_empty() {
+        let per_task = match tasks {
+            [task] => format!("Annotations/{}.csv", task.name),
+            _ => "Annotations/<task>.csv".to_string(),
+        };
         bail!(
-            "{}: no FashionAI labels (expected Annotations/label.csv or Annotations/{}.csv) \
-             and no class folders",
+            "{}: no FashionAI labels (expected Annotations/label.csv or {per_task}) and no \
+             class folders",
             root.display(),
-            task.name
         );
     }
     let mut table = LabelTable::default();
@@ -63,20 +67,20 @@ pub fn read_fashionai(root: &Path, task: &Task) -> Result<LabelTable> {
             root,
             &file,
             &String::from_utf8_lossy(&text),
-            task,
+            tasks,
             &mut table,
         );
     }
     Ok(table)
 }
 
-fn read_rows(root: &Path, file: &Path, text: &str, task: &Task, table: &mut LabelTable) {
-    for (line, row) in parse_rows(text, task) {
+fn read_rows(root: &Path, file: &Path, text: &str, tasks: &[Task], table: &mut LabelTable) {
+    for (line, row) in parse_rows(text, tasks) {
         let sample = row.and_then(|row| match row {
-            Row::Labelled { image, label } => {
+            Row::Labelled { image, task, label } => {
                 let image = root.join(image);
                 if image.is_file() {
-                    Ok(Some(Sample { image, label }))
+                    Ok(Some(Sample { image, task, label }))
                 } else {
                     Err(format!("image {} does not exist", image.display()))
                 }

@@ -45,6 +45,7 @@ pub fn read_image_folder(root: &Path) -> Result<(Vec<String>, Vec<Sample>)> {
         images.sort();
         samples.extend(images.into_iter().map(|image| Sample {
             image,
+            task: 0,
             label: Label::one_hot(class, classes.len()),
         }));
     }

@@ -1,5 +1,6 @@
-//! The tutorial's folder layout, `<out>/{train,val}/<class>/<image>`, for tools that want
-//! it; hard links where the file system allows, copies otherwise.
+//! The tutorial's folder layout, `<out>/{train,val}/<class>/<image>` (with a `<task>/` level
+//! for a run over several tasks), for tools that want it; hard links where the file system
+//! allows, copies otherwise.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,14 +11,17 @@ use super::Manifest;
 
 /// Writes both splits under `out` and returns how many files were linked and copied.
 pub fn materialize(manifest: &Manifest, out: &Path) -> Result<(usize, usize)> {
+    let heads = manifest.info.heads()?;
     let (mut linked, mut copied) = (0, 0);
     for (split, samples) in [("train", &manifest.train), ("val", &manifest.val)] {
         for sample in samples {
-            let class = folder_name(
-                sample.label.class,
-                &manifest.info.classes[sample.label.class],
-            );
-            let dir = out.join(split).join(class);
+            let task = &heads.tasks()[sample.task];
+            let class = folder_name(sample.label.class, &task.classes[sample.label.class]);
+            // A run over several tasks gets a folder per task.
+            let dir = match heads.is_multi_task() {
+                true => out.join(split).join(&task.name).join(class),
+                false => out.join(split).join(class),
+            };
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let target = dir.join(sample.image.file_name().unwrap_or_default());
             if place(&sample.image, &target)? {

@@ -22,6 +22,8 @@ use shared::tasks::Label;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub image: PathBuf,
+    /// Its task's position in the run's task list (0 in a run over one task).
+    pub task: usize,
     pub label: Label,
 }
 

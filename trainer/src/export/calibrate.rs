@@ -25,7 +25,8 @@ const HEATMAP_PHOTOS: usize = 64;
 const HEATMAP_QUANTILE: f64 = 0.99;
 
 pub struct Fitted {
-    pub calibration: Option<Calibration>,
+    /// Each task's, fitted on its own validation photos and head.
+    pub calibrations: Vec<Option<Calibration>>,
     pub heatmap_scale: Option<f32>,
 }
 
@@ -38,8 +39,9 @@ pub fn fit(
     arch: Arch,
     compute: &Compute,
 ) -> Result<Fitted> {
+    let tasks = trained.heads.tasks();
     let none = Fitted {
-        calibration: None,
+        calibrations: vec![None; tasks.len()],
         heatmap_scale: None,
     };
     let split = match data::Manifest::read(run) {
@@ -57,10 +59,9 @@ pub fn fit(
     )?;
     let exported = Trained {
         net,
-        task: trained.task.clone(),
-        classes: trained.classes.clone(),
+        heads: trained.heads.clone(),
         size: trained.size,
-        calibration: None,
+        calibrations: none.calibrations.clone(),
         source: trained.source.clone(),
     };
     let images: Vec<PathBuf> = split.val.iter().map(|s| s.image.clone()).collect();
@@ -75,28 +76,46 @@ pub fn fit(
     };
     let results = infer::scores(&exported, &images, options, compute, &bar)?;
     bar.finish_and_clear();
-    let (logits, truth): (Vec<Vec<f32>>, Vec<usize>) = results
-        .into_iter()
-        .zip(&split.val)
-        .filter_map(|(result, sample)| Some((result.ok()?.logits, sample.label.class)))
-        .unzip();
-    let Some(calibration) = Calibration::fit(&logits, &truth) else {
+    // Each task's head on its own photos: the logits of the head, and the true class.
+    let mut per_task = vec![(Vec::new(), Vec::new()); tasks.len()];
+    let mut readable = Vec::new();
+    for (result, sample) in results.into_iter().zip(&split.val) {
+        if let Ok(scores) = result {
+            let (logits, truth) = &mut per_task[sample.task];
+            logits.push(scores.logits[exported.heads.columns(sample.task)].to_vec());
+            truth.push(sample.label.class);
+            readable.push((sample.image.clone(), sample.task));
+        }
+    }
+    if readable.is_empty() {
         eprintln!("note: the bundle is not calibrated: no validation photo could be read");
         return Ok(none);
-    };
-    report(&calibration);
+    }
+    let calibrations = per_task
+        .iter()
+        .zip(tasks)
+        .map(|((logits, truth), task)| {
+            let calibration = Calibration::fit(logits, truth);
+            match &calibration {
+                Some(calibration) => report(&task.name, calibration),
+                None => eprintln!("note: {}: no validation photo: not calibrated", task.name),
+            }
+            calibration
+        })
+        .collect();
     Ok(Fitted {
-        calibration: Some(calibration),
-        heatmap_scale: heatmap_scale(&exported, &images, compute)?,
+        calibrations,
+        heatmap_scale: heatmap_scale(&exported, &readable, compute)?,
     })
 }
 
-fn report(calibration: &Calibration) {
+fn report(task: &str, calibration: &Calibration) {
     let v = &calibration.validation;
     println!(
-        "calibrated on {} validation images: temperature {:.3} (NLL {:.4} -> {:.4}, ECE {:.4} -> \
-         {:.4}); \"not sure\" below {:.3} top probability ({:.1}% of them, {} right when sure, \
-         target {:.0}%); \"unlike the training photos\" above energy {:.3} ({:.0}% kept)",
+        "{task}: calibrated on {} validation images: temperature {:.3} (NLL {:.4} -> {:.4}, ECE \
+         {:.4} -> {:.4}); \"not sure\" below {:.3} top probability ({:.1}% of them, {} right \
+         when sure, target {:.0}%); \"unlike the training photos\" above energy {:.3} ({:.0}% \
+         kept)",
         v.images,
         calibration.temperature,
         v.nll_before,
@@ -135,31 +154,39 @@ fn report(calibration: &Calibration) {
 }
 
 /// The class-activation value the page draws at full colour: a high quantile of the predicted
-/// class's map over validation photos. One scale for all of a model's heatmaps, so weak
-/// evidence looks weak (a photo's own strongest value would make every map look strong).
-fn heatmap_scale(model: &Trained, images: &[PathBuf], compute: &Compute) -> Result<Option<f32>> {
+/// class's map (in the photo's task head) over validation photos. One scale for all of a
+/// model's heatmaps, so weak evidence looks weak (a photo's own strongest value would make
+/// every map look strong).
+fn heatmap_scale(
+    model: &Trained,
+    images: &[(PathBuf, usize)],
+    compute: &Compute,
+) -> Result<Option<f32>> {
     let net = &model.net;
     let crop = model.size.crop as usize;
-    let inputs: Vec<Vec<f32>> = images
+    let (inputs, tasks): (Vec<Vec<f32>>, Vec<usize>) = images
         .iter()
-        .filter_map(|path| {
+        .filter_map(|(path, task)| {
             let bytes = std::fs::read(path).ok()?;
-            preprocess::tta_inputs(&bytes, model.size, Tta::None)
+            let input = preprocess::tta_inputs(&bytes, model.size, Tta::None)
                 .ok()?
-                .pop()
+                .pop()?;
+            Some((input, *task))
         })
         .take(HEATMAP_PHOTOS)
-        .collect();
+        .unzip();
     let per_pass = fit::inference_batch(16, &net.config().footprint(crop), compute)?;
     let classes = net.num_classes();
     let mut values = Vec::new();
-    for pass in inputs.chunks(per_pass) {
+    for (pass, tasks) in inputs.chunks(per_pass).zip(tasks.chunks(per_pass)) {
         let features = net.features(preprocess::batch_tensor(pass, crop, &compute.device));
         let logits = device::read(net.classify(features.clone()), "calibration")?;
         let maps = device::read(net.class_activation_maps(features), "calibration")?;
         let cells = maps.len() / (pass.len() * classes);
-        for (image, logits) in logits.chunks(classes).enumerate() {
-            let start = (image * classes + argmax(logits)) * cells;
+        for (image, (logits, &task)) in logits.chunks(classes).zip(tasks).enumerate() {
+            let head = model.heads.columns(task);
+            let class = head.start + argmax(&logits[head]);
+            let start = (image * classes + class) * cells;
             values.extend(maps[start..start + cells].iter().filter(|v| **v > 0.0));
         }
     }

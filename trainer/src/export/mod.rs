@@ -16,7 +16,8 @@ use anyhow::{Context, Result, anyhow};
 use burn::prelude::*;
 use clap::Args;
 use shared::bundle::{
-    BUNDLE_VERSION, MANIFEST_FILE, Manifest, Preprocessing, WEIGHTS_FILE, WeightsEntry,
+    BUNDLE_VERSION, MANIFEST_FILE, Manifest, Preprocessing, SINGLE_TASK_VERSION, TaskHead,
+    WEIGHTS_FILE, WeightsEntry,
 };
 use shared::precision::Precision;
 use shared::weights::torchvision_safetensors;
@@ -74,12 +75,38 @@ pub fn export(
     let weights = torchvision_safetensors(&trained.net, precision)
         .map_err(|err| anyhow!("{}: {err}", checkpoint.display()))?;
     let fitted = calibrate::fit(run, &trained, &weights, config.arch, compute)?;
+    let heads = &trained.heads;
+    let names: Vec<&str> = heads.tasks().iter().map(|t| t.name.as_str()).collect();
+    // A model of one task keeps the format every page and trainer reads.
+    let (format_version, classes, tasks, calibration) = match heads.tasks() {
+        [one] => (
+            SINGLE_TASK_VERSION,
+            one.classes.clone(),
+            vec![],
+            fitted.calibrations.into_iter().next().flatten(),
+        ),
+        several => (
+            BUNDLE_VERSION,
+            vec![],
+            several
+                .iter()
+                .zip(fitted.calibrations)
+                .map(|(task, calibration)| TaskHead {
+                    name: task.name.clone(),
+                    classes: task.classes.clone(),
+                    calibration,
+                })
+                .collect(),
+            None,
+        ),
+    };
     let manifest = Manifest {
-        format_version: BUNDLE_VERSION,
+        format_version,
         arch: config.arch,
         base_width: config.base_width,
-        task: trained.task.clone(),
-        classes: trained.classes.clone(),
+        task: names.join(","),
+        classes,
+        tasks,
         preprocessing: Preprocessing::new(trained.size),
         precision,
         weights: WeightsEntry {
@@ -88,7 +115,7 @@ pub fn export(
             sha256: shared::sha256::hex(&weights),
         },
         metrics: epoch_metrics(run, checkpoint),
-        calibration: fitted.calibration,
+        calibration,
         heatmap_scale: fitted.heatmap_scale,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -98,12 +125,12 @@ pub fn export(
         &serde_json::to_vec_pretty(&manifest)?,
     )?;
     println!(
-        "{}: {} {} for {} ({} classes), {} weights, {:.1} MB",
+        "{}: {} {} for {} ({} outputs), {} weights, {:.1} MB",
         out.display(),
         config.arch,
         checkpoint.display(),
-        trained.task,
-        trained.classes.len(),
+        names.join(", "),
+        heads.width(),
         precision,
         weights.len() as f64 / 1e6
     );

@@ -59,6 +59,11 @@ pub fn confusion_png(run: &Path) -> PathBuf {
     run.join("confusion.png")
 }
 
+/// One task's confusion matrix, in a run over several.
+pub fn task_confusion_png(run: &Path, task: &str) -> PathBuf {
+    run.join(format!("confusion-{task}.png"))
+}
+
 pub fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join("checkpoint")
 }

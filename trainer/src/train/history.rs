@@ -89,7 +89,7 @@ impl History {
 }
 
 fn summary_line(record: &EpochRecord, total: usize) -> String {
-    use RunMetric::{Accuracy, FashionAiAp, Loss, MrrAp};
+    use RunMetric::{Accuracy, FashionAiAp, GarmentAccuracy, Loss, MrrAp};
     let show = |values: &BTreeMap<String, f64>, names: &[RunMetric]| {
         names
             .iter()
@@ -101,7 +101,10 @@ fn summary_line(record: &EpochRecord, total: usize) -> String {
         "epoch {}/{total}  train: {}  |  val: {}  |  {:.1} s",
         record.epoch,
         show(&record.train, &[Loss, Accuracy]),
-        show(&record.valid, &[Loss, Accuracy, MrrAp, FashionAiAp]),
+        show(
+            &record.valid,
+            &[Loss, Accuracy, MrrAp, FashionAiAp, GarmentAccuracy]
+        ),
         record.seconds
     )
 }
@@ -116,7 +119,7 @@ impl MetricLogger for History {
             let Some(definition) = self.definitions.get(&numeric.entry.metric_id) else {
                 continue;
             };
-            let Some(name) = RunMetric::from_display(&definition.name) else {
+            let Some((name, task)) = RunMetric::parse(&definition.name) else {
                 continue;
             };
             let percent = matches!(&definition.attributes,
@@ -126,7 +129,7 @@ impl MetricLogger for History {
                 Split::Train => &mut self.current.train,
                 _ => &mut self.current.valid,
             };
-            values.insert(name.key().to_string(), value);
+            values.insert(name.record_key(task), value);
         }
     }
 
@@ -136,11 +139,11 @@ impl MetricLogger for History {
         epoch: usize,
         split: &Split,
     ) -> Result<Vec<NumericEntry>, String> {
-        let key = RunMetric::from_display(name).map(RunMetric::key);
+        let key = RunMetric::parse(name).map(|(name, task)| name.record_key(task));
         let record = self.metrics.epochs.iter().find(|e| e.epoch == epoch);
         let value = record.zip(key).and_then(|(e, key)| match split {
-            Split::Train => e.train.get(key),
-            _ => e.valid.get(key),
+            Split::Train => e.train.get(&key),
+            _ => e.valid.get(&key),
         });
         Ok(value
             .map(|v| vec![NumericEntry::Final(*v)])

@@ -26,12 +26,14 @@ use crate::ranks::{self, Ranks};
 /// Batches decoded ahead of the one the model is working on.
 const PREFETCH: usize = 3;
 
-/// A batch of images with their classes and, for the official metric, every label mark.
+/// A batch of images with their classes (within their task), their tasks and, for the
+/// official metric, every label mark.
 #[derive(Clone, Debug)]
 pub struct Batch {
     pub images: Tensor<4>,
     pub targets: Tensor<1, Int>,
     pub marks: Arc<Vec<Vec<Mark>>>,
+    pub tasks: Arc<Vec<usize>>,
 }
 
 /// Training (shuffled, random crop and flip, incomplete last batch dropped) or evaluation
@@ -150,6 +152,7 @@ impl ImageLoader {
             images: preprocess::batch_tensor(&inputs, self.size.crop as usize, &self.device),
             targets: Tensor::from_data(TensorData::from(targets.as_slice()), &self.device),
             marks: Arc::new(marks),
+            tasks: Arc::new(samples.iter().map(|s| s.task).collect()),
         })
     }
 

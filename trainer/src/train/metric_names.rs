@@ -1,7 +1,9 @@
 //! The numbers a run records, one name each. burn-train reports a metric by its display name;
 //! the metric files key it (`metrics.json`, the columns of `metrics.csv`), the summary line
 //! and the progress bar abbreviate it, the curves label it, and the best epoch is chosen by
-//! one of them: all from here, so renaming one is one edit.
+//! one of them: all from here, so renaming one is one edit. A run over several tasks also
+//! records each task's validation metrics, as `<name> [<task>]` and `<task>.<key>`; the plain
+//! names are then the mean over the tasks.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunMetric {
@@ -14,16 +16,19 @@ pub enum RunMetric {
     FashionAiAp,
     /// The competition's precision with every image kept.
     BasicPrecision,
+    /// Over several tasks: how often the garment head names a photo's task.
+    GarmentAccuracy,
 }
 
 impl RunMetric {
-    const ALL: [RunMetric; 6] = [
+    const ALL: [RunMetric; 7] = [
         RunMetric::Loss,
         RunMetric::Accuracy,
         RunMetric::LearningRate,
         RunMetric::MrrAp,
         RunMetric::FashionAiAp,
         RunMetric::BasicPrecision,
+        RunMetric::GarmentAccuracy,
     ];
 
     /// The validation metric that picks the best epoch.
@@ -38,6 +43,7 @@ impl RunMetric {
             RunMetric::MrrAp => "MRR-AP",
             RunMetric::FashionAiAp => "FashionAI AP",
             RunMetric::BasicPrecision => "Basic Precision",
+            RunMetric::GarmentAccuracy => "Garment Accuracy",
         }
     }
 
@@ -50,6 +56,7 @@ impl RunMetric {
             RunMetric::MrrAp => "mrr_ap",
             RunMetric::FashionAiAp => "fashionai_ap",
             RunMetric::BasicPrecision => "basic_precision",
+            RunMetric::GarmentAccuracy => "garment_accuracy",
         }
     }
 
@@ -62,6 +69,7 @@ impl RunMetric {
             RunMetric::MrrAp => "MRR-AP",
             RunMetric::FashionAiAp => "FashionAI-AP",
             RunMetric::BasicPrecision => "basic-P",
+            RunMetric::GarmentAccuracy => "garment",
         }
     }
 
@@ -69,11 +77,33 @@ impl RunMetric {
     pub fn from_display(display: &str) -> Option<RunMetric> {
         Self::ALL.into_iter().find(|name| name.display() == display)
     }
+
+    /// Its display name for one task of several.
+    pub fn of_task(self, task: &str) -> String {
+        format!("{} [{task}]", self.display())
+    }
+
+    /// The metric and, for one task's, the task, that burn-train reports as `display`.
+    pub fn parse(display: &str) -> Option<(RunMetric, Option<&str>)> {
+        match display.strip_suffix(']').and_then(|d| d.split_once(" [")) {
+            Some((name, task)) => Some((Self::from_display(name)?, Some(task))),
+            None => Some((Self::from_display(display)?, None)),
+        }
+    }
+
+    /// Its key in `metrics.json`: `key()`, or `<task>.<key>` for one task's.
+    pub fn record_key(self, task: Option<&str>) -> String {
+        match task {
+            Some(task) => format!("{task}.{}", self.key()),
+            None => self.key().to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, Metric};
+    use shared::heads::{Heads, TaskClasses};
 
     use super::RunMetric;
     use crate::train::metrics::{Ranking, RankingMetric};
@@ -82,23 +112,48 @@ mod tests {
     /// burn, or here, would otherwise vanish from the files and the best-epoch choice).
     #[test]
     fn every_reported_metric_is_known_by_its_name() {
+        let task = |name: &str| TaskClasses {
+            name: name.into(),
+            classes: vec!["x".into(), "y".into()],
+        };
+        let heads = Heads::new(vec![task("a"), task("b")]).unwrap();
         let reported = [
             (LossMetric::new().name(), RunMetric::Loss),
             (AccuracyMetric::new().name(), RunMetric::Accuracy),
             (LearningRateMetric::new().name(), RunMetric::LearningRate),
-            (RankingMetric::new(Ranking::MrrAp).name(), RunMetric::MrrAp),
             (
-                RankingMetric::new(Ranking::FashionAiAp).name(),
+                RankingMetric::new(Ranking::Accuracy, &heads).name(),
+                RunMetric::Accuracy,
+            ),
+            (
+                RankingMetric::new(Ranking::MrrAp, &heads).name(),
+                RunMetric::MrrAp,
+            ),
+            (
+                RankingMetric::new(Ranking::FashionAiAp, &heads).name(),
                 RunMetric::FashionAiAp,
             ),
             (
-                RankingMetric::new(Ranking::BasicPrecision).name(),
+                RankingMetric::new(Ranking::BasicPrecision, &heads).name(),
                 RunMetric::BasicPrecision,
+            ),
+            (
+                RankingMetric::new(Ranking::Garment, &heads).name(),
+                RunMetric::GarmentAccuracy,
             ),
         ];
         for (name, metric) in reported {
-            assert_eq!(RunMetric::from_display(&name), Some(metric), "{name}");
+            assert_eq!(RunMetric::parse(&name), Some((metric, None)), "{name}");
         }
+        let of_task = RankingMetric::of_task(Ranking::FashionAiAp, &heads, 1).name();
+        assert_eq!(
+            RunMetric::parse(&of_task),
+            Some((RunMetric::FashionAiAp, Some("b")))
+        );
+        assert_eq!(
+            RunMetric::FashionAiAp.record_key(Some("b")),
+            "b.fashionai_ap"
+        );
         let keys: std::collections::BTreeSet<_> = RunMetric::ALL.map(RunMetric::key).into();
         assert_eq!(keys.len(), RunMetric::ALL.len());
     }

@@ -1,19 +1,19 @@
 //! The tutorial's and the competition's ranking metrics, which burn does not have, as
 //! epoch-level burn-train metrics.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::prelude::*;
 use burn::tensor::TensorReadError;
-use burn::tensor::activation::softmax;
 use burn::train::metric::{
     Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry,
     SerializedEntry,
 };
+use shared::heads::Heads;
 use shared::ranking::argmax;
 
 use super::metric_names::RunMetric;
-use shared::tasks::Mark;
+use shared::tasks::{Label, Mark};
 
 /// Mean over images of 1 / (1 + the number of classes scored above the true class): what the
 /// tutorial prints as "AP" (a mean reciprocal rank).
@@ -78,50 +78,125 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
     if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
-/// What the ranking metrics read from a validation batch.
+/// What the validation metrics read from a batch.
 pub struct RankingInput {
-    pub logits: Tensor<2>,
+    /// Each image's probabilities over its task head and the garment head, zero elsewhere
+    /// (`loss::Scored::probabilities`).
+    pub probabilities: Tensor<2>,
     pub marks: Arc<Vec<Vec<Mark>>>,
+    /// Each image's task.
+    pub tasks: Arc<Vec<usize>>,
+    /// `probabilities`, read from the device by the first metric that needs them, for all.
+    pub read: Arc<OnceLock<Vec<f32>>>,
+}
+
+impl RankingInput {
+    fn probabilities(&self) -> Result<&[f32], TensorReadError> {
+        if let Some(read) = self.read.get() {
+            return Ok(read);
+        }
+        let read = self
+            .probabilities
+            .clone()
+            .try_into_data()?
+            .convert::<f32>()
+            .try_into_vec::<f32>()?;
+        Ok(self.read.get_or_init(|| read))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ranking {
+    /// Share of images whose most probable class is the true one.
+    Accuracy,
     /// The tutorial's "AP": mean reciprocal rank of the true class.
     MrrAp,
     /// The official FashionAI AP.
     FashionAiAp,
     /// The official BasicPrecision (precision with every image kept).
     BasicPrecision,
+    /// Share of images whose most probable garment (the garment head's answer) is their task.
+    Garment,
 }
 
 impl Ranking {
     pub fn name(self) -> RunMetric {
         match self {
+            Ranking::Accuracy => RunMetric::Accuracy,
             Ranking::MrrAp => RunMetric::MrrAp,
             Ranking::FashionAiAp => RunMetric::FashionAiAp,
             Ranking::BasicPrecision => RunMetric::BasicPrecision,
+            Ranking::Garment => RunMetric::GarmentAccuracy,
+        }
+    }
+
+    /// Accuracies are reported in percent, as burn's own accuracy (which shares the name of
+    /// ours, and so its attributes in the metric log).
+    fn percent(self) -> bool {
+        matches!(self, Ranking::Accuracy | Ranking::Garment)
+    }
+
+    /// The metric over images of one task.
+    fn of(self, probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> f64 {
+        match self {
+            Ranking::Accuracy | Ranking::Garment => accuracy(probabilities, marks),
+            Ranking::MrrAp => mean_reciprocal_rank(probabilities, marks),
+            Ranking::FashionAiAp => fashionai_ap(probabilities, marks).0,
+            Ranking::BasicPrecision => fashionai_ap(probabilities, marks).1,
         }
     }
 }
 
-/// Collects the epoch's softmax probabilities and label marks; the value exists once the
-/// epoch is complete.
+/// Share of images whose most probable class is marked `y`.
+pub fn accuracy(probabilities: &[Vec<f32>], marks: &[Vec<Mark>]) -> f64 {
+    let hits = probabilities
+        .iter()
+        .zip(marks)
+        .map(|(probs, marks)| f64::from(u8::from(marks[argmax(probs)] == Mark::Yes)));
+    mean(hits)
+}
+
+/// A task's images seen in an epoch: their probabilities and their marks.
+type Seen = (Vec<Vec<f32>>, Vec<Vec<Mark>>);
+
+/// Collects the epoch's softmax probabilities over each image's task head (the garment head's
+/// for [`Ranking::Garment`]), and the label marks (a `y` on the task); the value exists once
+/// the epoch is complete. It is one task's, or over several tasks the mean of the tasks'
+/// values.
 #[derive(Clone)]
 pub struct RankingMetric {
     kind: Ranking,
     name: MetricName,
-    probabilities: Vec<Vec<f32>>,
-    marks: Vec<Vec<Mark>>,
+    heads: Heads,
+    /// The task it measures; `None` for the mean over every task.
+    task: Option<usize>,
+    /// Per task: each image's probabilities over the task's classes, and its marks.
+    seen: Vec<Seen>,
     value: Option<f64>,
 }
 
 impl RankingMetric {
-    pub fn new(kind: Ranking) -> Self {
+    /// The metric over all of `heads`' tasks (their mean where there are several).
+    pub fn new(kind: Ranking, heads: &Heads) -> Self {
+        Self::with_scope(kind, heads, None)
+    }
+
+    /// The metric of one of several tasks, named `<metric> [<task>]`.
+    pub fn of_task(kind: Ranking, heads: &Heads, task: usize) -> Self {
+        Self::with_scope(kind, heads, Some(task))
+    }
+
+    fn with_scope(kind: Ranking, heads: &Heads, task: Option<usize>) -> Self {
+        let name = match task {
+            Some(task) => kind.name().of_task(&heads.tasks()[task].name),
+            None => kind.name().display().to_string(),
+        };
         RankingMetric {
             kind,
-            name: Arc::new(kind.name().display().to_string()),
-            probabilities: Vec::new(),
-            marks: Vec::new(),
+            name: Arc::new(name),
+            heads: heads.clone(),
+            task,
+            seen: vec![Default::default(); heads.tasks().len()],
             value: None,
         }
     }
@@ -136,7 +211,7 @@ impl Metric for RankingMetric {
 
     fn attributes(&self) -> MetricAttributes {
         NumericAttributes {
-            unit: None,
+            unit: self.kind.percent().then(|| "%".to_string()),
             higher_is_better: true,
         }
         .into()
@@ -147,23 +222,32 @@ impl Metric for RankingMetric {
         input: &RankingInput,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        let [_, classes] = input.logits.dims();
-        let probabilities = softmax(input.logits.clone(), 1)
-            .try_into_data()?
-            .convert::<f32>()
-            .try_into_vec::<f32>()?;
-        self.probabilities
-            .extend(probabilities.chunks(classes).map(<[f32]>::to_vec));
-        self.marks.extend(input.marks.iter().cloned());
+        let width = self.heads.width();
+        let probabilities = input.probabilities()?;
+        let images = probabilities.chunks(width).zip(input.marks.iter());
+        let tasks = self.heads.tasks().len();
+        for ((row, marks), &task) in images.zip(input.tasks.iter()) {
+            if self.task.is_some_and(|measured| measured != task) {
+                continue;
+            }
+            let (columns, marks) = match (self.kind, self.heads.garment()) {
+                (Ranking::Garment, Some(garment)) => (garment, Label::one_hot(task, tasks).marks),
+                _ => (self.heads.columns(task), marks.clone()),
+            };
+            let (probabilities, all_marks) = &mut self.seen[task];
+            probabilities.push(row[columns].to_vec());
+            all_marks.push(marks);
+        }
         Ok(SerializedEntry::not_available(None))
     }
 
     fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        let value = match self.kind {
-            Ranking::MrrAp => mean_reciprocal_rank(&self.probabilities, &self.marks),
-            Ranking::FashionAiAp => fashionai_ap(&self.probabilities, &self.marks).0,
-            Ranking::BasicPrecision => fashionai_ap(&self.probabilities, &self.marks).1,
-        };
+        let values = self
+            .seen
+            .iter()
+            .filter(|(probabilities, _)| !probabilities.is_empty())
+            .map(|(probabilities, marks)| self.kind.of(probabilities, marks));
+        let value = mean(values) * if self.kind.percent() { 100.0 } else { 1.0 };
         self.value = Some(value);
         Ok(SerializedEntry::new(
             format!("epoch {value:.4}"),
@@ -172,8 +256,10 @@ impl Metric for RankingMetric {
     }
 
     fn clear(&mut self) {
-        self.probabilities.clear();
-        self.marks.clear();
+        self.seen.iter_mut().for_each(|(probabilities, marks)| {
+            probabilities.clear();
+            marks.clear();
+        });
         self.value = None;
     }
 }
@@ -196,6 +282,13 @@ impl Numeric for RankingMetric {
 mod tests {
     use super::*;
     use Mark::{Maybe as M, No as N, Yes as Y};
+
+    #[test]
+    fn accuracy_counts_the_most_probable_class_on_a_yes() {
+        let probs = vec![vec![0.1, 0.9], vec![0.6, 0.4], vec![0.3, 0.7]];
+        let marks = vec![vec![N, Y], vec![N, Y], vec![M, Y]];
+        assert!((accuracy(&probs, &marks) - 2.0 / 3.0).abs() < 1e-12);
+    }
 
     #[test]
     fn reciprocal_rank_counts_classes_above_the_truth() {

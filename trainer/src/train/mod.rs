@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod data_parallel;
 pub mod history;
 pub mod loader;
+mod loss;
 pub mod metric_names;
 pub mod metrics;
 pub mod precision;
@@ -32,6 +33,7 @@ use burn::train::{Learner, SupervisedTraining, TrainingError};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use shared::bundle::{MAX_CROP, MIN_CROP};
+use shared::heads::Heads;
 use shared::model::{Arch, ResNet, ResNetConfig};
 use shared::precision::Precision;
 use shared::preprocess::InputSize;
@@ -241,16 +243,22 @@ fn train_from(
     if world.is_root() {
         checkpoint::remove_partial_writes(run);
     }
-    let classes = manifest.info.classes.len();
+    let heads = manifest.info.heads()?;
     let on = match world.size {
         1 => compute.name.clone(),
         n => format!("{n} ranks ({} on rank 0)", compute.name),
     };
+    let what = match heads.tasks() {
+        [task] => format!("{} ({} classes)", task.name, task.classes.len()),
+        tasks => format!(
+            "{} tasks ({} outputs with the garment head)",
+            tasks.len(),
+            heads.width()
+        ),
+    };
     ranks::say(format_args!(
-        "training {} on {} ({} classes): {} train / {} val images, on {on}",
+        "training {} on {what}: {} train / {} val images, on {on}",
         config.arch,
-        manifest.info.task,
-        classes,
         manifest.train.len(),
         manifest.val.len(),
     ));
@@ -261,18 +269,20 @@ fn train_from(
             config.batch_size
         );
     }
-    let footprint = config.model(classes).footprint(config.input_size as usize);
+    let footprint = config
+        .model(heads.width())
+        .footprint(config.input_size as usize);
     let per_rank = config.batch_size / world.size;
     fit::check_training(per_rank, config.accumulate, &footprint, compute)?;
 
-    let model = starting_model(config, classes, last_epoch, cache, &compute.device)?;
+    let model = starting_model(config, &heads, last_epoch, cache, &compute.device)?;
     if world.size > 1 {
         let digest = starting_point(run, config, &model.net, last_epoch)?;
         ranks::check_same(&digest, "settings, data or starting weights")?;
     }
     let scaler = model.mixed.clone();
     let bad = BadImages::default();
-    let training = supervised_training(run, config, manifest, last_epoch, compute, &bad)?;
+    let training = supervised_training(run, config, manifest, &heads, last_epoch, compute, &bad)?;
     // Several ranks stop together: on Ctrl-C the launcher ends them all (the checkpoints on
     // disk are complete), where one rank stopping alone would leave the others waiting.
     if world.size == 1 {
@@ -354,17 +364,18 @@ impl ModuleVisitor for Weights {
 /// validation strips autodiff again.
 fn starting_model(
     config: &TrainConfig,
-    classes: usize,
+    heads: &Heads,
     last_epoch: Option<usize>,
     cache: Option<&Path>,
     device: &Device,
 ) -> Result<Classifier> {
     let train_device = device.clone().autodiff();
+    let outputs = heads.width();
     let net = match last_epoch {
-        Some(_) => config.model(classes).init(&train_device),
-        None => initial_model(config, classes, cache, &train_device)?,
+        Some(_) => config.model(outputs).init(&train_device),
+        None => initial_model(config, outputs, cache, &train_device)?,
     };
-    Ok(Classifier::new(net, config))
+    Ok(Classifier::new(net, heads.clone(), config))
 }
 
 /// burn-train's loop with our loaders, metrics, metric files, atomic checkpoints (the last
@@ -373,6 +384,7 @@ fn supervised_training(
     run: &Path,
     config: &TrainConfig,
     manifest: &Manifest,
+    heads: &Heads,
     last_epoch: Option<usize>,
     compute: &Compute,
     bad: &BadImages,
@@ -394,7 +406,8 @@ fn supervised_training(
         Mode::Eval,
         bad.clone(),
     );
-    let best = RankingMetric::new(Ranking::FashionAiAp);
+    // Over several tasks, the mean of the tasks' APs.
+    let best = RankingMetric::new(Ranking::FashionAiAp, heads);
     let root = ranks::world().is_root();
     let bar = match root {
         true => indicatif::ProgressBar::new(0),
@@ -414,10 +427,10 @@ fn supervised_training(
         .metric_train_numeric(AccuracyMetric::new())
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp))
+        .metric_valid_numeric(RankingMetric::new(Ranking::Accuracy, heads))
+        .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp, heads))
         .metric_valid_numeric(best)
-        .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision))
+        .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision, heads))
         .with_metric_logger(History::open(
             run,
             last_epoch.unwrap_or(0),
@@ -434,6 +447,14 @@ fn supervised_training(
         .with_application_logger(None)
         .renderer(Box::new(progress::Bars::new(bar)))
         .num_epochs(config.epochs);
+    if heads.is_multi_task() {
+        training = training.metric_valid_numeric(RankingMetric::new(Ranking::Garment, heads));
+        for task in 0..heads.tasks().len() {
+            for kind in [Ranking::Accuracy, Ranking::MrrAp, Ranking::FashionAiAp] {
+                training = training.metric_valid_numeric(RankingMetric::of_task(kind, heads, task));
+            }
+        }
+    }
     if let Some(epoch) = last_epoch {
         ranks::say(format_args!("resuming after epoch {epoch}"));
         training = training.checkpoint(epoch);
@@ -523,12 +544,12 @@ fn new_settings(run: &Path, config: &TrainConfig) -> Result<TrainConfig> {
     Ok(config.clone())
 }
 
-/// A pretrained ResNet with a new classifier for `classes`, or a random one, moved to the
+/// A pretrained ResNet with a new classifier of `outputs`, or a random one, moved to the
 /// training `device`. It is initialised on the seeded CPU backend whatever the device, so
 /// that the same seed gives the same starting weights on every backend.
 fn initial_model(
     config: &TrainConfig,
-    classes: usize,
+    outputs: usize,
     cache: Option<&Path>,
     device: &Device,
 ) -> Result<ResNet> {
@@ -550,11 +571,11 @@ fn initial_model(
             }
             ranks::say(format_args!("starting from {}", path.display()));
             let head = Head::New {
-                num_classes: classes,
+                num_classes: outputs,
             };
             load_torchvision(&path, Some(config.arch), head, &cpu)?
         }
-        None => config.model(classes).init(&cpu),
+        None => config.model(outputs).init(&cpu),
     };
     net.visit(&mut Materialize);
     Ok(net.fork(device))

@@ -1,16 +1,15 @@
-//! What burn-train's Learner calls: one training step (forward, cross-entropy, backward) and
-//! one validation step, on whatever device the batch lives on.
+//! What burn-train's Learner calls: one training step (forward, the loss of `loss`, backward)
+//! and one validation step, on whatever device the batch lives on.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::ExecutionError;
-use burn::tensor::activation::log_softmax;
-use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
+use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use shared::heads::Heads;
 use shared::model::ResNet;
 use shared::precision::Precision;
 use shared::tasks::Mark;
@@ -18,6 +17,7 @@ use shared::tasks::Mark;
 use super::TrainConfig;
 use super::data_parallel;
 use super::loader::Batch;
+use super::loss::{Scored, score};
 use super::metrics::RankingInput;
 use super::precision::LossScaler;
 use crate::ranks;
@@ -27,6 +27,9 @@ use crate::ranks;
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub net: ResNet,
+    /// The tasks and classes of `net`'s outputs.
+    #[module(skip)]
+    pub heads: Heads,
     /// The loss scale of mixed-precision training (`--precision f16`); `None` in f32.
     #[module(skip)]
     pub mixed: Option<LossScaler>,
@@ -38,11 +41,12 @@ pub struct Classifier {
 
 impl Classifier {
     /// The model as `config` trains it: in f32, or in mixed precision from its loss scale.
-    pub fn new(net: ResNet, config: &TrainConfig) -> Self {
+    pub fn new(net: ResNet, heads: Heads, config: &TrainConfig) -> Self {
         let mixed =
             (config.precision == Precision::F16).then(|| LossScaler::new(config.loss_scale));
         Self {
             net,
+            heads,
             mixed,
             passes: config.accumulate,
         }
@@ -56,13 +60,9 @@ impl Classifier {
         self.net.forward_in(images, precision.dtype())
     }
 
-    /// Logits and the mean softmax cross-entropy, as PyTorch's `CrossEntropyLoss`.
-    fn forward_loss(&self, images: Tensor<4>, targets: Tensor<1, Int>) -> (Tensor<2>, Tensor<1>) {
-        let logits = self.logits(images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), targets);
-        (logits, loss)
+    /// The images' scores against their classes and tasks (`loss::score`).
+    fn score(&self, images: Tensor<4>, classes: Tensor<1, Int>, tasks: &[usize]) -> Scored {
+        score(&self.heads, self.logits(images), classes, tasks)
     }
 }
 
@@ -81,17 +81,20 @@ impl TrainStep for Classifier {
         let scale = self.mixed.as_ref().map_or(1.0, LossScaler::scale);
         let images = batch.targets.dims()[0];
         let mut accumulated = GradientsAccumulator::new();
-        let (mut logits, mut losses) = (Vec::new(), Vec::new());
+        let (mut logits, mut targets, mut losses) = (Vec::new(), Vec::new(), Vec::new());
         for pass in 0..self.passes {
             let start = pass * images / self.passes;
             let len = (pass + 1) * images / self.passes - start;
             if len == 0 {
                 continue;
             }
-            let (part_logits, mut loss) = self.forward_loss(
+            let part = self.score(
                 batch.images.clone().narrow(0, start, len),
                 batch.targets.clone().narrow(0, start, len),
+                &batch.tasks[start..start + len],
             );
+            // The mean cross-entropy, as PyTorch's `CrossEntropyLoss`.
+            let mut loss = part.log_likelihoods.mean().neg();
             if fail {
                 // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails
                 // as it does when a device runs out of memory mid-run.
@@ -101,21 +104,23 @@ impl TrainStep for Classifier {
             let share = loss.mul_scalar(len as f32 / images as f32);
             let grads = share.clone().mul_scalar(scale).backward();
             accumulated.accumulate(self, GradientsParams::from_grads(grads, self));
-            logits.push(part_logits);
+            logits.push(part.logits);
+            targets.push(part.targets);
             losses.push(share);
         }
         let loss = (!losses.is_empty()).then(|| Tensor::cat(losses, 0).sum());
         let logits = (!logits.is_empty()).then(|| Tensor::cat(logits, 0));
-        let (grads, item) = match (ranks::world().size, loss, logits) {
-            (1, Some(loss), Some(logits)) => (
+        let targets = (!targets.is_empty()).then(|| Tensor::cat(targets, 0));
+        let (grads, item) = match (ranks::world().size, loss, logits.zip(targets)) {
+            (1, Some(loss), Some((logits, targets))) => (
                 accumulated.grads(),
-                ClassificationOutput::new(loss, logits, batch.targets),
+                ClassificationOutput::new(loss, logits, targets),
             ),
-            (_, loss, logits) => {
+            (_, loss, outputs) => {
                 let combined = data_parallel::combine(self, accumulated.grads(), loss, images);
-                let classes = self.net.num_classes();
-                let local = logits
-                    .map(|logits| vec![logits, batch.targets.clone().float().unsqueeze_dim(1)]);
+                let classes = self.heads.width();
+                let local =
+                    outputs.map(|(logits, targets)| vec![logits, targets.float().unsqueeze_dim(1)]);
                 let rows = Rows::gather(local.unwrap_or_default(), classes + 1);
                 let device = batch.targets.device();
                 let item = ClassificationOutput::new(
@@ -193,56 +198,61 @@ impl InferenceStep for Classifier {
     fn step(&self, batch: Batch) -> ValidationOutput {
         let images = batch.targets.dims()[0];
         let outputs = (images > 0).then(|| {
-            let logits = self.logits(batch.images.clone());
+            let scored = self.score(batch.images.clone(), batch.targets.clone(), &batch.tasks);
             // Per-image losses, so that burn weighs a smaller last batch by its size.
-            let targets = batch.targets.clone().unsqueeze_dim(1);
-            let losses = log_softmax(logits.clone(), 1).gather(1, targets).neg();
-            (logits, losses)
+            (scored.probabilities(), scored.log_likelihoods.neg())
         });
         match (ranks::world().size, outputs) {
-            (1, Some((logits, losses))) => ValidationOutput {
-                losses: losses.squeeze_dim(1),
-                logits,
-                targets: batch.targets,
-                marks: batch.marks,
-            },
+            (1, Some((probabilities, losses))) => {
+                ValidationOutput::new(losses, probabilities, batch.marks, batch.tasks)
+            }
             // Several ranks: each validates its part of the batch, and every rank's metrics
             // see the whole batch, as one process would.
             (_, outputs) => {
-                let classes = self.net.num_classes();
-                let marks: Vec<f32> = batch
-                    .marks
-                    .iter()
-                    .flatten()
-                    // Marks travel with the logits as their characters' codes.
-                    .map(|&m| f32::from(m.as_char() as u8))
-                    .collect();
+                let width = self.heads.width();
+                // Marks travel with the probabilities as their characters' codes, in the
+                // columns of the image's task head.
+                let mut marks = vec![0.0f32; images * width];
+                for (image, (row, &task)) in batch.marks.iter().zip(batch.tasks.iter()).enumerate()
+                {
+                    for (mark, column) in row.iter().zip(self.heads.columns(task)) {
+                        marks[image * width + column] = f32::from(mark.as_char() as u8);
+                    }
+                }
+                let tasks: Vec<f32> = batch.tasks.iter().map(|&task| task as f32).collect();
                 let device = batch.targets.device();
-                let local = outputs.map(|(logits, losses)| {
+                let local = outputs.map(|(probabilities, losses)| {
                     let marks = Tensor::<1>::from_floats(marks.as_slice(), &device);
                     vec![
-                        logits,
-                        losses,
-                        batch.targets.clone().float().unsqueeze_dim(1),
-                        marks.reshape([images, classes]),
+                        probabilities,
+                        losses.unsqueeze_dim(1),
+                        Tensor::<1>::from_floats(tasks.as_slice(), &device).unsqueeze_dim(1),
+                        marks.reshape([images, width]),
                     ]
                 });
-                let rows = Rows::gather(local.unwrap_or_default(), 2 * classes + 2);
-                let marks = rows.column(classes + 2..2 * classes + 2);
-                ValidationOutput {
-                    logits: rows.floats(0..classes, &device),
-                    losses: rows.floats(classes..classes + 1, &device).squeeze_dim(1),
-                    targets: rows
-                        .floats(classes + 1..classes + 2, &device)
-                        .squeeze_dim(1)
-                        .int(),
-                    marks: Arc::new(
-                        marks
-                            .chunks(classes)
-                            .map(|row| row.iter().map(|&code| mark_of(code)).collect())
-                            .collect(),
-                    ),
-                }
+                let rows = Rows::gather(local.unwrap_or_default(), 2 * width + 2);
+                let tasks: Vec<usize> = rows
+                    .column(width + 1..width + 2)
+                    .into_iter()
+                    .map(|task| task as usize)
+                    .collect();
+                let marks = rows
+                    .column(width + 2..2 * width + 2)
+                    .chunks(width)
+                    .zip(&tasks)
+                    .map(|(row, &task)| {
+                        row[self.heads.columns(task)]
+                            .iter()
+                            .map(|&code| mark_of(code))
+                            .collect()
+                    })
+                    .collect();
+                ValidationOutput::new(
+                    rows.floats(width..width + 1, &device).squeeze_dim(1),
+                    rows.floats(0..width, &device),
+                    Arc::new(marks),
+                    Arc::new(tasks),
+                )
             }
         }
     }
@@ -256,21 +266,35 @@ fn mark_of(code: f32) -> Mark {
 /// A validation batch's results, with the label marks the FashionAI metrics need.
 pub struct ValidationOutput {
     losses: Tensor<1>,
-    logits: Tensor<2>,
-    targets: Tensor<1, Int>,
+    /// Over each image's heads (`loss::Scored::probabilities`).
+    probabilities: Tensor<2>,
     marks: Arc<Vec<Vec<Mark>>>,
+    tasks: Arc<Vec<usize>>,
+    /// `probabilities` read from the device once, for every metric.
+    read: Arc<OnceLock<Vec<f32>>>,
+}
+
+impl ValidationOutput {
+    fn new(
+        losses: Tensor<1>,
+        probabilities: Tensor<2>,
+        marks: Arc<Vec<Vec<Mark>>>,
+        tasks: Arc<Vec<usize>>,
+    ) -> Self {
+        ValidationOutput {
+            losses,
+            probabilities,
+            marks,
+            tasks,
+            read: Arc::default(),
+        }
+    }
 }
 
 impl ItemLazy for ValidationOutput {
     fn sync(self) -> Result<Self, ExecutionError> {
         self.losses.device().flush()?;
         Ok(self)
-    }
-}
-
-impl Adaptor<AccuracyInput> for ValidationOutput {
-    fn adapt(&self) -> AccuracyInput {
-        AccuracyInput::new(self.logits.clone(), self.targets.clone())
     }
 }
 
@@ -283,8 +307,10 @@ impl Adaptor<LossInput> for ValidationOutput {
 impl Adaptor<RankingInput> for ValidationOutput {
     fn adapt(&self) -> RankingInput {
         RankingInput {
-            logits: self.logits.clone(),
+            probabilities: self.probabilities.clone(),
             marks: self.marks.clone(),
+            tasks: self.tasks.clone(),
+            read: self.read.clone(),
         }
     }
 }
@@ -319,6 +345,7 @@ mod tests {
             images,
             targets: Tensor::from_data(TensorData::from(targets), &device),
             marks: Arc::new(vec![vec![Mark::No; 3]; targets.len()]),
+            tasks: Arc::new(vec![0; targets.len()]),
         };
         let grads = TrainStep::step(model, batch).grads;
         let mut flatten = Flatten {
@@ -342,11 +369,12 @@ mod tests {
             accumulate: 2,
             ..TrainConfig::default()
         };
+        let heads = Heads::single("t", vec!["a".into(), "b".into(), "c".into()]).unwrap();
         let net = config.model(3).init(&device);
         let images = Tensor::<4>::random([4, 3, 32, 32], Distribution::Default, &device);
         let targets = [0, 2, 1, 1];
         let whole = gradients(
-            &Classifier::new(net.clone(), &config),
+            &Classifier::new(net.clone(), heads.clone(), &config),
             images.clone(),
             &targets,
         );
@@ -355,7 +383,7 @@ mod tests {
             accumulate: 1,
             ..config
         };
-        let model = Classifier::new(net, &single);
+        let model = Classifier::new(net, heads, &single);
         let half = |i: usize| {
             gradients(
                 &model,

@@ -41,7 +41,9 @@ pub fn fashionai_root(root: &Path, per_class: usize, extra_rows: &[&str]) {
     for i in 0..per_class * CLASSES {
         let class = i % CLASSES;
         let name = format!("Images/{TASK}/{i:04x}.jpg");
-        toy_image(class, &mut rng).save(root.join(&name)).unwrap();
+        toy_image(0, class, &mut rng)
+            .save(root.join(&name))
+            .unwrap();
         let label: String = (0..6).map(|c| if c == class { 'y' } else { 'n' }).collect();
         rows.push(format!("{name},{TASK},{label}"));
     }
