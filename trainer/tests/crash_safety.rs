@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use crate::common::{
-    TRAIN, check_checkpoints, check_finished_checkpoints, fashionai_root, prepare, read_json,
-    temp_dir,
+    TRAIN, check_checkpoints, check_finished_checkpoints, copy_dir, fashionai_root, prepare,
+    read_json, temp_dir,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -220,13 +220,6 @@ fn full_disk_keeps_the_previous_checkpoint() {
             .contains("resuming after epoch 1")
     );
     assert_eq!(recorded_epochs(&out), 2);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 /// Bytes used, each file rounded up to whole 4 KiB pages as tmpfs counts them.

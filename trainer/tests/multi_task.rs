@@ -13,8 +13,8 @@ use trainer::data::Manifest;
 use trainer::demo::write_toy_fashionai;
 
 use crate::common::{
-    assert_eval_matches, classify_json, epochs, floats, prepare, read_json, temp_dir, train,
-    trainer,
+    assert_eval_matches, classify_json, copy_dir, epochs, floats, prepare, read_json, temp_dir,
+    train, trainer,
 };
 
 /// The generated tasks: each looks different (`toy_image`), three classes each.
@@ -149,21 +149,8 @@ fn trained() -> &'static Trained {
 /// A copy of `run` in `dir`, for commands that write into it.
 fn copy_run(run: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join("run");
-    copy_tree(run, &copy);
+    copy_dir(run, &copy);
     copy
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]

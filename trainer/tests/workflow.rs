@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use shared::ranking::argmax;
 
 use crate::common::{
-    TASK, TRAIN, assert_eval_matches, classify_json, cpu_recipe, epochs, fashionai_root, floats,
-    prepare, read_json, temp_dir, train, trainer,
+    TASK, TRAIN, assert_eval_matches, classify_json, copy_dir, cpu_recipe, epochs, fashionai_root,
+    floats, prepare, read_json, temp_dir, train, trainer,
 };
 
 /// A prepared and trained run, shared by the tests below (training takes most of their time).
@@ -96,19 +96,6 @@ fn trained() -> &'static Trained {
             best,
         }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 fn stderr(output: &Output) -> String {
