@@ -1,6 +1,7 @@
 //! What the trainer and the web page share: the ResNet model, torchvision weight import,
 //! image preprocessing, the FashionAI task table and its label files.
 
+pub mod answers;
 pub mod bundle;
 pub mod calibration;
 #[cfg(not(target_arch = "wasm32"))]

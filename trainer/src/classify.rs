@@ -10,9 +10,10 @@ use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use serde::Serialize;
+use shared::answers::{Answers, TaskAnswer, answers};
 use shared::calibration::Calibration;
 use shared::preprocess::Tta;
-use shared::ranking::{argmax, ranked};
+use shared::ranking::ranked;
 
 use crate::device::{self, DeviceChoice};
 use crate::infer::{self, Options};
@@ -47,42 +48,14 @@ pub struct ClassifyArgs {
     pub device: DeviceChoice,
 }
 
-/// One task's answer for a photo.
-#[derive(Serialize)]
-struct TaskAnswer<'a> {
-    task: &'a str,
-    classes: &'a [String],
-    probabilities: Vec<f32>,
-    logits: Vec<f32>,
-    top: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unsure: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    out_of_distribution: Option<bool>,
-}
-
-/// What a model of several tasks thinks a photo shows: each task's probability.
-#[derive(Serialize)]
-struct Garment<'a> {
-    tasks: Vec<&'a str>,
-    probabilities: Vec<f32>,
-    logits: Vec<f32>,
-    top: usize,
-}
-
+/// What `classify` says of a photo (in JSON, the answers' fields beside the image's).
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Answer<'a> {
-    OneTask {
+    Photo {
         image: &'a PathBuf,
         #[serde(flatten)]
-        answer: TaskAnswer<'a>,
-    },
-    /// A model of several tasks: the garment, then every task's answer.
-    Tasks {
-        image: &'a PathBuf,
-        garment: Garment<'a>,
-        tasks: Vec<TaskAnswer<'a>>,
+        answers: Answers<'a>,
     },
     Error {
         image: &'a PathBuf,
@@ -121,7 +94,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         .map(|c| c.as_ref().filter(|_| args.tta == Tta::None))
         .collect();
     let heads = &model.heads;
-    let answers: Vec<Answer> = args
+    let said: Vec<Answer> = args
         .images
         .iter()
         .zip(results)
@@ -130,52 +103,16 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
                 Ok(scores) => scores,
                 Err(error) => return Answer::Error { image, error },
             };
-            let mut tasks: Vec<TaskAnswer> = heads
-                .tasks()
-                .iter()
-                .enumerate()
-                .map(|(index, task)| {
-                    let columns = heads.columns(index);
-                    let logits = scores.logits[columns.clone()].to_vec();
-                    let shown = shared::calibration::answer(calibrations[index], &logits, || {
-                        scores.probabilities[columns].to_vec()
-                    });
-                    TaskAnswer {
-                        task: &task.name,
-                        classes: &task.classes,
-                        top: argmax(&shown.probabilities),
-                        probabilities: shown.probabilities,
-                        logits,
-                        unsure: shown.unsure,
-                        out_of_distribution: shown.out_of_distribution,
-                    }
-                })
-                .collect();
-            match heads.garment() {
-                None => Answer::OneTask {
-                    image,
-                    answer: tasks.remove(0),
-                },
-                Some(columns) => {
-                    let probabilities = scores.probabilities[columns.clone()].to_vec();
-                    Answer::Tasks {
-                        image,
-                        garment: Garment {
-                            tasks: heads.tasks().iter().map(|t| t.name.as_str()).collect(),
-                            top: argmax(&probabilities),
-                            probabilities,
-                            logits: scores.logits[columns].to_vec(),
-                        },
-                        tasks,
-                    }
-                }
+            Answer::Photo {
+                image,
+                answers: answers(heads, &calibrations, &scores.logits, &scores.probabilities),
             }
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answers)?);
+        println!("{}", serde_json::to_string_pretty(&said)?);
     } else {
-        for answer in &answers {
+        for answer in &said {
             print(answer, args.top_k);
         }
     }
@@ -194,14 +131,16 @@ const SHOWN_GARMENT: f32 = 0.2;
 
 fn print(answer: &Answer, top_k: usize) {
     match answer {
-        Answer::OneTask { image, answer } => {
+        Answer::Photo {
+            image,
+            answers: Answers::OneTask(answer),
+        } => {
             println!("{}{}", image.display(), flags(answer));
             print_classes(answer, top_k);
         }
-        Answer::Tasks {
+        Answer::Photo {
             image,
-            garment,
-            tasks,
+            answers: Answers::Tasks { garment, tasks },
         } => {
             println!("{}", image.display());
             for index in ranked(&garment.probabilities) {

@@ -18,12 +18,12 @@ use wasm_bindgen::prelude::*;
 
 use backend::Backend;
 use error::{Code, PageError};
-use prediction::Photo;
 pub use prediction::Prediction;
+use prediction::{Model, Photo};
 
 /// The loaded model; one per worker.
 struct Loaded {
-    bundle: Bundle,
+    model: Model,
     backend: Backend,
 }
 
@@ -39,24 +39,12 @@ fn start() {
     }));
 }
 
-/// Checks a bundle's manifest without the weights: the page shows the model's task and
+/// Checks a bundle's manifest without the weights: the page shows the model's tasks and
 /// classes while the weights download. Returns the manifest as JSON.
 #[wasm_bindgen]
 pub fn read_manifest(file: &str, bytes: &[u8]) -> Result<String, PageError> {
     let manifest = Manifest::parse(file, bytes).map_err(|err| Code::BadBundle.error(err))?;
-    one_task(file, &manifest)?;
     serde_json::to_string(&manifest).map_err(|err| Code::BadBundle.error(err))
-}
-
-/// The page shows the answers of a model of one task.
-fn one_task(file: &str, manifest: &Manifest) -> Result<(), PageError> {
-    match manifest.tasks.len() {
-        0 => Ok(()),
-        tasks => Err(Code::BadBundle.error(format!(
-            "{file}: a model of {tasks} tasks ({}); this page shows models of one task",
-            manifest.task
-        ))),
-    }
 }
 
 /// Loads a bundle (manifest and weights, named `manifest_file` and `weights_file` in
@@ -75,8 +63,8 @@ pub async fn load_model(
     let device = backend::device(backend).await?;
     let bundle = Bundle::from_bytes(&manifest_file, &manifest, &weights_file, weights, &device)
         .map_err(|err| Code::BadBundle.error(err))?;
-    one_task(&manifest_file, &bundle.manifest)?;
-    LOADED.with_borrow_mut(|loaded| *loaded = Some(Rc::new(Loaded { bundle, backend })));
+    let model = Model::new(bundle);
+    LOADED.with_borrow_mut(|loaded| *loaded = Some(Rc::new(Loaded { model, backend })));
     Ok(())
 }
 
@@ -153,5 +141,5 @@ async fn with_model(photo: Photo<'_>) -> Result<Prediction, PageError> {
         .with_borrow(Option::clone)
         .ok_or_else(|| Code::NoModel.error("no model is loaded"))?;
     let device = backend::device(loaded.backend).await?;
-    prediction::predict(&loaded.bundle, photo, &device).await
+    prediction::predict(&loaded.model, photo, &device).await
 }

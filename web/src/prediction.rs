@@ -1,8 +1,11 @@
-//! One photo through the network: the centre crop the model sees, its class probabilities and
-//! every class's activation map.
+//! One photo through the network: the centre crop the model sees, its answers (every task's,
+//! and the garment head's for a model of several) and every output's activation map.
 
 use burn::prelude::*;
+use shared::answers::answers;
 use shared::bundle::Bundle;
+use shared::calibration::Calibration;
+use shared::heads::Heads;
 use shared::preprocess::{
     ImageError, Window, batch_tensor, load_resized, normalize, resize_shorter_side, rgb_from_rgba,
 };
@@ -13,18 +16,14 @@ use crate::error::{Code, PageError};
 /// What the page shows for a photo.
 #[wasm_bindgen(getter_with_clone)]
 pub struct Prediction {
-    /// Softmax of the logits (at the bundle's calibrated temperature, if it has one), in the
-    /// manifest's class order.
-    pub probabilities: Vec<f32>,
-    pub logits: Vec<f32>,
-    /// Index of the most probable class.
-    pub top: usize,
-    /// A calibrated bundle's flags (`shared::calibration`): the answer is not sure, the photo
-    /// looks unlike the training photos. `None` for a bundle without calibration.
-    pub unsure: Option<bool>,
-    pub out_of_distribution: Option<bool>,
-    /// Every class's activation map, `classes` x `cam_size` x `cam_size`, in the logits' units
-    /// (a map's mean plus the class's bias is its logit).
+    /// The answers as JSON, exactly as `trainer classify --json` gives them
+    /// (`shared::answers`): for a model of one task its classes' probabilities (at the
+    /// bundle's calibrated temperature, if it has one), logits, top class and flags; for a
+    /// model of several, the garment and every task's answer.
+    pub answers: String,
+    /// Every output's activation map (each task's classes, then the garment head's), outputs x
+    /// `cam_size` x `cam_size`, in the logits' units (a map's mean plus the output's bias is
+    /// its logit).
     pub cams: Vec<f32>,
     pub cam_size: usize,
     /// The map value drawn at full colour: the bundle's, fixed for the model, or else this
@@ -48,11 +47,29 @@ pub enum Photo<'a> {
     },
 }
 
+/// A loaded bundle with what its answers need.
+pub struct Model {
+    pub bundle: Bundle,
+    pub heads: Heads,
+    pub calibrations: Vec<Option<Calibration>>,
+}
+
+impl Model {
+    pub fn new(bundle: Bundle) -> Model {
+        Model {
+            heads: bundle.manifest.heads(),
+            calibrations: bundle.manifest.calibrations(),
+            bundle,
+        }
+    }
+}
+
 pub async fn predict(
-    bundle: &Bundle,
+    model: &Model,
     photo: Photo<'_>,
     device: &Device,
 ) -> Result<Prediction, PageError> {
+    let bundle = &model.bundle;
     let size = bundle.manifest.preprocessing.input_size();
     let resized = match photo {
         Photo::Encoded(bytes) => load_resized(bytes, size),
@@ -77,10 +94,12 @@ pub async fn predict(
     let [_, _, cam_size, _] = features.dims();
     let logits = net.classify(features.clone());
     let logits = read(logits).await?;
-    let shown = shared::calibration::answer(bundle.manifest.calibration.as_ref(), &logits, || {
-        shared::ranking::softmax(&logits)
-    });
-    let top = shared::ranking::argmax(&shown.probabilities);
+    let calibrations: Vec<Option<&Calibration>> =
+        model.calibrations.iter().map(Option::as_ref).collect();
+    let probabilities = model.heads.softmax(&logits);
+    let said = answers(&model.heads, &calibrations, &logits, &probabilities);
+    // Plain numbers and strings in structs: serialising cannot fail.
+    let answers = serde_json::to_string(&said).expect("answers serialise");
     let cams = read(net.class_activation_maps(features)).await?;
     // Where the bundle has no scale: this photo's strongest evidence, for or against any class.
     let strongest = cams.iter().fold(0.0, |max: f32, v| max.max(v.abs()));
@@ -91,11 +110,7 @@ pub async fn predict(
     };
 
     Ok(Prediction {
-        probabilities: shown.probabilities,
-        logits,
-        top,
-        unsure: shown.unsure,
-        out_of_distribution: shown.out_of_distribution,
+        answers,
         cam_scale,
         cam_scale_fixed: bundle.manifest.heatmap_scale.is_some(),
         cams,

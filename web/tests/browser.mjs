@@ -37,6 +37,18 @@ log('training the demo model (toy data, ResNet-18 at 64 px)');
 execFileSync(trainer, ['demo', '--out', join(work, 'demo'), '--bundle', join(site, 'model'),
   '--per-class', '8', '--epochs', '1', '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'inherit'] });
 
+// One model of three tasks (a garment head besides), as a user's bundle, and a photo of each.
+const MULTI_TASKS = ['skirt_length_labels', 'sleeve_length_labels', 'coat_length_labels'];
+const multiBundle = join(work, 'multi-task-bundle');
+execFileSync(trainer, ['demo', '--tasks', MULTI_TASKS.join(','), '--out', join(work, 'multi-demo'), '--bundle', multiBundle,
+  '--per-class', '4', '--epochs', '1', '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'inherit'] });
+const multiPhotos = MULTI_TASKS.map((task) => join(work, 'multi-demo', 'data', 'Images', task, '0001.jpg'))
+  .map((path, i) => {
+    const copy = join(work, `${MULTI_TASKS[i]}-photo.jpg`);
+    cpSync(path, copy);
+    return copy;
+  });
+
 const toyPhotos = join(work, 'demo', 'data', 'Images', 'skirt_length_labels');
 const photos = join(work, 'photos');
 mkdirSync(photos);
@@ -86,6 +98,10 @@ for (const [name, message] of Object.entries(BAD)) {
 const flagged = [...expected.values()].filter((a) => a.unsure).length;
 assert.ok(flagged > 0 && flagged < exported.length, `${flagged} of ${exported.length} photos unsure`);
 
+const multiManifest = JSON.parse(readFileSync(join(multiBundle, 'manifest.json')));
+assert.deepEqual(multiManifest.tasks.map((t) => t.name), MULTI_TASKS);
+const multiExpected = classifyAll(multiBundle, multiPhotos);
+
 // A bundle from before calibration: the same one, its manifest without the fitted fields.
 const uncalibrated = join(work, 'uncalibrated-bundle');
 cpSync(join(site, 'model'), uncalibrated, { recursive: true });
@@ -133,15 +149,22 @@ async function cardsDone(page, count) {
     const cards = [...document.querySelectorAll('.card')];
     return cards.length === n && cards.every((c) => c.dataset.state !== 'pending');
   }, count, { timeout: 600_000 });
-  return page.$$eval('.card', (cards) => cards.map((c) => ({
-    name: c.querySelector('h2').textContent,
-    state: c.dataset.state,
-    probabilities: c.dataset.probabilities && JSON.parse(c.dataset.probabilities),
-    flags: c.dataset.flags && JSON.parse(c.dataset.flags),
-    message: c.querySelector('.message')?.textContent,
-    answer: c.querySelector('.answer')?.textContent,
-    time: c.querySelector('.time')?.textContent,
-  })));
+  return page.$$eval('.card', (cards) => cards.map((c) => {
+    // A model of one task's answer also as plain probabilities and flags.
+    const answers = c.dataset.answers && JSON.parse(c.dataset.answers);
+    const only = answers?.tasks.length === 1 ? answers.tasks[0] : null;
+    return {
+      name: c.querySelector('h2').textContent,
+      state: c.dataset.state,
+      answers,
+      probabilities: only?.probabilities,
+      flags: only && JSON.parse(JSON.stringify({ unsure: only.unsure, out_of_distribution: only.out_of_distribution })),
+      message: c.querySelector('.message')?.textContent,
+      garment: c.querySelector('.garment')?.textContent,
+      answer: c.querySelector('.answer')?.textContent,
+      time: c.querySelector('.time')?.textContent,
+    };
+  }));
 }
 
 // Where the page's message differs from the command line's: on wasm32 the png crate refuses
@@ -167,16 +190,47 @@ function checkCards(cards, backend, answers = expected) {
       continue;
     }
     assert.equal(card.state, 'done', `${backend}: ${card.name}: ${card.message}`);
-    const worst = Math.max(...card.probabilities.map((p, i) => Math.abs(p - want.probabilities[i])));
-    assert.ok(worst <= TOLERANCE, `${backend}: ${card.name}: page ${card.probabilities} vs trainer ${want.probabilities}`);
-    // The calibration's flags ("not sure", "unlike the training photos") agree too (a bundle
-    // without calibration has none on either side), unless the photo sits on a threshold,
-    // where float differences between the two may decide.
-    const flags = JSON.parse(JSON.stringify({ unsure: want.unsure, out_of_distribution: want.out_of_distribution }));
-    const onEdge = want.unsure !== undefined && (Math.abs(Math.max(...want.probabilities) - calibration.unsure_below) < 1e-4 ||
-      Math.abs(energy(want.logits) - calibration.energy_above) < 1e-3);
-    if (!onEdge) assert.deepEqual(card.flags, flags, `${backend}: ${card.name}: flags`);
+    const worst = checkAnswer(card.answers.tasks[0], want, calibration, `${backend}: ${card.name}`);
     log(`${backend}: ${card.name}: ${card.answer}, ${card.time}, max |page - trainer| = ${worst.toExponential(1)}`);
+  }
+}
+
+// One task's answer on a card against the command line's (`want`, with `calibration` its
+// task's): the probabilities within the tolerance, and the calibration's flags ("not sure",
+// "unlike the training photos") alike (a bundle without calibration has none on either side),
+// unless the photo sits on a threshold, where float differences between the two may decide.
+// Returns the largest difference.
+function checkAnswer(got, want, calibration, what) {
+  assert.equal(got.task, want.task, what);
+  const worst = maxDifference(got.probabilities, want.probabilities);
+  assert.ok(worst <= TOLERANCE, `${what}: page ${got.probabilities} vs trainer ${want.probabilities}`);
+  const onEdge = want.unsure !== undefined && (Math.abs(Math.max(...want.probabilities) - calibration.unsure_below) < 1e-4 ||
+    Math.abs(energy(want.logits) - calibration.energy_above) < 1e-3);
+  if (!onEdge) {
+    assert.deepEqual([got.unsure, got.out_of_distribution], [want.unsure, want.out_of_distribution], `${what}: flags`);
+  }
+  return worst;
+}
+
+const maxDifference = (page, trainer) => Math.max(...page.map((p, i) => Math.abs(p - trainer[i])));
+
+// Cards of a model of several tasks against `trainer classify --json`: the garment head's
+// probabilities, then each task's answer.
+function checkMultiTaskCards(cards, backend) {
+  for (const card of cards) {
+    const want = multiExpected.get(card.name);
+    const what = `${backend}, several tasks: ${card.name}`;
+    assert.equal(card.state, 'done', `${what}: ${card.message}`);
+    let worst = maxDifference(card.answers.garment, want.garment.probabilities);
+    assert.ok(worst <= TOLERANCE, `${what}: garment ${card.answers.garment} vs ${want.garment.probabilities}`);
+    assert.equal(card.answers.tasks.length, MULTI_TASKS.length);
+    want.tasks.forEach((task, i) => {
+      worst = Math.max(worst, checkAnswer(card.answers.tasks[i], task, multiManifest.tasks[i].calibration, `${what}: ${task.task}`));
+    });
+    // The garment it sees first, then that task's answer.
+    const likely = want.garment.tasks[want.garment.top].replace(/_labels$/, '').replaceAll('_', ' ');
+    assert.ok(card.garment.startsWith(`Shows: ${likely}`), `${what}: ${card.garment}`);
+    log(`${what}: ${card.garment}: ${card.answer}, max |page - trainer| = ${worst.toExponential(1)}`);
   }
 }
 
@@ -277,6 +331,35 @@ try {
     checkCards([redone], `${backend}, user's bundle without calibration`, uncalibratedAnswers);
     assert.deepEqual(redone.flags, {});
     assert.match(await page.textContent('.card .legend'), /relative to this photo's strongest/);
+
+    // A model of several tasks: each card says which garment it sees and that task's answer,
+    // the others on demand, each class with its heatmap; every number as on the command line.
+    await dropFiles(page, [join(multiBundle, 'manifest.json'), join(multiBundle, 'model.safetensors')]);
+    await page.waitForFunction(() => /for 3 attributes/.test(document.querySelector('#model-info').textContent));
+    assert.match(await page.textContent('#model-info'), /for 3 attributes \(skirt length, sleeve length, coat length\)/);
+    await page.click('#clear');
+    await page.setInputFiles('#picker', multiPhotos);
+    checkMultiTaskCards(await cardsDone(page, multiPhotos.length), backend);
+    const card = '.card[data-state="done"]';
+    assert.equal(await page.isVisible(`${card} .others .bar`), false, 'the other attributes are shown unasked');
+    await page.click(`${card} .others summary`);
+    assert.match(await page.textContent(`${card} .others summary`), /Other attributes \(2\)/);
+    const before = await page.$eval(`${card} canvas`, (c) => c.toDataURL());
+    await page.click(`${card} .others .bar >> nth=0`);
+    assert.notEqual(await page.$eval(`${card} canvas`, (c) => c.toDataURL()), before, 'another attribute\'s heatmap changed nothing');
+    assert.match(await page.textContent(`${card} .legend`), /evidence for .* \((sleeve|coat|skirt) length\)/);
+    await page.screenshot({ path: join(work, `page-${backend}-multi-task.png`), fullPage: true });
+    // The results out: the garment and its probabilities, then each task's columns.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
+    const [header, ...rows] = readFileSync(await download.path(), 'utf8').trim().split('\r\n').map((line) => line.split(','));
+    const skirt = multiManifest.tasks[0];
+    assert.deepEqual(header.slice(0, 6 + skirt.classes.length), ['file', 'status', 'garment',
+      ...MULTI_TASKS.map((t) => `p_garment.${t}`), `${skirt.name}.predicted`, ...skirt.classes.map((c) => `p_${skirt.name}.${c}`)]);
+    for (const row of rows) {
+      const want = multiExpected.get(row[0]);
+      assert.equal(row[2], want.garment.tasks[want.garment.top], row[0]);
+      assert.equal(row[6], skirt.classes[want.tasks[0].top], row[0]);
+    }
     await context.close();
   }
 

@@ -1,12 +1,13 @@
 // One card per photo: its state while the worker classifies it, then the answer, the class
 // bars and the crop the network saw with its class-activation map; and the photos' results
-// as a whole (stop, remove, clear, CSV and JSON).
-import { $, announce, readFile } from './dom.js';
+// as a whole (stop, remove, clear, CSV and JSON). A model of several tasks gets the garment it
+// sees first, then the likely task's answer; the other tasks' answers open on demand.
+import { $, announce, readFile, taskName } from './dom.js';
 
 /**
  * A photo on the page. `run` counts its classifications: an answer for an older run (the
  * model changed meanwhile) is dropped.
- * `shown` is the class whose heatmap is drawn.
+ * `shown` is the output (a task's class) whose heatmap is drawn.
  * @typedef {{ file: File | null, name: string, element: HTMLElement, run: number, removed: boolean,
  *             prediction: import('./protocol.js').Prediction | null, backend: string | null,
  *             error: string | null, shown: number }} Card
@@ -69,7 +70,7 @@ export class Cards {
   }
 
   drawAll() {
-    for (const card of this.cards) if (card.prediction) draw(card, this.classes());
+    for (const card of this.cards) if (card.prediction) draw(card);
   }
 
   /** Photos still waiting for their turn are left unclassified, each with a button to do it. */
@@ -118,7 +119,9 @@ export class Cards {
       card.prediction = prediction;
       card.backend = this.model.backend;
       this.show(card);
-      announce([`${card.name}: ${answerText(this.classes(), prediction)}`, ...flagTexts(prediction)].join('; ') + '.');
+      const first = prediction.tasks[likelyTasks(prediction)[0]];
+      const answer = prediction.garment ? `${taskName(first.task)}: ${answerText(first)}` : answerText(first);
+      announce([`${card.name}: ${answer}`, ...flagTexts(first)].join('; ') + '.');
     } catch (error) {
       if (run !== card.run || card.removed) return;
       if (error instanceof Skipped) this.showStopped(card);
@@ -141,10 +144,6 @@ export class Cards {
       if (next) next(true);
       else this.turnsFree++;
     }
-  }
-
-  classes() {
-    return this.model.bundle.manifest.classes;
   }
 
   /** @param {Card} card */
@@ -175,43 +174,81 @@ export class Cards {
   /** @param {Card} card */
   show(card) {
     const { element, prediction: p } = card;
-    const classes = this.classes();
-    card.shown = p.top;
+    const [likely, ...others] = likelyTasks(p);
+    const first = p.tasks[likely];
+    card.shown = first.offset + first.top;
     const body = element.querySelector('.body');
-    body.innerHTML = '<p class="answer"></p><p class="flags"></p><p class="legend"></p>' +
-      '<div class="bars" role="group"></div><p class="time"></p>';
-    body.querySelector('.answer').textContent = answerText(classes, p);
-    const flags = body.querySelector('.flags');
-    for (const text of flagTexts(p)) {
+    body.innerHTML = '<p class="garment"></p><div class="first"></div>' +
+      '<details class="others"><summary></summary></details><p class="legend"></p><p class="time"></p>';
+    const garment = body.querySelector('.garment');
+    const details = body.querySelector('.others');
+    if (p.garment) {
+      garment.textContent = `Shows: ${taskName(first.task)} (${percent(p.garment.probabilities[likely])})`;
+      details.querySelector('summary').textContent = `Other attributes (${others.length})`;
+      for (const task of others) {
+        details.append(this.taskSection(card, p.tasks[task], `${percent(p.garment.probabilities[task])} likely`));
+      }
+    } else {
+      garment.remove();
+      details.remove();
+    }
+    body.querySelector('.first').replaceWith(this.taskSection(card, first, null));
+    body.querySelector('.time').textContent =
+      `${Math.round(p.ms)} ms on the ${card.backend === 'webgpu' ? 'GPU' : 'CPU'}` +
+      (p.decodedByBrowser ? '; decoded by this browser (a format the classifier\'s own decoder lacks)' : '');
+    element.dataset.answers = JSON.stringify({
+      garment: p.garment && Array.from(p.garment.probabilities),
+      tasks: p.tasks.map((t) => ({
+        task: t.task, probabilities: Array.from(t.probabilities), unsure: t.unsure, out_of_distribution: t.out_of_distribution,
+      })),
+    });
+    element.dataset.state = 'done';
+    draw(card);
+  }
+
+  /**
+   * One task's answer: its top class, the calibration's flags and a bar per class, each a
+   * button that shows that class's heatmap. For a model of several tasks it is headed by the
+   * task's name (and `likely`, the garment head's probability of it, where given).
+   * @param {Card} card
+   * @param {import('./protocol.js').TaskAnswer} answer
+   * @param {string | null} likely
+   */
+  taskSection(card, answer, likely) {
+    const section = document.createElement('section');
+    section.className = 'task';
+    section.innerHTML = '<h3></h3><p class="answer"></p><p class="flags"></p><div class="bars" role="group"></div>';
+    const heading = section.querySelector('h3');
+    if (card.prediction.garment) {
+      heading.textContent = taskName(answer.task) + (likely ? ` (${likely})` : '');
+      section.setAttribute('aria-label', taskName(answer.task));
+    } else heading.remove();
+    section.querySelector('.answer').textContent = answerText(answer);
+    const flags = section.querySelector('.flags');
+    for (const text of flagTexts(answer)) {
       const badge = document.createElement('span');
       badge.className = 'badge';
       badge.textContent = text;
       flags.append(badge);
     }
-    // Each class's bar is a button that shows that class's heatmap.
-    const bars = body.querySelector('.bars');
-    bars.setAttribute('aria-label', 'Classes; choose one to see its heatmap');
-    classes.forEach((name, i) => {
+    const bars = section.querySelector('.bars');
+    bars.setAttribute('aria-label', `${card.prediction.garment ? `${taskName(answer.task)}: c` : 'C'}lasses; choose one to see its heatmap`);
+    answer.classes.forEach((name, i) => {
       const row = document.createElement('button');
       row.type = 'button';
-      row.className = i === p.top ? 'bar top' : 'bar';
+      row.className = i === answer.top ? 'bar top' : 'bar';
+      row.dataset.output = String(answer.offset + i);
       row.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="value"></span>';
       row.querySelector('.name').textContent = name;
-      row.querySelector('.fill').style.width = `${100 * p.probabilities[i]}%`;
-      row.querySelector('.value').textContent = percent(p.probabilities[i]);
+      row.querySelector('.fill').style.width = `${100 * answer.probabilities[i]}%`;
+      row.querySelector('.value').textContent = percent(answer.probabilities[i]);
       row.addEventListener('click', () => {
-        card.shown = i;
-        draw(card, classes);
+        card.shown = answer.offset + i;
+        draw(card);
       });
       bars.append(row);
     });
-    body.querySelector('.time').textContent =
-      `${Math.round(p.ms)} ms on the ${card.backend === 'webgpu' ? 'GPU' : 'CPU'}` +
-      (p.decodedByBrowser ? '; decoded by this browser (a format the classifier\'s own decoder lacks)' : '');
-    element.dataset.probabilities = JSON.stringify(Array.from(p.probabilities));
-    element.dataset.flags = JSON.stringify({ unsure: p.unsure, out_of_distribution: p.outOfDistribution });
-    element.dataset.state = 'done';
-    draw(card, classes);
+    return section;
   }
 
   /** The buttons that act on all photos, enabled when they have something to act on. */
@@ -223,18 +260,41 @@ export class Cards {
     for (const id of ['#download-csv', '#copy-json', '#clear']) $(id).disabled = this.cards.length === 0;
   }
 
-  /** Every card's result, in the order the photos were added. */
+  /** The tasks of the model in use, with their classes; [] before any. */
+  tasks() {
+    const manifest = this.model.bundle?.manifest;
+    if (!manifest) return [];
+    return manifest.tasks?.length ? manifest.tasks : [{ name: manifest.task, classes: manifest.classes }];
+  }
+
+  /**
+   * Every card's result, in the order the photos were added: for a model of one task its
+   * answer; for a model of several the garment and every task's answer.
+   */
   results() {
-    const classes = this.model.bundle?.manifest.classes ?? [];
+    const tasks = this.tasks();
+    const several = tasks.length > 1;
+    const probabilities = (names, values) => Object.fromEntries(names.map((name, i) => [name, values[i]]));
+    const answer = (a) => ({
+      predicted: a.classes[a.top],
+      probabilities: probabilities(a.classes, a.probabilities),
+      unsure: a.unsure ?? null,
+      out_of_distribution: a.out_of_distribution ?? null,
+    });
+    const none = { predicted: null, probabilities: null, unsure: null, out_of_distribution: null };
     return this.cards.map((card) => {
       const p = card.prediction;
+      const answers = several
+        ? {
+          garment: p ? p.garment.tasks[p.garment.top] : null,
+          garment_probabilities: p ? probabilities(p.garment.tasks, p.garment.probabilities) : null,
+          tasks: p ? Object.fromEntries(p.tasks.map((t) => [t.task, answer(t)])) : null,
+        }
+        : (p ? answer(p.tasks[0]) : none);
       return {
         file: card.name,
         status: card.element.dataset.state,
-        predicted: p ? classes[p.top] : null,
-        probabilities: p ? Object.fromEntries(classes.map((name, i) => [name, p.probabilities[i]])) : null,
-        unsure: p?.unsure ?? null,
-        out_of_distribution: p?.outOfDistribution ?? null,
+        ...answers,
         backend: p ? card.backend : null,
         ms: p ? Math.round(p.ms) : null,
         error: card.error,
@@ -242,26 +302,47 @@ export class Cards {
     });
   }
 
-  /** The results as CSV: one row per photo, one probability column per class. */
+  /**
+   * The results as CSV, one row per photo: the predicted class and each class's probability,
+   * and the flags; for a model of several tasks, the garment and its probabilities, then
+   * those columns for each task, named after it.
+   */
   csv() {
-    const classes = this.model.bundle?.manifest.classes ?? [];
-    const header = ['file', 'status', 'predicted', ...classes.map((c) => `p_${c}`), 'unsure',
-      'out_of_distribution', 'backend', 'ms', 'error'];
-    const rows = this.results().map((r) => [r.file, r.status, r.predicted,
-      ...classes.map((c) => r.probabilities?.[c]), r.unsure, r.out_of_distribution, r.backend, r.ms, r.error]);
+    const tasks = this.tasks();
+    const several = tasks.length > 1;
+    const columns = (task, prefix) => [`${prefix}predicted`, ...task.classes.map((c) => `p_${prefix}${c}`),
+      `${prefix}unsure`, `${prefix}out_of_distribution`];
+    const values = (task, answer) => [answer?.predicted, ...task.classes.map((c) => answer?.probabilities?.[c]),
+      answer?.unsure, answer?.out_of_distribution];
+    const names = tasks.map((t) => t.name);
+    const header = ['file', 'status',
+      ...(several ? ['garment', ...names.map((t) => `p_garment.${t}`), ...tasks.flatMap((t) => columns(t, `${t.name}.`))]
+        : columns(tasks[0] ?? { classes: [] }, '')),
+      'backend', 'ms', 'error'];
+    const rows = this.results().map((r) => [r.file, r.status,
+      ...(several ? [r.garment, ...names.map((t) => r.garment_probabilities?.[t]), ...tasks.flatMap((t) => values(t, r.tasks?.[t.name]))]
+        : values(tasks[0] ?? { classes: [] }, r)),
+      r.backend, r.ms, r.error]);
     return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
   }
 }
 
-function answerText(classes, p) {
-  return `${classes[p.top]} (${percent(p.probabilities[p.top])})`;
+/** The tasks in the order a card shows them: the garment head's most likely first. */
+function likelyTasks(p) {
+  const order = p.tasks.map((_, i) => i);
+  return p.garment ? order.sort((a, b) => p.garment.probabilities[b] - p.garment.probabilities[a]) : order;
 }
 
-/** A calibrated model's warnings about an answer, in words. */
-function flagTexts(p) {
+/** @param {import('./protocol.js').TaskAnswer} answer */
+function answerText(answer) {
+  return `${answer.classes[answer.top]} (${percent(answer.probabilities[answer.top])})`;
+}
+
+/** A calibrated model's warnings about a task's answer, in words. */
+function flagTexts(answer) {
   const texts = [];
-  if (p.unsure) texts.push('not sure');
-  if (p.outOfDistribution) texts.push('unlike the photos the model learned from');
+  if (answer.unsure) texts.push('not sure');
+  if (answer.out_of_distribution) texts.push('unlike the photos the model learned from');
   return texts;
 }
 
@@ -276,21 +357,23 @@ function csvField(value) {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-// The crop the network saw with the chosen class's activation map upsampled over it, the
+// The crop the network saw with the chosen output's activation map upsampled over it, the
 // chosen bar pressed, and the legend of the colours.
-function draw(card, classes) {
+function draw(card) {
   const { prediction: p, shown, element } = card;
   const canvas = element.querySelector('canvas');
   canvas.hidden = false;
   canvas.width = canvas.height = p.viewSize;
   const context = canvas.getContext('2d');
   context.putImageData(new ImageData(new Uint8ClampedArray(p.view), p.viewSize), 0, 0);
-  element.querySelectorAll('.bar').forEach((bar, i) => bar.setAttribute('aria-pressed', String(i === shown)));
+  element.querySelectorAll('.bar').forEach((bar) => bar.setAttribute('aria-pressed', String(Number(bar.dataset.output) === shown)));
+  const task = p.tasks.find((t) => shown >= t.offset && shown < t.offset + t.classes.length);
+  const evidence = task.classes[shown - task.offset] + (p.garment ? ` (${taskName(task.task)})` : '');
   const heatmap = $('#show-cam').checked;
   const legend = element.querySelector('.legend');
   legend.hidden = !heatmap;
   canvas.setAttribute('aria-label', `The part of the photo the model saw${heatmap
-    ? `, with a heatmap of where it found evidence for ${classes[shown]}` : ''}`);
+    ? `, with a heatmap of where it found evidence for ${evidence}` : ''}`);
   if (!heatmap) return;
   // Red where the photo speaks for the class, blue where against, clear where neither; on the
   // model's scale (or, for a bundle without one, this photo's strongest evidence), so weak
@@ -305,7 +388,7 @@ function draw(card, classes) {
   context.imageSmoothingQuality = 'high';
   context.drawImage(heat, 0, 0, p.viewSize, p.viewSize);
   legend.innerHTML = '<span>against</span><span class="ramp"></span><span>for</span><span class="note"></span>';
-  legend.querySelector('.note').textContent = `Heatmap: evidence for ${classes[shown]}, ` +
+  legend.querySelector('.note').textContent = `Heatmap: evidence for ${evidence}, ` +
     (p.camScaleFixed ? 'on the same scale for every photo.' : 'relative to this photo\'s strongest.');
 }
 

@@ -5,6 +5,9 @@ export const $ = (selector) => document.querySelector(selector);
 
 export const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+/** A FashionAI task as people say it: `skirt_length_labels` is "skirt length". */
+export const taskName = (task) => task.replace(/_labels$/, '').replaceAll('_', ' ');
+
 /** A user's file in memory, naming it if the browser cannot read it. */
 export async function readFile(file) {
   try {

@@ -1,6 +1,6 @@
 // The model: the bundle published with the page (downloaded with progress, kept in the Cache
 // API) or one the user drops, checked and loaded by the worker on the chosen backend.
-import { $, announce, mib, readFile } from './dom.js';
+import { $, announce, mib, readFile, taskName } from './dom.js';
 import { ErrorCode } from './protocol.js';
 
 const MODEL_DIR = 'model/';
@@ -237,13 +237,11 @@ function showError(error) {
 
 function showInfo(manifest, source) {
   const size = manifest.preprocessing.crop;
-  $('#model-info').textContent = `Model: ${manifest.arch} (${manifest.precision}) for ` +
-    `${taskName(manifest.task)}, ${manifest.classes.length} classes, ${size}×${size} input; ${source}.`;
-}
-
-/** A FashionAI task as people say it: `skirt_length_labels` is "skirt length". */
-function taskName(task) {
-  return task.replace(/_labels$/, '').replaceAll('_', ' ');
+  const answers = manifest.tasks?.length
+    ? `${manifest.tasks.length} attributes (${manifest.tasks.map((t) => taskName(t.name)).join(', ')})`
+    : `${taskName(manifest.task)}, ${manifest.classes.length} classes`;
+  $('#model-info').textContent = `Model: ${manifest.arch} (${manifest.precision}) for ${answers}, ` +
+    `${size}×${size} input; ${source}.`;
 }
 
 function checkWeightsSize(name, bytes) {

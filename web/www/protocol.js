@@ -18,20 +18,34 @@
  */
 
 /**
- * A bundle's manifest (`shared::bundle::Manifest`), checked by the worker.
- * @typedef {{ arch: string, task: string, classes: string[], precision: string,
- *             preprocessing: { crop: number }, weights: { file: string, bytes: number, sha256: string } }} Manifest
+ * A bundle's manifest (`shared::bundle::Manifest`), checked by the worker: a model of one task
+ * (`task`, `classes`) or of several (`tasks`, each with its classes).
+ * @typedef {{ arch: string, task: string, classes: string[], tasks?: { name: string, classes: string[] }[],
+ *             precision: string, preprocessing: { crop: number },
+ *             weights: { file: string, bytes: number, sha256: string } }} Manifest
  */
 
 /**
- * One photo's answer: class probabilities (calibrated where the bundle is) and logits
- * (manifest order), the top class, the calibration's flags (undefined without one), every
- * class's activation map (classes x camSize x camSize, in logit units) with the value drawn
- * at full colour (the bundle's for all photos when `camScaleFixed`, else this photo's
- * strongest), the RGBA crop the network saw, and whether the browser decoded the photo (a
- * format the classifier's own decoder lacks).
- * @typedef {{ probabilities: Float32Array, logits: Float32Array, top: number,
- *             unsure: boolean | undefined, outOfDistribution: boolean | undefined,
+ * One task's answer for a photo: its classes' probabilities (calibrated where the bundle is)
+ * and logits, the top class, the calibration's flags (undefined without one), and `offset`,
+ * where its outputs start among the model's (its classes' heatmaps).
+ * @typedef {{ task: string, classes: string[], probabilities: number[], logits: number[], top: number,
+ *             unsure: boolean | undefined, out_of_distribution: boolean | undefined, offset: number }} TaskAnswer
+ */
+
+/**
+ * A model of several tasks: which task's garment the photo shows (each task's probability),
+ * and where the garment head's outputs start.
+ * @typedef {{ tasks: string[], probabilities: number[], logits: number[], top: number, offset: number }} Garment
+ */
+
+/**
+ * One photo's answer: every task's (one for a model of one task) and, for a model of several,
+ * the garment; every output's activation map (outputs x camSize x camSize, in logit units)
+ * with the value drawn at full colour (the bundle's for all photos when `camScaleFixed`, else
+ * this photo's strongest), the RGBA crop the network saw, and whether the browser decoded the
+ * photo (a format the classifier's own decoder lacks).
+ * @typedef {{ tasks: TaskAnswer[], garment: Garment | null,
  *             cams: Float32Array, camSize: number, camScale: number, camScaleFixed: boolean,
  *             view: Uint8Array, viewSize: number, decodedByBrowser: boolean, ms: number }} Prediction
  */

@@ -94,8 +94,7 @@ async function handle(request) {
       }
       /** @type {import('./protocol.js').Prediction} */
       const result = {
-        probabilities: p.probabilities, logits: p.logits, top: p.top,
-        unsure: p.unsure, outOfDistribution: p.out_of_distribution,
+        ...answersOf(JSON.parse(p.answers)),
         cams: p.cams, camSize: p.cam_size, camScale: p.cam_scale, camScaleFixed: p.cam_scale_fixed,
         view: p.view, viewSize: p.view_size, decodedByBrowser, ms: performance.now() - start,
       };
@@ -105,6 +104,21 @@ async function handle(request) {
     default:
       throw new CodedError(ErrorCode.BAD_REQUEST, `unknown request ${request.type}`);
   }
+}
+
+/**
+ * A photo's answers (`trainer classify --json`'s shape: one task's flat, or the garment and
+ * the tasks') in one shape for the page, each with where its outputs start (its heatmaps).
+ * @returns {{ tasks: import('./protocol.js').TaskAnswer[], garment: import('./protocol.js').Garment | null }}
+ */
+function answersOf(answers) {
+  const tasks = answers.tasks ?? [answers];
+  let offset = 0;
+  for (const task of tasks) {
+    task.offset = offset;
+    offset += task.classes.length;
+  }
+  return { tasks, garment: answers.garment ? { ...answers.garment, offset } : null };
 }
 
 /**
