@@ -199,13 +199,11 @@ pub fn evaluate(run: &Path, model_path: &Path, options: Options, compute: &Compu
         true => {
             let (probabilities, marks): (Vec<_>, Vec<_>) = garment.into_iter().unzip();
             report.garment_accuracy = Some(accuracy(&probabilities, &marks));
-            for task in &reports {
-                let classes = heads.tasks().iter().find(|t| t.name == task.task);
-                let classes = classes.map(|t| t.classes.clone()).unwrap_or_default();
+            for (task, scored) in heads.tasks().iter().zip(&reports) {
                 pictures.push((
-                    run::task_confusion_png(run, &task.task),
-                    classes,
-                    task.scores.confusion.clone(),
+                    run::task_confusion_png(run, &task.name),
+                    task.classes.clone(),
+                    scored.scores.confusion.clone(),
                 ));
             }
             report.tasks = reports;

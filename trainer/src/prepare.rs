@@ -181,8 +181,13 @@ fn read_roots(roots: &[PathBuf], task_spec: &str) -> Result<Read> {
             "note: no usable rows of {}: left out of the run",
             missing.join(", ")
         );
+        // Every sample's task is present: renumbered to its place among them.
+        let mut renumbered = vec![0; tasks.len()];
+        for (place, &task) in present.iter().enumerate() {
+            renumbered[task] = place;
+        }
         for sample in &mut samples {
-            sample.task = present.iter().position(|&t| t == sample.task).unwrap_or(0);
+            sample.task = renumbered[sample.task];
         }
     }
     let heads = match present.is_empty() {
