@@ -353,7 +353,7 @@ try {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
     const [header, ...rows] = readFileSync(await download.path(), 'utf8').trim().split('\r\n').map((line) => line.split(','));
     const skirt = multiManifest.tasks[0];
-    assert.deepEqual(header.slice(0, 6 + skirt.classes.length), ['file', 'status', 'garment',
+    assert.deepEqual(header.slice(0, 7 + skirt.classes.length), ['file', 'status', 'garment',
       ...MULTI_TASKS.map((t) => `p_garment.${t}`), `${skirt.name}.predicted`, ...skirt.classes.map((c) => `p_${skirt.name}.${c}`)]);
     for (const row of rows) {
       const want = multiExpected.get(row[0]);

@@ -208,8 +208,8 @@ export class Cards {
 
   /**
    * One task's answer: its top class, the calibration's flags and a bar per class, each a
-   * button that shows that class's heatmap. For a model of several tasks it is headed by the
-   * task's name (and `likely`, the garment head's probability of it, where given).
+   * button that shows that class's heatmap. For a model of several tasks, one of the other
+   * tasks is headed by its name and `likely`, the garment head's probability of it.
    * @param {Card} card
    * @param {import('./protocol.js').TaskAnswer} answer
    * @param {string | null} likely
@@ -219,10 +219,10 @@ export class Cards {
     section.className = 'task';
     section.innerHTML = '<h3></h3><p class="answer"></p><p class="flags"></p><div class="bars" role="group"></div>';
     const heading = section.querySelector('h3');
-    if (card.prediction.garment) {
-      heading.textContent = taskName(answer.task) + (likely ? ` (${likely})` : '');
-      section.setAttribute('aria-label', taskName(answer.task));
-    } else heading.remove();
+    // The likely task's name is in the card's "Shows:" line already.
+    if (card.prediction.garment) section.setAttribute('aria-label', taskName(answer.task));
+    if (card.prediction.garment && likely) heading.textContent = `${taskName(answer.task)} (${likely})`;
+    else heading.remove();
     section.querySelector('.answer').textContent = answerText(answer);
     const flags = section.querySelector('.flags');
     for (const text of flagTexts(answer)) {
