@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
+import { taskName } from '../www/dom.js';
 import { launchChromium, serveSite } from './harness.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -228,7 +229,7 @@ function checkMultiTaskCards(cards, backend) {
       worst = Math.max(worst, checkAnswer(card.answers.tasks[i], task, multiManifest.tasks[i].calibration, `${what}: ${task.task}`));
     });
     // The garment it sees first, then that task's answer.
-    const likely = want.garment.tasks[want.garment.top].replace(/_labels$/, '').replaceAll('_', ' ');
+    const likely = taskName(want.garment.tasks[want.garment.top]);
     assert.ok(card.garment.startsWith(`Shows: ${likely}`), `${what}: ${card.garment}`);
     log(`${what}: ${card.garment}: ${card.answer}, max |page - trainer| = ${worst.toExponential(1)}`);
   }

@@ -197,9 +197,9 @@ export class Cards {
       `${Math.round(p.ms)} ms on the ${card.backend === 'webgpu' ? 'GPU' : 'CPU'}` +
       (p.decodedByBrowser ? '; decoded by this browser (a format the classifier\'s own decoder lacks)' : '');
     element.dataset.answers = JSON.stringify({
-      garment: p.garment && Array.from(p.garment.probabilities),
+      garment: p.garment?.probabilities ?? null,
       tasks: p.tasks.map((t) => ({
-        task: t.task, probabilities: Array.from(t.probabilities), unsure: t.unsure, out_of_distribution: t.out_of_distribution,
+        task: t.task, probabilities: t.probabilities, unsure: t.unsure, out_of_distribution: t.out_of_distribution,
       })),
     });
     element.dataset.state = 'done';
@@ -232,7 +232,8 @@ export class Cards {
       flags.append(badge);
     }
     const bars = section.querySelector('.bars');
-    bars.setAttribute('aria-label', `${card.prediction.garment ? `${taskName(answer.task)}: c` : 'C'}lasses; choose one to see its heatmap`);
+    const choose = 'choose one to see its heatmap';
+    bars.setAttribute('aria-label', card.prediction.garment ? `${taskName(answer.task)}: classes; ${choose}` : `Classes; ${choose}`);
     answer.classes.forEach((name, i) => {
       const row = document.createElement('button');
       row.type = 'button';

@@ -34,9 +34,8 @@
  */
 
 /**
- * A model of several tasks: which task's garment the photo shows (each task's probability),
- * and where the garment head's outputs start.
- * @typedef {{ tasks: string[], probabilities: number[], logits: number[], top: number, offset: number }} Garment
+ * A model of several tasks: which task's garment the photo shows (each task's probability).
+ * @typedef {{ tasks: string[], probabilities: number[], logits: number[], top: number }} Garment
  */
 
 /**

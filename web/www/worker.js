@@ -108,7 +108,8 @@ async function handle(request) {
 
 /**
  * A photo's answers (`trainer classify --json`'s shape: one task's flat, or the garment and
- * the tasks') in one shape for the page, each with where its outputs start (its heatmaps).
+ * the tasks') in one shape for the page, each task with where its outputs start (its
+ * classes' heatmaps).
  * @returns {{ tasks: import('./protocol.js').TaskAnswer[], garment: import('./protocol.js').Garment | null }}
  */
 function answersOf(answers) {
@@ -118,7 +119,7 @@ function answersOf(answers) {
     task.offset = offset;
     offset += task.classes.length;
   }
-  return { tasks, garment: answers.garment ? { ...answers.garment, offset } : null };
+  return { tasks, garment: answers.garment ?? null };
 }
 
 /**
