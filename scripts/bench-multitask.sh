@@ -74,7 +74,7 @@ rows = [
      f"{seconds('classify-all'):.1f}", f"{seconds('classify-single'):.1f}"),
     ("bundle bytes (f16)", f"{bundle_bytes(f'{out}/all/bundle'):,}",
      f"{sum(bundle_bytes(f'{out}/single/{t}/bundle') for t in tasks):,}"),
-    ("garment accuracy (validation)", f"{multi['garment_accuracy']:.3f}", "-"),
+    ("garment accuracy (validation, best epoch)", f"{multi['garment_accuracy']:.3f}", "-"),
 ]
 rows += [(f"{t} accuracy (validation, {r['images']} images)", f"{r['accuracy']:.3f}",
           f"{single[t]['accuracy']:.3f}") for t, r in zip(tasks, multi["tasks"])]

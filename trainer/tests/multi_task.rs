@@ -99,7 +99,7 @@ fn each_task_is_split_as_it_would_be_alone() {
 }
 
 /// A run over [`TASKS`] (16 images of each class, a quarter for validation, two test images
-/// of each class), trained for ten epochs; built once, by the first test
+/// of each class), trained for twenty epochs; built once, by the first test
 /// that asks. Tests that write into the run folder work on a copy.
 struct Trained {
     data: PathBuf,
@@ -124,12 +124,12 @@ fn trained() -> &'static Trained {
         let listed = TASKS.join(",");
         let prepared = prepare(&data, &run, &["--task", &listed, "--val-fraction", "0.25"]);
         assert!(prepared.status.success());
-        // `cpu_recipe` for ten epochs instead of three: the garment head learns from colours and
-        // directions a random network does not see at first.
+        // `cpu_recipe` for twenty epochs instead of three: the tasks' heads learn the bands'
+        // colours in a few, the garment head the backgrounds and directions in about fifteen.
         #[rustfmt::skip]
         let recipe = [
             "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
-            "--lr", "0.02", "--lr-steps", "7", "--epochs", "10", "--pretrained", "none",
+            "--lr", "0.02", "--lr-steps", "14", "--epochs", "20", "--pretrained", "none",
             "--device", "cpu",
         ];
         let trained = train(&run, &recipe);
@@ -181,10 +181,10 @@ fn one_model_learns_every_task_and_which_task_a_photo_shows() {
         .sum::<f64>()
         / TASKS.len() as f64;
     assert!((value("fashionai_ap") - mean).abs() < 1e-9);
-    // Chance is 1/3; the garment head learns slower than the tasks' heads in ten short
-    // epochs of this tiny network.
+    // The generated tasks differ visibly: the garment head tells them apart near-perfectly
+    // (at most 3 of the 36 validation photos wrong; chance is 1/3).
     let garment = value("garment_accuracy");
-    assert!(garment >= 0.7, "garment accuracy {garment}");
+    assert!(garment >= 0.9, "garment accuracy {garment}");
     let csv = fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert!(csv.contains("val_skirt_length_labels.fashionai_ap"));
     // Two rows of curves: the means, then each task's.

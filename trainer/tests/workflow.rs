@@ -155,6 +155,43 @@ fn training_learns_and_records_every_epoch() {
     assert!(image::open(run.join("curves.png")).is_ok());
 }
 
+/// A run of one task trains as it did before models of several tasks existed: the same seed
+/// gives the same numbers. `golden/single_task_metrics.json` is this run's `metrics.json` (its
+/// timings left out) as written by the trainer of commit f9b5d08, the last before multi-task
+/// training; the tolerance only allows for another CPU's rounding.
+#[test]
+fn single_task_numbers_are_unchanged_by_multi_task_training() {
+    let trained = trained();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/single_task_metrics.json");
+    let golden = read_json(&path);
+    let best = golden["best_epoch"].as_u64().unwrap();
+    assert_eq!(trained.best, best, "best epoch");
+    let recorded = golden["epochs"].as_array().unwrap();
+    assert_eq!(trained.epochs.len(), recorded.len());
+    for (epoch, (now, before)) in trained.epochs.iter().zip(recorded).enumerate() {
+        for part in ["train", "valid"] {
+            let (now, before) = (
+                now[part].as_object().unwrap(),
+                before[part].as_object().unwrap(),
+            );
+            assert_eq!(
+                now.len(),
+                before.len(),
+                "epoch {}: {part} metrics",
+                epoch + 1
+            );
+            for (key, value) in before {
+                let (now, before) = (now[key].as_f64().unwrap(), value.as_f64().unwrap());
+                assert!(
+                    (now - before).abs() <= 1e-4 * before.abs().max(1.0),
+                    "epoch {} {part} {key}: {now}, was {before}",
+                    epoch + 1
+                );
+            }
+        }
+    }
+}
+
 /// `eval` of the best checkpoint reproduces that epoch's validation numbers; then ten-crop.
 #[test]
 fn eval_reproduces_the_logged_validation() {

@@ -338,6 +338,8 @@ try {
     await dropFiles(page, [join(multiBundle, 'manifest.json'), join(multiBundle, 'model.safetensors')]);
     await page.waitForFunction(() => /for 3 attributes/.test(document.querySelector('#model-info').textContent));
     assert.match(await page.textContent('#model-info'), /for 3 attributes \(skirt length, sleeve length, coat length\)/);
+    assert.equal(await page.textContent('h1'), 'Garment attribute classifier');
+    assert.equal(await page.title(), 'Garment attribute classifier');
     await page.click('#clear');
     await page.setInputFiles('#picker', multiPhotos);
     checkMultiTaskCards(await cardsDone(page, multiPhotos.length), backend);
@@ -508,6 +510,8 @@ try {
     assert.match(status, /Model ready \(downloaded; the browser did not keep it for next time: the quota is exceeded\)/);
     const info = await page.textContent('#model-info');
     assert.ok(info.includes('for skirt length,') && !info.includes('_labels'), info);
+    assert.equal(await page.textContent('h1'), 'Skirt length classifier');
+    assert.equal(await page.title(), 'Skirt length classifier');
     log(`failing cache: ${status}`);
     const statuses = await page.evaluate(() => window.statuses);
     assert.ok(statuses.some((s) => /^Downloading the classifier: [\d.]+ MiB of [\d.]+ MiB…$/.test(s)), statuses.join(' | '));

@@ -236,6 +236,11 @@ function showError(error) {
 }
 
 function showInfo(manifest, source) {
+  // The heading names what this model answers, whichever model it is.
+  const subject = manifest.tasks?.length ? 'garment attribute' : taskName(manifest.task);
+  const title = `${subject[0].toUpperCase()}${subject.slice(1)} classifier`;
+  document.title = title;
+  $('h1').textContent = title;
   const size = manifest.preprocessing.crop;
   const answers = manifest.tasks?.length
     ? `${manifest.tasks.length} attributes (${manifest.tasks.map((t) => taskName(t.name)).join(', ')})`
