@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use shared::tasks::Task;
+use trainer::demo::write_toy_fashionai;
+
 use crate::common::{
     TRAIN, assert_eval_matches, check_checkpoints, check_finished_checkpoints, epochs,
     fashionai_root, prepare, read_json, temp_dir, train, trainer,
@@ -136,14 +139,48 @@ fn trained_state(run: &Path, epoch: usize) -> BTreeMap<String, Vec<f32>> {
 #[test]
 fn two_ranks_train_as_one_process_accumulating() {
     let dir = temp_dir("ranks-equal");
-    let run = prepared(&dir, 10, "0.2");
+    assert_two_ranks_train_as_one_process(&prepared(&dir, 10, "0.2"));
+}
+
+/// The same for a model of several tasks, whose batches mix the tasks: the masked loss, the
+/// garment head, and the validation gathered with each image's task.
+#[test]
+fn two_ranks_train_several_tasks_as_one_process_accumulating() {
+    let dir = temp_dir("ranks-tasks");
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    let tasks = [
+        "skirt_length_labels",
+        "sleeve_length_labels",
+        "coat_length_labels",
+    ]
+    .map(|name| (Task::by_name(name).unwrap(), 3));
+    write_toy_fashionai(&data, &tasks, 4, 0).unwrap();
+    let listed = tasks.map(|(task, _)| task.name).join(",");
+    assert!(
+        prepare(&data, &run, &["--task", &listed, "--val-fraction", "0.2"])
+            .status
+            .success()
+    );
+    let two = assert_two_ranks_train_as_one_process(&run);
+    // Validation on two ranks, gathered with each image's task, gives one process's numbers.
+    let evaluated = trainer(&["eval", "--run", two.to_str().unwrap(), "--device", "cpu"]);
+    assert!(evaluated.status.success());
+    let report = read_json(&two.join("eval.json"));
+    assert_eq!(report["tasks"].as_array().unwrap().len(), 3);
+    assert_eval_matches(&report, &epochs(&two)[0]["valid"], "two ranks");
+}
+
+/// Trains copies of the split of `run` (three steps of 8 images) for one epoch: on one
+/// process with `--accumulate 2`, and on two ranks; the weights, the optimiser's state and
+/// the training numbers agree. Returns the two ranks' run.
+fn assert_two_ranks_train_as_one_process(run: &Path) -> PathBuf {
     let info = read_json(&run.join("dataset.json"));
     assert_eq!(
         info["counts"]["train"].as_u64().unwrap() / 8,
         3,
         "three steps"
     );
-    let (one, two) = (copy_split(&run, "one"), copy_split(&run, "two"));
+    let (one, two) = (copy_split(run, "one"), copy_split(run, "two"));
 
     let single = train(&one, &[recipe("1"), vec!["--accumulate", "2"]].concat());
     assert!(single.status.success());
@@ -173,6 +210,10 @@ fn two_ranks_train_as_one_process_accumulating() {
     }
     eprintln!("largest relative difference: {:e} ({})", worst.0, worst.1);
     assert!(worst.0 <= 1e-5, "{} differs by {:e}", worst.1, worst.0);
+    // Validation differs: BatchNorm's running statistics are rank 0's, not the whole batch's.
+    let train_numbers = |run: &Path| epochs(run)[0]["train"].clone();
+    assert_eq!(train_numbers(&two), train_numbers(&one));
+    two
 }
 
 /// Two ranks end to end: one record of each epoch and one set of checkpoints, written by

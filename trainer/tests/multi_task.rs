@@ -13,8 +13,8 @@ use trainer::data::Manifest;
 use trainer::demo::write_toy_fashionai;
 
 use crate::common::{
-    assert_eval_matches, classify_json, copy_dir, epochs, floats, prepare, read_json, temp_dir,
-    train, trainer,
+    assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe, epochs, floats,
+    prepare, read_json, temp_dir, train, trainer,
 };
 
 /// The generated tasks: each looks different (`toy_image`), three classes each.
@@ -205,14 +205,10 @@ fn eval_reports_every_task_and_the_logged_means() {
     let report = read_json(&run.join("eval.json"));
     let logged = &epochs(&run)[trained.best as usize - 1]["valid"];
     assert_eval_matches(&report, logged, "training");
-    let garment = report["garment_accuracy"].as_f64().unwrap();
-    assert!((garment - logged["garment_accuracy"].as_f64().unwrap()).abs() < 1e-9);
     let tasks = report["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), TASKS.len());
     for (task, name) in tasks.iter().zip(TASKS) {
         assert_eq!(task["task"], name);
-        let logged_accuracy = logged[format!("{name}.accuracy")].as_f64().unwrap();
-        assert!((task["accuracy"].as_f64().unwrap() - logged_accuracy).abs() < 1e-9);
         assert!(image::open(run.join(format!("confusion-{name}.png"))).is_ok());
     }
 }
@@ -314,6 +310,36 @@ fn classify_and_export_answer_every_task() {
             }
         }
     }
+}
+
+/// A model of several tasks trains in f16 and resumes as one of one task does: a run that died
+/// while writing epoch 2's checkpoint, resumed, ends where the uninterrupted run did.
+#[test]
+fn several_tasks_train_in_f16_and_resume() {
+    let dir = temp_dir("multi-f16-resume");
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    multi_task_root(&data, 4, 0);
+    let listed = TASKS.join(",");
+    assert!(prepare(&data, &run, &["--task", &listed]).status.success());
+    // At the default loss scale the tiny model's f16 gradients overflow (`end_to_end.rs`).
+    let f16 = ["--precision", "f16", "--loss-scale", "1024"];
+    let trained = train(&run, &[&cpu_recipe()[..], &f16].concat());
+    assert!(trained.status.success(), "training in f16 failed");
+    assert!(!String::from_utf8_lossy(&trained.stdout).contains("skipped"));
+    assert_eq!(read_json(&run.join("train.json"))["precision"], "f16");
+    let recorded = epochs(&run);
+    let loss = recorded[2]["train"]["loss"].as_f64().unwrap();
+    assert!(loss.is_finite(), "training loss {loss}");
+
+    let crashed = dir.join("crashed");
+    copy_dir(&run, &crashed);
+    for part in ["model", "optim", "scheduler"] {
+        fs::remove_file(crashed.join(format!("checkpoint/{part}-3.bpk"))).unwrap();
+    }
+    let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
+    assert!(resumed.status.success());
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch 2"));
+    assert_same_epochs(&epochs(&crashed), &recorded, "resumed");
 }
 
 /// `trainer demo --tasks all`: the whole path for one model of all eight tasks, without data.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use shared::ranking::argmax;
 
 use crate::common::{
-    TASK, TRAIN, assert_eval_matches, classify_json, copy_dir, cpu_recipe, epochs, fashionai_root,
-    floats, prepare, read_json, temp_dir, train, trainer,
+    TASK, TRAIN, assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe,
+    epochs, fashionai_root, floats, prepare, read_json, temp_dir, train, trainer,
 };
 
 /// A prepared and trained run, shared by the tests below (training takes most of their time).
@@ -167,29 +167,7 @@ fn single_task_numbers_are_unchanged_by_multi_task_training() {
     let best = golden["best_epoch"].as_u64().unwrap();
     assert_eq!(trained.best, best, "best epoch");
     let recorded = golden["epochs"].as_array().unwrap();
-    assert_eq!(trained.epochs.len(), recorded.len());
-    for (epoch, (now, before)) in trained.epochs.iter().zip(recorded).enumerate() {
-        for part in ["train", "valid"] {
-            let (now, before) = (
-                now[part].as_object().unwrap(),
-                before[part].as_object().unwrap(),
-            );
-            assert_eq!(
-                now.len(),
-                before.len(),
-                "epoch {}: {part} metrics",
-                epoch + 1
-            );
-            for (key, value) in before {
-                let (now, before) = (now[key].as_f64().unwrap(), value.as_f64().unwrap());
-                assert!(
-                    (now - before).abs() <= 1e-4 * before.abs().max(1.0),
-                    "epoch {} {part} {key}: {now}, was {before}",
-                    epoch + 1
-                );
-            }
-        }
-    }
+    assert_same_epochs(&trained.epochs, recorded, "before multi-task training");
 }
 
 /// `eval` of the best checkpoint reproduces that epoch's validation numbers; then ten-crop.
@@ -528,18 +506,5 @@ fn resume_after_sigkill_matches_the_uninterrupted_run() {
     assert!(resumed.status.success());
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch"));
 
-    let after = epochs(&crashed);
-    assert_eq!(after.len(), 3);
-    for (ours, theirs) in after.iter().zip(&trained.epochs) {
-        for split in ["train", "valid"] {
-            for (key, value) in theirs[split].as_object().unwrap() {
-                let (a, b) = (ours[split][key].as_f64().unwrap(), value.as_f64().unwrap());
-                assert!(
-                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-                    "epoch {} {split} {key}: {a} vs {b}",
-                    ours["epoch"]
-                );
-            }
-        }
-    }
+    assert_same_epochs(&epochs(&crashed), &trained.epochs, "resumed");
 }

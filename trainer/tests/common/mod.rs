@@ -180,8 +180,19 @@ pub fn check_finished_checkpoints(run: &Path) -> Vec<String> {
 }
 
 /// `eval`'s `report` has the validation numbers `logged` by training for the same checkpoint
-/// (by `who`, for the message).
+/// (by `who`, for the message); for a model of several tasks, also the garment head's
+/// accuracy and each task's numbers.
 pub fn assert_eval_matches(report: &serde_json::Value, logged: &serde_json::Value, who: &str) {
+    let same = |a: &serde_json::Value, key: &str, logged_key: &str| {
+        let (a, b) = (
+            a[key].as_f64().unwrap(),
+            logged[logged_key].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "eval {logged_key} {a}, {who} logged {b}"
+        );
+    };
     for key in [
         "accuracy",
         "mrr_ap",
@@ -189,10 +200,48 @@ pub fn assert_eval_matches(report: &serde_json::Value, logged: &serde_json::Valu
         "basic_precision",
         "loss",
     ] {
-        let (a, b) = (report[key].as_f64().unwrap(), logged[key].as_f64().unwrap());
-        assert!(
-            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-            "eval {key} {a}, {who} logged {b}"
-        );
+        same(report, key, key);
+    }
+    let Some(tasks) = report["tasks"].as_array() else {
+        return;
+    };
+    same(report, "garment_accuracy", "garment_accuracy");
+    for task in tasks {
+        let name = task["task"].as_str().unwrap();
+        for key in ["accuracy", "mrr_ap", "fashionai_ap"] {
+            same(task, key, &format!("{name}.{key}"));
+        }
+    }
+}
+
+/// The epochs of `metrics.json` (`epochs`) have every number `expected` has, the same but
+/// for rounding (`what` says whose they are).
+pub fn assert_same_epochs(
+    epochs: &[serde_json::Value],
+    expected: &[serde_json::Value],
+    what: &str,
+) {
+    assert_eq!(epochs.len(), expected.len(), "{what}: epochs");
+    for (epoch, (now, before)) in epochs.iter().zip(expected).enumerate() {
+        for split in ["train", "valid"] {
+            let (now, before) = (
+                now[split].as_object().unwrap(),
+                before[split].as_object().unwrap(),
+            );
+            assert_eq!(
+                now.len(),
+                before.len(),
+                "{what}: epoch {} {split} metrics",
+                epoch + 1
+            );
+            for (key, value) in before {
+                let (a, b) = (now[key].as_f64().unwrap(), value.as_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    "{what}: epoch {} {split} {key}: {a}, expected {b}",
+                    epoch + 1
+                );
+            }
+        }
     }
 }
