@@ -7,12 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::tasks::Task;
-use trainer::demo::write_toy_fashionai;
-
 use crate::common::{
-    TRAIN, assert_eval_matches, check_checkpoints, check_finished_checkpoints, epochs,
-    fashionai_root, prepare, read_json, temp_dir, train, trainer,
+    TASKS, TRAIN, assert_eval_matches, check_checkpoints, check_finished_checkpoints, epochs,
+    fashionai_root, multi_task_root, prepare, read_json, temp_dir, train, trainer,
 };
 
 /// `mpirun` as the tests start it: as many ranks as asked on this machine whatever its cores,
@@ -148,14 +145,8 @@ fn two_ranks_train_as_one_process_accumulating() {
 fn two_ranks_train_several_tasks_as_one_process_accumulating() {
     let dir = temp_dir("ranks-tasks");
     let (data, run) = (dir.join("data"), dir.join("run"));
-    let tasks = [
-        "skirt_length_labels",
-        "sleeve_length_labels",
-        "coat_length_labels",
-    ]
-    .map(|name| (Task::by_name(name).unwrap(), 3));
-    write_toy_fashionai(&data, &tasks, 4, 0).unwrap();
-    let listed = tasks.map(|(task, _)| task.name).join(",");
+    multi_task_root(&data, 4, 0);
+    let listed = TASKS.join(",");
     assert!(
         prepare(&data, &run, &["--task", &listed, "--val-fraction", "0.2"])
             .status

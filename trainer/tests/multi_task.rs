@@ -10,29 +10,11 @@ use std::sync::OnceLock;
 
 use shared::tasks::Task;
 use trainer::data::Manifest;
-use trainer::demo::write_toy_fashionai;
 
 use crate::common::{
-    assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe, epochs, floats,
-    prepare, read_json, temp_dir, train, trainer,
+    TASKS, assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe, epochs,
+    floats, multi_task_root, prepare, read_json, temp_dir, train, trainer,
 };
-
-/// The generated tasks: each looks different (`toy_image`), three classes each.
-const TASKS: [&str; 3] = [
-    "skirt_length_labels",
-    "sleeve_length_labels",
-    "coat_length_labels",
-];
-
-/// A FashionAI root with `per_class` labelled images of each class of [`TASKS`], and
-/// `test_per_class` more in its questions.
-fn multi_task_root(root: &Path, per_class: usize, test_per_class: usize) {
-    let tasks: Vec<(Task, usize)> = TASKS
-        .iter()
-        .map(|name| (Task::by_name(name).unwrap(), 3))
-        .collect();
-    write_toy_fashionai(root, &tasks, per_class, test_per_class).unwrap();
-}
 
 #[test]
 fn each_task_is_split_as_it_would_be_alone() {

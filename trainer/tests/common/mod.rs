@@ -7,11 +7,28 @@ use std::process::{Command, Output};
 use burn::prelude::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use shared::tasks::Task;
 pub use trainer::demo::toy_image;
+use trainer::demo::write_toy_fashionai;
 
 pub const TASK: &str = "skirt_length_labels";
 /// The generated classes: 0, 1 and 2 of the task's six.
 pub const CLASSES: usize = 3;
+
+/// The tasks of the generated data of several tasks: each looks different (`toy_image`),
+/// three classes each.
+pub const TASKS: [&str; 3] = [
+    "skirt_length_labels",
+    "sleeve_length_labels",
+    "coat_length_labels",
+];
+
+/// A FashionAI root with `per_class` labelled images of each class of [`TASKS`], and
+/// `test_per_class` more in its questions.
+pub fn multi_task_root(root: &Path, per_class: usize, test_per_class: usize) {
+    let tasks = TASKS.map(|name| (Task::by_name(name).unwrap(), CLASSES));
+    write_toy_fashionai(root, &tasks, per_class, test_per_class).unwrap();
+}
 
 /// A fresh folder, removed when dropped; it reads as its path.
 pub struct TempDir(tempfile::TempDir);
