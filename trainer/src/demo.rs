@@ -59,10 +59,11 @@ pub struct DemoArgs {
 }
 
 /// A small photo-like image of `class` of the `task`-th generated task: a band of the class's
-/// colour at a random place over a noisy grey background. Tasks look different at any size
-/// (the garment head must tell them apart): the background is mid grey, dark or light (task
-/// modulo 3), and the band runs across for even tasks and down for odd ones, diagonally from
-/// the seventh task on. Learnable in a few epochs by a small network, which is all it is for.
+/// colour at a random place over a noisy grey background. The eight tasks look different at
+/// any size (the garment head must tell them apart): the background is mid grey, dark or
+/// light (task modulo 3), and the band runs across for even tasks and down for odd ones,
+/// diagonally from the seventh task on. Learnable in a few epochs by a small network, which
+/// is all it is for.
 pub fn toy_image(task: usize, class: usize, rng: &mut StdRng) -> RgbImage {
     let (width, height) = (rng.random_range(44..60), rng.random_range(40..56));
     let grey: u8 = match task % 3 {

@@ -167,7 +167,12 @@ fn single_task_numbers_are_unchanged_by_multi_task_training() {
     let best = golden["best_epoch"].as_u64().unwrap();
     assert_eq!(trained.best, best, "best epoch");
     let recorded = golden["epochs"].as_array().unwrap();
-    assert_same_epochs(&trained.epochs, recorded, "before multi-task training");
+    assert_same_epochs(
+        &trained.epochs,
+        recorded,
+        &["train", "valid"],
+        "before multi-task training",
+    );
 }
 
 /// `eval` of the best checkpoint reproduces that epoch's validation numbers; then ten-crop.
@@ -506,5 +511,10 @@ fn resume_after_sigkill_matches_the_uninterrupted_run() {
     assert!(resumed.status.success());
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch"));
 
-    assert_same_epochs(&epochs(&crashed), &trained.epochs, "resumed");
+    assert_same_epochs(
+        &epochs(&crashed),
+        &trained.epochs,
+        &["train", "valid"],
+        "resumed",
+    );
 }

@@ -231,16 +231,17 @@ pub fn assert_eval_matches(report: &serde_json::Value, logged: &serde_json::Valu
     }
 }
 
-/// The epochs of `metrics.json` (`epochs`) have every number `expected` has, the same but
-/// for rounding (`what` says whose they are).
+/// The epochs of `metrics.json` (`epochs`) have every number `expected` has in `splits`
+/// (`train`, `valid`), the same but for rounding (`what` says whose they are).
 pub fn assert_same_epochs(
     epochs: &[serde_json::Value],
     expected: &[serde_json::Value],
+    splits: &[&str],
     what: &str,
 ) {
     assert_eq!(epochs.len(), expected.len(), "{what}: epochs");
     for (epoch, (now, before)) in epochs.iter().zip(expected).enumerate() {
-        for split in ["train", "valid"] {
+        for &split in splits {
             let (now, before) = (
                 now[split].as_object().unwrap(),
                 before[split].as_object().unwrap(),
