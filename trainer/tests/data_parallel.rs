@@ -8,9 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    TASKS, TRAIN, assert_eval_matches, assert_same_epochs, check_checkpoints,
-    check_finished_checkpoints, epochs, fashionai_root, multi_task_root, prepare, read_json,
-    temp_dir, train, trainer,
+    TRAIN, assert_eval_matches, assert_same_epochs, check_checkpoints, check_finished_checkpoints,
+    epochs, fashionai_root, multi_task_run, prepare, read_json, temp_dir, train, trainer,
 };
 
 /// `mpirun` as the tests start it: as many ranks as asked on this machine whatever its cores,
@@ -145,14 +144,7 @@ fn two_ranks_train_as_one_process_accumulating() {
 #[test]
 fn two_ranks_train_several_tasks_as_one_process_accumulating() {
     let dir = temp_dir("ranks-tasks");
-    let (data, run) = (dir.join("data"), dir.join("run"));
-    multi_task_root(&data, 4, 0);
-    let listed = TASKS.join(",");
-    assert!(
-        prepare(&data, &run, &["--task", &listed, "--val-fraction", "0.2"])
-            .status
-            .success()
-    );
+    let (_, run) = multi_task_run(&dir, 4, 0, "0.2");
     let two = assert_two_ranks_train_as_one_process(&run);
     // Validation on two ranks, gathered with each image's task, gives one process's numbers.
     let evaluated = trainer(&["eval", "--run", two.to_str().unwrap(), "--device", "cpu"]);

@@ -13,7 +13,7 @@ use trainer::data::Manifest;
 
 use crate::common::{
     TASKS, assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe, epochs,
-    floats, multi_task_root, prepare, read_json, temp_dir, train, trainer,
+    floats, multi_task_root, multi_task_run, prepare, read_json, temp_dir, train, trainer,
 };
 
 #[test]
@@ -101,11 +101,7 @@ fn trained() -> &'static Trained {
     TRAINED.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("multi-task");
         let _ = fs::remove_dir_all(&dir);
-        let (data, run) = (dir.join("data"), dir.join("run"));
-        multi_task_root(&data, 16, 2);
-        let listed = TASKS.join(",");
-        let prepared = prepare(&data, &run, &["--task", &listed, "--val-fraction", "0.25"]);
-        assert!(prepared.status.success());
+        let (data, run) = multi_task_run(&dir, 16, 2, "0.25");
         // `cpu_recipe` for twenty epochs instead of three: the tasks' heads learn the bands'
         // colours in a few, the garment head the backgrounds and directions in about fifteen.
         #[rustfmt::skip]
@@ -299,10 +295,7 @@ fn classify_and_export_answer_every_task() {
 #[test]
 fn several_tasks_train_in_f16_and_resume() {
     let dir = temp_dir("multi-f16-resume");
-    let (data, run) = (dir.join("data"), dir.join("run"));
-    multi_task_root(&data, 4, 0);
-    let listed = TASKS.join(",");
-    assert!(prepare(&data, &run, &["--task", &listed]).status.success());
+    let (_, run) = multi_task_run(&dir, 4, 0, "0.1");
     // At the default loss scale the tiny model's f16 gradients overflow (`end_to_end.rs`).
     let f16 = ["--precision", "f16", "--loss-scale", "1024"];
     let trained = train(&run, &[&cpu_recipe()[..], &f16].concat());

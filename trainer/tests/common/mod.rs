@@ -30,6 +30,22 @@ pub fn multi_task_root(root: &Path, per_class: usize, test_per_class: usize) {
     write_toy_fashionai(root, &tasks, per_class, test_per_class).unwrap();
 }
 
+/// `<dir>/data`, a [`multi_task_root`], and `<dir>/run`, its split over all of [`TASKS`] with
+/// `val` of the images for validation.
+pub fn multi_task_run(
+    dir: &Path,
+    per_class: usize,
+    test_per_class: usize,
+    val: &str,
+) -> (PathBuf, PathBuf) {
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    multi_task_root(&data, per_class, test_per_class);
+    let listed = TASKS.join(",");
+    let prepared = prepare(&data, &run, &["--task", &listed, "--val-fraction", val]);
+    assert!(prepared.status.success(), "prepare failed");
+    (data, run)
+}
+
 /// A fresh folder, removed when dropped; it reads as its path.
 pub struct TempDir(tempfile::TempDir);
 
@@ -205,10 +221,7 @@ pub fn assert_eval_matches(report: &serde_json::Value, logged: &serde_json::Valu
             a[key].as_f64().unwrap(),
             logged[logged_key].as_f64().unwrap(),
         );
-        assert!(
-            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
-            "eval {logged_key} {a}, {who} logged {b}"
-        );
+        assert!(close(a, b), "eval {logged_key} {a}, {who} logged {b}");
     };
     for key in [
         "accuracy",
@@ -229,6 +242,12 @@ pub fn assert_eval_matches(report: &serde_json::Value, logged: &serde_json::Valu
             same(task, key, &format!("{name}.{key}"));
         }
     }
+}
+
+/// A recorded number `a` is `b` but for another order of rounding: within 1e-4, relative to
+/// `b` where it is above 1.
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-4 * b.abs().max(1.0)
 }
 
 /// The epochs of `metrics.json` (`epochs`) have every number `expected` has in `splits`
@@ -255,7 +274,7 @@ pub fn assert_same_epochs(
             for (key, value) in before {
                 let (a, b) = (now[key].as_f64().unwrap(), value.as_f64().unwrap());
                 assert!(
-                    (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                    close(a, b),
                     "{what}: epoch {} {split} {key}: {a}, expected {b}",
                     epoch + 1
                 );
