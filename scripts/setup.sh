@@ -31,7 +31,10 @@ rustup component add rustfmt clippy
 cargo fetch --locked
 
 # trunk 0.22 needs a newer rustc than this workspace's; wasm-bindgen's CLI must match the
-# wasm-bindgen crate in Cargo.lock exactly.
+# wasm-bindgen crate in Cargo.lock exactly. Both build tools compile without link-time
+# optimisation (trunk's own release profile asks for fat LTO in one codegen unit, minutes more
+# on a small machine, for a program that runs for seconds).
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
 if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
     cargo install --locked trunk@0.21.14
@@ -45,7 +48,7 @@ fi
 # starts from an empty node_modules each time, so it runs only when the lock file changed.
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
-    npm ci --no-audit --no-fund
+    npm ci --no-audit --no-fund --prefer-offline
     echo "$lock_sum" > node_modules/.lock-sha256
 fi
 ln -sf "$PWD/node_modules/.bin/wasm-opt" "$(dirname "$(command -v trunk)")/wasm-opt"

@@ -31,6 +31,10 @@ stage() {
 
 stage "set-up (scripts/setup.sh)" bash scripts/setup.sh
 
+# Build into target folders kept outside the clone when asked (.ci/run asks): see the script.
+site_target_dir=target/site
+[ -z "${FASHIONAI_BUILD_CACHE:-}" ] || source scripts/build-cache.sh
+
 stage "cargo fmt --check" bash -c \
     'cargo fmt --all -- --check && cargo fmt --manifest-path fuzz/Cargo.toml -- --check'
 
@@ -53,8 +57,8 @@ lint_and_test() {
 # locks one folder per build), on what the native build leaves of the cores.
 # In its own session, so that a failure elsewhere stops all of it (the trap below).
 mkdir -p target
-setsid bash -c 'start=$SECONDS
-    TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=target/site \
+SITE_TARGET_DIR=$site_target_dir setsid bash -c 'start=$SECONDS
+    TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=$SITE_TARGET_DIR \
         trunk build --cargo-profile site-ci > target/site-build.log 2>&1
     status=$?
     echo $((SECONDS - start)) > target/site-build.seconds
@@ -62,7 +66,9 @@ setsid bash -c 'start=$SECONDS
 site_pid=$!
 trap 'kill -- -$site_pid 2>/dev/null || true; report' EXIT
 
-stage "clippy -D warnings + test build" lint_and_test --no-run
+# --timings: where the build's time goes, in target/cargo-timing.html of this clone.
+stage "clippy -D warnings + test build" lint_and_test --no-run --timings
+cp "${CARGO_TARGET_DIR:-target}/cargo-timings/cargo-timing.html" target/ 2>/dev/null || true
 stage "cargo test" lint_and_test
 
 site_status=0

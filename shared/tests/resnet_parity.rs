@@ -134,6 +134,14 @@ fn new_head_keeps_the_backbone_and_replaces_the_classifier() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_backend_matches_torchvision() {
+    use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    // Compiled kernels and autotune results in the target folder, where the trainer's tests
+    // keep theirs (scripts/test.sh), rather than cubecl's default: `target/` of the clone.
+    let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+    config.environment.path =
+        CacheConfig::Directory(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernels"));
+    CubeClRuntimeConfig::try_set(config);
     check_torch_file(
         Device::wgpu(Default::default()),
         "resnet50_w8.pth",

@@ -7,15 +7,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    TRAIN, check_finished_checkpoints, epochs, fashionai_root, prepare, read_json, temp_dir, train,
-    trainer, trainer_with_env,
+    TRAIN, check_finished_checkpoints, epochs, fashionai_root, kernel_cache, prepare, read_json,
+    temp_dir, train, trainer, trainer_with_env,
 };
 
 /// The same training through burn's wgpu backend: a real GPU where there is one, Mesa's
 /// lavapipe (a Vulkan driver on the CPU) in CI. Both start from a torchvision-format weight
 /// file (a reduced ResNet-18 written by PyTorch) with a new, seeded classifier, and their
-/// first epochs agree. The GPU run leaves its compiled kernels and autotune results in
-/// `TRAINER_CACHE_DIR` for the next run. Its second epoch then fails at its second step, as
+/// first epochs agree. The GPU run keeps its compiled kernels and autotune results in
+/// `TRAINER_CACHE_DIR` (the tests' [`kernel_cache`], which a cold target folder starts empty),
+/// so the next run does not tune again. Its second epoch then fails at its second step, as
 /// when the GPU's memory runs out mid-run (an injected allocation over any device's limit):
 /// the run stops with a message naming the device and the way on, and the first epoch's
 /// checkpoint is intact.
@@ -24,7 +25,7 @@ use crate::common::{
 fn trains_on_wgpu_like_on_the_cpu() {
     let dir = temp_dir("wgpu");
     let data = dir.join("data");
-    let kernels = dir.join("kernels");
+    let kernels = kernel_cache();
     fashionai_root(&data, 8, &[]);
     let mut firsts = Vec::new();
     for device in ["cpu", "gpu"] {
@@ -45,12 +46,10 @@ fn trains_on_wgpu_like_on_the_cpu() {
         // The second step of epoch 2: the first may still overlap the writing of epoch 1's
         // checkpoint, which a failure then takes with it (RELIABILITY.md).
         let fail_at = (steps + 2).to_string();
-        let mut env = vec![("TRAINER_CACHE_DIR", kernels.to_str().unwrap())];
-        if device == "gpu" {
-            env.push(("TRAINER_FAIL_AT_STEP", &fail_at));
-        }
+        let fail = [("TRAINER_FAIL_AT_STEP", fail_at.as_str())];
+        let env = if device == "gpu" { &fail[..] } else { &[] };
         let run = run.to_str().unwrap();
-        let trained = trainer_with_env(&env, &[&["train", "--run", run], TRAIN, &args].concat());
+        let trained = trainer_with_env(env, &[&["train", "--run", run], TRAIN, &args].concat());
         assert!(String::from_utf8_lossy(&trained.stdout).contains("starting from"));
         if device == "gpu" {
             let stderr = String::from_utf8_lossy(&trained.stderr);

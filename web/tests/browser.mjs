@@ -7,8 +7,8 @@
 //
 // Needs the site in dist/ (`trunk build --release`; scripts/test.sh builds it with the site-ci
 // profile), the trainer binary and the fixtures example, which
-// `cargo test --workspace` builds.
-// Usage: node web/tests/browser.mjs [target dir]   (writes <target>/browser-test/)
+// `cargo test --workspace` builds, in the target folder given or CARGO_TARGET_DIR or target/.
+// Usage: node web/tests/browser.mjs [target dir]   (writes target/browser-test/ of this clone)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -21,7 +21,7 @@ import { launchChromium, serveSite } from './harness.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const target = resolve(process.argv[2] ?? process.env.CARGO_TARGET_DIR ?? join(root, 'target'));
-const work = join(target, 'browser-test');
+const work = join(root, 'target', 'browser-test');
 const trainer = join(target, 'debug', 'trainer');
 const TOLERANCE = 1e-3;
 
@@ -129,19 +129,14 @@ async function openPage(context, backend, site = url) {
   return page;
 }
 
-// The file picker that `action` (a key press, a click) opens. The driver once missed a picker
-// that the page did open (a CI run, on Space); a second press is tried then, and said in the
-// log, so a key that never opens the picker still fails.
+// The file picker that `action` (a key press, a click) opens; none within 10 s fails the test.
 async function pickerFrom(page, action, what) {
-  for (let attempt = 1; ; attempt++) {
-    const opened = page.waitForEvent('filechooser', { timeout: 10_000 });
-    await action();
-    try {
-      return await opened;
-    } catch {
-      if (attempt === 2) throw new Error(`${what}: no file picker opened, twice`);
-      log(`${what}: no file picker opened; trying once more`);
-    }
+  const opened = page.waitForEvent('filechooser', { timeout: 10_000 });
+  await action();
+  try {
+    return await opened;
+  } catch {
+    throw new Error(`${what}: no file picker opened`);
   }
 }
 

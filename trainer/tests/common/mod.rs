@@ -88,11 +88,13 @@ pub fn trainer(args: &[&str]) -> Output {
     trainer_with_env(&[], args)
 }
 
-/// `trainer` with extra environment variables.
+/// `trainer` with extra environment variables. The GPU backend's compiled kernels and
+/// autotune results go to [`kernel_cache`], unless `env` names another folder.
 pub fn trainer_with_env(env: &[(&str, &str)], args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env("TRAINER_CACHE_DIR", kernel_cache())
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -103,6 +105,13 @@ pub fn trainer_with_env(env: &[(&str, &str)], args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The tests' kernel cache, in the target folder (`<target>/tmp/kernels`): kept between test
+/// runs, so only a cold build folder's first run compiles and tunes the kernels, and apart from
+/// the user's own cache (`~/.cache/fashionai-trainer`).
+pub fn kernel_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernels")
 }
 
 /// A tiny, quick recipe: the same code as a real run, smaller model and images.
