@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's tests, from a fresh clone: set-up (scripts/setup.sh, seconds when already
-# done), formatting, clippy and the test suites in one compilation (burn's CPU backend, and
+# done; the site's tools are installed beside the native build), formatting, clippy and the test suites in one compilation (burn's CPU backend, and
 # for the model also wgpu, over lavapipe where there is no GPU; the bad-input corpus; the fuzz
 # targets' seeds and crash regressions; SIGKILL/resume and full-disk training), then the
 # static site's build and the browser tests in headless Chromium (WebGPU through SwiftShader,
@@ -29,7 +29,7 @@ stage() {
     seconds+=($((SECONDS - start)))
 }
 
-stage "set-up (scripts/setup.sh)" bash scripts/setup.sh
+stage "set-up (scripts/setup.sh base)" bash scripts/setup.sh base
 
 # Build into target folders kept outside the clone when asked (.ci/run asks): see the script.
 site_target_dir=target/site
@@ -54,12 +54,19 @@ lint_and_test() {
 # The site with the `site-ci` profile (Cargo.toml): the code users get from
 # `trunk build --release`, compiled with fewer optimisation passes and without wasm-opt. It
 # needs nothing from the native build, so it runs alongside it, in its own target folder (cargo
-# locks one folder per build), on what the native build leaves of the cores.
+# locks one folder per build), on what the native build leaves of the cores; so does the
+# installation of its tools (trunk, wasm-bindgen-cli) where they are missing (`cargo install`
+# builds in a folder of its own, not in the tests' CARGO_TARGET_DIR).
 # In its own session, so that a failure elsewhere stops all of it (the trap below).
 mkdir -p target
+rm -f target/site-tools.seconds target/site-build.seconds
 SITE_TARGET_DIR=$site_target_dir setsid bash -c 'start=$SECONDS
-    TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=$SITE_TARGET_DIR \
-        trunk build --cargo-profile site-ci > target/site-build.log 2>&1
+    {
+        env -u CARGO_TARGET_DIR bash scripts/setup.sh site &&
+            echo $((SECONDS - start)) > target/site-tools.seconds &&
+            TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=$SITE_TARGET_DIR \
+                trunk build --cargo-profile site-ci
+    } > target/site-build.log 2>&1
     status=$?
     echo $((SECONDS - start)) > target/site-build.seconds
     exit $status' &
@@ -74,8 +81,9 @@ stage "cargo test" lint_and_test
 site_status=0
 wait $site_pid || site_status=$?
 cat target/site-build.log
-names+=("site build (trunk, alongside the above)")
-seconds+=("$(cat target/site-build.seconds)")
+tools_seconds=$(cat target/site-tools.seconds 2>/dev/null || echo 0)
+names+=("site tools (setup.sh site, alongside)" "site build (trunk, alongside)")
+seconds+=("$tools_seconds" "$(($(cat target/site-build.seconds) - tools_seconds))")
 if [ "$site_status" -ne 0 ]; then
     echo "the site build failed" >&2
     exit "$site_status"
