@@ -27,23 +27,10 @@ pub fn run() -> Result<()> {
             ]
         })
         .collect();
-    let header = ["device", "name", "type", "api", "memory", "largest buffer"].map(String::from);
-    let widths: Vec<usize> = (0..header.len())
-        .map(|column| {
-            std::iter::once(&header)
-                .chain(&rows)
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &width)| format!("{cell:width$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
+    if rows.is_empty() {
+        println!("wgpu sees no adapter: no Vulkan, Metal or DX12 driver answered");
+    } else {
+        print_table(&rows);
     }
     match adapters::auto(&listed) {
         Some(index) => println!("--device auto picks gpu:{index}, {}", listed[index].label()),
@@ -53,6 +40,29 @@ pub fn run() -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// The adapters in aligned columns under a header.
+#[cfg(feature = "wgpu")]
+fn print_table(rows: &[[String; 6]]) {
+    let header = ["device", "name", "type", "api", "memory", "largest buffer"].map(String::from);
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            std::iter::once(&header)
+                .chain(rows)
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &width)| format!("{cell:width$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
 }
 
 #[cfg(not(feature = "wgpu"))]
