@@ -3,7 +3,7 @@
 
 Run from the repository root (needs torch, torchvision, pillow, numpy, safetensors):
 
-    python3 tools/make_golden.py
+    python3 tools/make_golden.py [golden ...]   (all of them by default)
 
 Writes shared/tests/golden/. The tests themselves never need PyTorch.
 
@@ -12,12 +12,17 @@ Writes shared/tests/golden/. The tests themselves never need PyTorch.
   eval-mode logits for a formula input.
 * resnet50_w8.pth, resnet18_w8.safetensors: real torch-written state dicts of
   reduced-width (8 instead of 64 channels) torchvision ResNets, and their logits.
+* mobilenet_v3_small_w25.pth, mobilenet_v3_large_w25.safetensors, efficientnet_b1_w25.pth,
+  efficientnet_b3_w25.safetensors, mobile_logits.json: torchvision's own MobileNetV3 and
+  EfficientNet constructors at width_mult 0.25, saved by torch, and their logits.
 * preprocess/: source images and what torchvision's
   Resize(256, BICUBIC) + CenterCrop(224) (+ ten crops) make of them.
 """
 
+import copy
 import json
 import os
+import sys
 
 import numpy as np
 import torch
@@ -26,6 +31,7 @@ from PIL import Image, ImageDraw, ImageOps
 from safetensors.torch import save_file
 from torch import nn
 from torchvision import transforms as T
+from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 OUT = os.path.join("shared", "tests", "golden")
@@ -161,6 +167,96 @@ def narrow_models():
     }
 
 
+def randomise_biases(model, seed):
+    """Every bias away from the family's zero initialisation, so that loading them is tested,
+    and the Linears at PyTorch's default scale instead of MobileNet's tiny normal(0, 0.01)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
+            m.bias.data.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        if isinstance(m, nn.Linear):
+            m.weight.data.copy_(torch.randn(m.weight.shape, generator=g) / m.in_features**0.5)
+
+
+def calibrate_bn(model, seed):
+    """Random BatchNorm scales and shifts, and running statistics measured on random images
+    (as training leaves them): with made-up statistics, the families' small depthwise weights
+    (kaiming normal over every output channel) fade the input out within a few stages, and
+    every image would give the same logits."""
+    g = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms:
+        m.weight.data.copy_(1.0 + 0.2 * torch.randn(m.num_features, generator=g))
+        m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    model.train()
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.randn(8, 3, 64, 64, generator=g))
+    model.eval()
+
+
+def float32_logits(model, x):
+    """The model's float32 logits computed three ways: torch's default, channels-last memory
+    and one thread."""
+    yield logits(model, x)
+    yield logits(
+        copy.deepcopy(model).to(memory_format=torch.channels_last),
+        x.to(memory_format=torch.channels_last),
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield logits(model, x)
+    torch.set_num_threads(threads)
+
+
+def narrow_efficientnet(arch, depth_mult, num_classes):
+    setting, last_channel = _efficientnet_conf(arch, width_mult=0.25, depth_mult=depth_mult)
+    return EfficientNet(setting, dropout=0.2, num_classes=num_classes, last_channel=last_channel)
+
+
+def mobile_models():
+    torch.manual_seed(3)
+    small = torchvision.models.mobilenet_v3_small(width_mult=0.25, num_classes=6)
+    randomise_biases(small, 5)
+    calibrate_bn(small, 4)
+    torch.save(small.state_dict(), os.path.join(OUT, "mobilenet_v3_small_w25.pth"))
+    large = torchvision.models.mobilenet_v3_large(width_mult=0.25, num_classes=5)
+    randomise_biases(large, 7)
+    calibrate_bn(large, 6)
+    save_file(large.state_dict(), os.path.join(OUT, "mobilenet_v3_large_w25.safetensors"))
+    b1 = narrow_efficientnet("efficientnet_b1", 1.1, 4)
+    randomise_biases(b1, 9)
+    calibrate_bn(b1, 8)
+    torch.save(b1.state_dict(), os.path.join(OUT, "efficientnet_b1_w25.pth"))
+    b3 = narrow_efficientnet("efficientnet_b3", 1.4, 3)
+    randomise_biases(b3, 11)
+    calibrate_bn(b3, 10)
+    save_file(b3.state_dict(), os.path.join(OUT, "efficientnet_b3_w25.safetensors"))
+    x = formula_input(2, 64)
+    models = {
+        "mobilenet_v3_small_w25": small,
+        "mobilenet_v3_large_w25": large,
+        "efficientnet_b1_w25": b1,
+        "efficientnet_b3_w25": b3,
+    }
+    out = {"input": {"name": "input", "shape": [2, 3, 64, 64], "offset": 0.0, "scale": 2.0}}
+    for name, model in models.items():
+        # The reference in float64; torch's own float32 error against it, the worst of three
+        # orders of arithmetic, tells the tests how far float32 may stray on this network
+        # (deep SiLU and SE stacks grow it past 1e-5; a wrong layer, even a BatchNorm eps of
+        # 1e-3 instead of 1e-5, errs by about 1).
+        f64 = logits(copy.deepcopy(model).double(), x.double())
+        out[name] = f64.numpy().tolist()
+        out[name + "_torch_f32_error"] = max(
+            ((f32.double() - f64).abs().max() / f64.abs().max()).item()
+            for f32 in float32_logits(model, x.float())
+        )
+        out[name + "_parameters"] = sum(p.numel() for p in model.parameters())
+    return out
+
+
 # ---- preprocessing -----------------------------------------------------------------------
 
 
@@ -240,16 +336,21 @@ def preprocessing():
     return cases
 
 
-def main():
+GOLDENS = {
+    "resnet50_formula.json": lambda: formula_resnet50(),
+    "narrow_logits.json": lambda: narrow_models(),
+    "mobile_logits.json": lambda: mobile_models(),
+    "preprocess.json": lambda: preprocessing(),
+}
+
+
+def main(names):
     os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, "resnet50_formula.json"), "w") as f:
-        json.dump(formula_resnet50(), f)
-    with open(os.path.join(OUT, "narrow_logits.json"), "w") as f:
-        json.dump(narrow_models(), f, indent=1)
-    with open(os.path.join(OUT, "preprocess.json"), "w") as f:
-        json.dump(preprocessing(), f, indent=1)
+    for name in names or GOLDENS:
+        with open(os.path.join(OUT, name), "w") as f:
+            json.dump(GOLDENS[name](), f, indent=None if name == "resnet50_formula.json" else 1)
     print("torch", torch.__version__, "torchvision", torchvision.__version__, "-> wrote", OUT)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

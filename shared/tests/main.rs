@@ -6,6 +6,7 @@ mod common;
 #[cfg(feature = "download")]
 mod download;
 mod fuzz_corpus;
+mod mobile_parity;
 mod preprocess_inputs;
 mod preprocess_parity;
 mod resnet_parity;

@@ -1,15 +1,21 @@
-//! The network: torchvision's ResNet family, written with burn modules.
+//! The networks: torchvision's ResNet, MobileNetV3 and EfficientNet families, written with burn
+//! modules.
 //!
 //! In burn 0.22 modules carry no backend type parameter: the [`Device`](burn::prelude::Device)
 //! a model is built on (or moved to) picks the backend (wgpu, CPU, ...), so the same code runs
 //! on every backend, and training wraps the device with `autodiff()`.
 
 mod block;
+mod efficientnet;
 mod footprint;
+mod layers;
+mod mobilenet_v3;
 mod norm;
 mod resnet;
 
 pub use block::{BasicBlock, Block, Bottleneck, Downsample};
+pub use efficientnet::{EfficientNet, EfficientNetConfig, Scale};
 pub use footprint::Footprint;
+pub use mobilenet_v3::{HeadPart, MobileNetV3, MobileNetV3Config, Variant};
 pub use norm::BatchNorm;
 pub use resnet::{Arch, ResNet, ResNetConfig};

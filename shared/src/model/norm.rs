@@ -6,7 +6,7 @@
 use burn::module::{Param, RunningState};
 use burn::prelude::*;
 
-/// torchvision's `BatchNorm2d(eps=1e-5, momentum=0.1)`.
+/// torchvision's `BatchNorm2d`: eps 1e-5 and momentum 0.1 unless a family sets others.
 #[derive(Module, Debug)]
 pub struct BatchNorm {
     pub gamma: Param<Tensor<1>>,
@@ -18,14 +18,20 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
+    /// PyTorch's defaults (ResNet): eps 1e-5, momentum 0.1.
     pub fn new(channels: usize, device: &Device) -> Self {
+        Self::with(channels, 1e-5, 0.1, device)
+    }
+
+    /// A BatchNorm with the `epsilon` and `momentum` of a family's `norm_layer`.
+    pub fn with(channels: usize, epsilon: f64, momentum: f64, device: &Device) -> Self {
         BatchNorm {
             gamma: Param::from_tensor(Tensor::ones([channels], device)),
             beta: Param::from_tensor(Tensor::zeros([channels], device)),
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
-            momentum: 0.1,
-            epsilon: 1e-5,
+            momentum,
+            epsilon,
         }
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::{
-    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PathFilter,
+    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, SafetensorsStore,
 };
 #[cfg(not(target_arch = "wasm32"))]
@@ -35,19 +35,6 @@ pub enum Head {
     /// Transfer learning: load everything but `fc`, and start a new, randomly initialised
     /// classifier with this many outputs.
     New { num_classes: usize },
-}
-
-impl Head {
-    /// Which of the file's tensors are applied to the model. A new head keeps its random
-    /// initialisation, while the file's `fc` still counts as read (not "unused").
-    fn filter(self) -> Option<PathFilter> {
-        match self {
-            Head::Pretrained => None,
-            Head::New { .. } => {
-                Some(PathFilter::new().with_predicate(|path, _| !path.starts_with("fc.")))
-            }
-        }
-    }
 }
 
 /// The two on-disk formats torchvision weights come in.
@@ -110,7 +97,8 @@ pub enum WeightError {
     #[error("{path}: does not match {arch}:\n{problems}")]
     Mismatch {
         path: PathBuf,
-        arch: Arch,
+        /// torchvision's name of the architecture asked for.
+        arch: String,
         problems: String,
     },
 }
@@ -139,24 +127,29 @@ pub fn load_torchvision(
     head: Head,
     device: &Device,
 ) -> Result<ResNet, WeightError> {
-    let format = sniff_format(path)?;
-    let size = std::fs::metadata(path)
-        .map_err(|error| WeightError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?
-        .len();
-    let load = Load {
-        path,
-        size,
-        format,
-        expected,
-        head,
-        device,
-    };
-    match format {
-        WeightFormat::Pytorch => load.read(pytorch_store(path)?),
-        WeightFormat::Safetensors => load.read(safetensors_store(path)),
+    let load = Load::open(path, head)?;
+    match load.format {
+        WeightFormat::Pytorch => load.read(pytorch_store(path)?, expected, device),
+        WeightFormat::Safetensors => load.read(safetensors_store(path), expected, device),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Loads a torchvision state dict into `model`, which the caller built for the file's
+/// architecture (`arch`, torchvision's name, for messages) with the classes it is to have, with
+/// [`load_torchvision`]'s strictness. [`Head::New`] leaves the final Linear, whose names start
+/// with `classifier` (`classifier.3.` in MobileNetV3), as it was built.
+pub fn load_torchvision_into<M: Module>(
+    path: &Path,
+    model: M,
+    arch: &str,
+    classifier: &'static str,
+    head: Head,
+) -> Result<M, WeightError> {
+    let load = Load::open(path, head)?;
+    match load.format {
+        WeightFormat::Pytorch => load.fill(model, pytorch_store(path)?, arch, classifier),
+        WeightFormat::Safetensors => load.fill(model, safetensors_store(path), arch, classifier),
     }
 }
 
@@ -172,16 +165,18 @@ pub fn load_safetensors_bytes(
         path: name,
         size: bytes.len() as u64,
         format: WeightFormat::Safetensors,
-        expected,
         head: Head::Pretrained,
-        device,
     };
     let bytes = rename_in_header(bytes).map_err(|reason| WeightError::Unreadable {
         path: name.to_path_buf(),
         format: WeightFormat::Safetensors,
         reason,
     })?;
-    load.read(keep_indices(SafetensorsStore::from_bytes(Some(bytes))))
+    load.read(
+        keep_indices(SafetensorsStore::from_bytes(Some(bytes))),
+        expected,
+        device,
+    )
 }
 
 /// The network as a torchvision-named safetensors state dict (`bn1.weight`,
@@ -259,17 +254,38 @@ struct Load<'a> {
     /// The file's length, which bounds the model its shapes may ask for.
     size: u64,
     format: WeightFormat,
-    expected: Option<Arch>,
     head: Head,
-    device: &'a Device,
 }
 
-impl Load<'_> {
+impl<'a> Load<'a> {
+    #[cfg(not(target_arch = "wasm32"))]
+    /// A weight file, its format told from its first bytes.
+    fn open(path: &'a Path, head: Head) -> Result<Self, WeightError> {
+        let format = sniff_format(path)?;
+        let size = std::fs::metadata(path)
+            .map_err(|error| WeightError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?
+            .len();
+        Ok(Load {
+            path,
+            size,
+            format,
+            head,
+        })
+    }
+
     /// One pass over the file: its names and shapes pick the model, then its data fills it.
-    fn read<S: ModuleStore>(self, mut store: S) -> Result<ResNet, WeightError> {
+    fn read<S: ModuleStore>(
+        self,
+        mut store: S,
+        expected: Option<Arch>,
+        device: &Device,
+    ) -> Result<ResNet, WeightError> {
         let path = self.path.to_path_buf();
         let info = read_info(self.path, self.format, &mut store)?;
-        if let Some(expected) = self.expected.filter(|arch| *arch != info.arch) {
+        if let Some(expected) = expected.filter(|arch| *arch != info.arch) {
             return Err(WeightError::WrongArch {
                 path,
                 found: info.arch,
@@ -280,13 +296,13 @@ impl Load<'_> {
             Head::Pretrained => info.num_classes,
             Head::New { num_classes } => num_classes,
         };
-        let mut model = ResNetConfig::new()
+        let model = ResNetConfig::new()
             .with_arch(info.arch)
             .with_base_width(info.base_width)
             .with_num_classes(num_classes)
-            .init(self.device);
-        // Parameters are allocated lazily: refuse shapes that ask for more values than the
-        // file could hold (2 bytes each, in f16) before any is.
+            .init(device);
+        // The file chose the shapes, and parameters are allocated lazily: refuse shapes that
+        // ask for more values than the file could hold (2 bytes each, in f16) before any is.
         let values = model.num_params() as u64;
         if values.saturating_mul(2) > self.size {
             return Err(WeightError::NotResNet {
@@ -297,6 +313,19 @@ impl Load<'_> {
                 ),
             });
         }
+        self.fill(model, store, info.arch.name(), "fc.")
+    }
+
+    /// Fills the built `model` (`arch` in messages; its final Linear named `classifier...`)
+    /// from the store: every parameter from the file, except a [`Head::New`] classifier, and
+    /// every tensor of the file used, all problems listed at once.
+    fn fill<M: Module, S: ModuleStore>(
+        &self,
+        mut model: M,
+        mut store: S,
+        arch: &str,
+        classifier: &'static str,
+    ) -> Result<M, WeightError> {
         // Applied here rather than by the store, so that both formats load alike: every
         // tensor is offered (`check_complete` lists all problems at once), and burn, which
         // keeps the dtype a file declares, gets f32 for a model that computes in f32. f16
@@ -305,18 +334,24 @@ impl Load<'_> {
         let tensors = store
             .get_all_tensors()
             .map_err(|e| WeightError::Unreadable {
-                path: path.clone(),
+                path: self.path.to_path_buf(),
                 format: self.format,
                 reason: e.to_string(),
-            })?
-            .values()
-            .cloned()
-            .collect();
+            })?;
+        // A new head keeps its random initialisation: the file's classifier is set aside (it
+        // counts as read, not "unused"), and the model's parameters it would have filled are
+        // not missing.
+        let (replaced, tensors): (Vec<_>, Vec<_>) = tensors.values().cloned().partition(|tensor| {
+            self.head != Head::Pretrained && tensor.name.starts_with(classifier)
+        });
         let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-        let result = model.apply(tensors, self.head.filter(), Some(Box::new(adapter)), true);
+        let mut result = model.apply(tensors, None, Some(Box::new(adapter)), true);
+        result
+            .missing
+            .retain(|(path, _)| !replaced.iter().any(|tensor| tensor.name == *path));
         check_complete(&result).map_err(|problems| WeightError::Mismatch {
-            path,
-            arch: info.arch,
+            path: self.path.to_path_buf(),
+            arch: arch.to_string(),
             problems,
         })?;
         Ok(model)

@@ -1,0 +1,261 @@
+//! torchvision's EfficientNet B0 to B3 (`torchvision.models.efficientnet`), with its module
+//! tree: `features` (stem, seven stages of MBConv blocks, last 1x1 convolution), average
+//! pooling, `classifier` (Dropout, Linear).
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use serde::{Deserialize, Serialize};
+
+use super::layers::{
+    Act, BlockSpec, ConvNormAct, ConvSpec, InvertedResidual, NormSpec, Squeeze, conv_norm_act,
+    forward_conv_norm_act, make_divisible, norm_of,
+};
+use super::norm::BatchNorm;
+
+/// B0 to B4 keep PyTorch's `BatchNorm2d` defaults.
+const NORM: NormSpec = NormSpec {
+    epsilon: 1e-5,
+    momentum: 0.1,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    B0,
+    B1,
+    B2,
+    B3,
+}
+
+impl Scale {
+    /// torchvision's name, e.g. `efficientnet_b0`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::B0 => "efficientnet_b0",
+            Scale::B1 => "efficientnet_b1",
+            Scale::B2 => "efficientnet_b2",
+            Scale::B3 => "efficientnet_b3",
+        }
+    }
+
+    /// torchvision's `width_mult`, `depth_mult` and classifier dropout.
+    fn multipliers(self) -> (f64, f64, f64) {
+        match self {
+            Scale::B0 => (1.0, 1.0, 0.2),
+            Scale::B1 => (1.0, 1.1, 0.2),
+            Scale::B2 => (1.1, 1.2, 0.3),
+            Scale::B3 => (1.2, 1.4, 0.3),
+        }
+    }
+}
+
+/// One stage of torchvision's `_efficientnet_conf`: expansion ratio, kernel, stride, input
+/// and output channels, blocks (before the multipliers).
+type Stage = (usize, usize, usize, usize, usize, usize);
+
+#[rustfmt::skip]
+const STAGES: [Stage; 7] = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+];
+
+/// How to build an EfficientNet.
+#[derive(Config, Debug)]
+pub struct EfficientNetConfig {
+    pub scale: Scale,
+    #[config(default = 1000)]
+    pub num_classes: usize,
+    /// Overrides the scale's width multiplier (narrow models for tests).
+    pub width_mult: Option<f64>,
+    /// torchvision's `stochastic_depth_prob`: the last block's probability of skipping its
+    /// branch in training, earlier blocks' in proportion (torchvision: 0.2; 0 unless asked).
+    #[config(default = 0.0)]
+    pub stochastic_depth: f64,
+}
+
+/// An entry of `features`: the stem and the last convolution, or a stage of blocks.
+#[derive(Module, Debug)]
+pub enum Feature {
+    Conv(ConvNormAct),
+    Stage(Vec<InvertedResidual>),
+}
+
+/// An entry of `classifier`.
+#[derive(Module, Debug)]
+pub enum HeadPart {
+    Dropout(Dropout),
+    Linear(Linear),
+}
+
+/// EfficientNet with torchvision's parameter names (`features.2.1.block.2.fc1.weight`,
+/// `classifier.1.bias`).
+#[derive(Module, Debug)]
+pub struct EfficientNet {
+    pub features: Vec<Feature>,
+    pub classifier: Vec<HeadPart>,
+}
+
+impl EfficientNetConfig {
+    pub fn init(&self, device: &Device) -> EfficientNet {
+        let (width, depth, dropout) = self.scale.multipliers();
+        let width = self.width_mult.unwrap_or(width);
+        let adjust = |channels: usize| make_divisible(channels as f64 * width, 8);
+        let blocks = |count: usize| (count as f64 * depth).ceil() as usize;
+        let stem = ConvSpec {
+            kernel: 3,
+            stride: 2,
+            groups: 1,
+            norm: NORM,
+        };
+        let mut features = vec![Feature::Conv(conv_norm_act(
+            3,
+            adjust(STAGES[0].3),
+            stem,
+            Act::Silu,
+            device,
+        ))];
+        let total: usize = STAGES.iter().map(|stage| blocks(stage.5)).sum();
+        let mut index = 0;
+        for (ratio, kernel, stride, input, out, count) in STAGES {
+            let out = adjust(out);
+            let mut input = adjust(input);
+            let mut stage = Vec::new();
+            for block in 0..blocks(count) {
+                let expanded = make_divisible((input * ratio) as f64, 8);
+                let spec = BlockSpec {
+                    input,
+                    expanded,
+                    out,
+                    kernel,
+                    stride: if block == 0 { stride } else { 1 },
+                    act: Act::Silu,
+                    squeeze: Some(Squeeze {
+                        channels: (input / 4).max(1),
+                        act: Act::Silu,
+                        hard_gate: false,
+                    }),
+                    norm: NORM,
+                };
+                let probability = self.stochastic_depth * index as f64 / total as f64;
+                stage.push(InvertedResidual::new(spec, probability, device));
+                input = out;
+                index += 1;
+            }
+            features.push(Feature::Stage(stage));
+        }
+        let last_in = adjust(STAGES[STAGES.len() - 1].4);
+        let last = ConvSpec {
+            kernel: 1,
+            stride: 1,
+            groups: 1,
+            norm: NORM,
+        };
+        features.push(Feature::Conv(conv_norm_act(
+            last_in,
+            4 * last_in,
+            last,
+            Act::Silu,
+            device,
+        )));
+        // The family's Linear: uniform(-1/sqrt(out), 1/sqrt(out)) weights, zero bias.
+        let range = 1.0 / (self.num_classes as f64).sqrt();
+        let mut linear = LinearConfig::new(4 * last_in, self.num_classes)
+            .with_initializer(Initializer::Uniform {
+                min: -range,
+                max: range,
+            })
+            .init(device);
+        linear.bias = Some(Param::from_tensor(Tensor::zeros(
+            [self.num_classes],
+            device,
+        )));
+        EfficientNet {
+            features,
+            classifier: vec![
+                HeadPart::Dropout(DropoutConfig::new(dropout).init()),
+                HeadPart::Linear(linear),
+            ],
+        }
+    }
+}
+
+impl EfficientNet {
+    /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classify(self.features_in(images, FloatDType::F32))
+    }
+
+    /// The last feature map `[batch, channels, h, w]`, before pooling, the convolutions
+    /// computed in `dtype`.
+    pub fn features_in(&self, images: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
+        self.features
+            .iter()
+            .fold(images, |x, feature| match feature {
+                Feature::Conv(units) => forward_conv_norm_act(units, x, dtype),
+                Feature::Stage(blocks) => blocks.iter().fold(x, |x, block| block.forward(x, dtype)),
+            })
+    }
+
+    /// Average pooling and the classifier.
+    pub fn classify(&self, features: Tensor<4>) -> Tensor<2> {
+        let pooled: Tensor<2> = features.mean_dim(2).mean_dim(3).flatten(1, 3);
+        self.classifier.iter().fold(pooled, |x, part| match part {
+            HeadPart::Dropout(dropout) => dropout.forward(x),
+            HeadPart::Linear(linear) => linear.forward(x),
+        })
+    }
+
+    /// Class-activation maps `[batch, num_classes, h, w]`: the final Linear's weights at each
+    /// position (the head is linear after pooling, so the maps' mean plus the bias is exactly
+    /// the logit).
+    pub fn class_activation_maps(&self, features: Tensor<4>) -> Tensor<4> {
+        let [batch, channels, height, width] = features.dims();
+        let positions: Tensor<3> = features.reshape([batch, channels, height * width]);
+        let weights = self
+            .final_linear()
+            .weight
+            .val()
+            .transpose()
+            .unsqueeze::<3>();
+        weights
+            .matmul(positions)
+            .reshape([batch, self.num_classes(), height, width])
+    }
+
+    /// The final Linear (`classifier.1`), which fine-tuning replaces.
+    pub fn final_linear(&self) -> &Linear {
+        self.classifier
+            .iter()
+            .find_map(|part| match part {
+                HeadPart::Linear(linear) => Some(linear),
+                HeadPart::Dropout(_) => None,
+            })
+            .expect("the classifier has a Linear")
+    }
+
+    /// Outputs of the classifier.
+    pub fn num_classes(&self) -> usize {
+        self.final_linear().weight.dims()[1]
+    }
+
+    /// Every BatchNorm, in the module's order.
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        self.features
+            .iter()
+            .flat_map(|feature| match feature {
+                Feature::Conv(units) => vec![norm_of(units)],
+                Feature::Stage(blocks) => blocks
+                    .iter()
+                    .flat_map(InvertedResidual::batch_norms)
+                    .collect(),
+            })
+            .collect()
+    }
+}

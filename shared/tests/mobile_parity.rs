@@ -1,0 +1,235 @@
+//! Our MobileNetV3 and EfficientNet on torchvision's own state dicts (its constructors at
+//! width_mult 0.25, saved by torch: `tools/make_golden.py`) give torchvision's logits (its
+//! float64 ones), with torchvision's parameter counts, and their class-activation maps give
+//! back the logits.
+
+use std::collections::BTreeMap;
+
+use crate::common::{FormulaTensor, golden, read_json, relative_error};
+use burn::prelude::*;
+use burn::tensor::{Distribution, FloatDType};
+use serde::Deserialize;
+use shared::model::{
+    EfficientNet, EfficientNetConfig, HeadPart, MobileNetV3, MobileNetV3Config, Scale, Variant,
+};
+use shared::weights::{Head, WeightError, load_torchvision_into};
+
+/// The bound against torchvision's float64 logits: 1e-5, or four times torch's own worst
+/// float32 error (of three orders of arithmetic) where that is larger (the deep EfficientNets),
+/// so that float32 arithmetic in another order passes and a wrong layer (even a BatchNorm eps
+/// of 1e-3 errs by about 1) does not.
+fn tolerance(golden: &Golden, name: &str) -> f64 {
+    let torch = golden.values[&format!("{name}_torch_f32_error")]
+        .as_f64()
+        .unwrap();
+    (4.0 * torch).max(1e-5)
+}
+
+#[derive(Deserialize)]
+struct Golden {
+    input: FormulaTensor,
+    #[serde(flatten)]
+    values: BTreeMap<String, serde_json::Value>,
+}
+
+impl Golden {
+    fn read() -> Self {
+        read_json("mobile_logits.json")
+    }
+
+    fn logits(&self, name: &str) -> Vec<f32> {
+        let rows: Vec<Vec<f32>> = serde_json::from_value(self.values[name].clone()).unwrap();
+        rows.concat()
+    }
+
+    fn parameters(&self, name: &str) -> usize {
+        self.values[&format!("{name}_parameters")].as_u64().unwrap() as usize
+    }
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec::<f32>().unwrap()
+}
+
+fn mobilenet(variant: Variant, classes: usize) -> MobileNetV3Config {
+    MobileNetV3Config::new(variant)
+        .with_width_mult(0.25)
+        .with_num_classes(classes)
+}
+
+fn efficientnet(scale: Scale, classes: usize) -> EfficientNetConfig {
+    EfficientNetConfig::new(scale)
+        .with_width_mult(Some(0.25))
+        .with_num_classes(classes)
+}
+
+/// A golden file loaded into `config`'s network; a new head gets `config` with its classes.
+fn load_mobilenet(
+    file: &str,
+    config: &MobileNetV3Config,
+    head: Head,
+) -> Result<MobileNetV3, WeightError> {
+    let mut config = config.clone();
+    if let Head::New { num_classes } = head {
+        config.num_classes = num_classes;
+    }
+    let net = config.init(&Device::flex());
+    load_torchvision_into(
+        &golden(file),
+        net,
+        config.variant.name(),
+        "classifier.3.",
+        head,
+    )
+}
+
+fn load_efficientnet(file: &str, config: &EfficientNetConfig) -> EfficientNet {
+    let net = config.init(&Device::flex());
+    load_torchvision_into(
+        &golden(file),
+        net,
+        config.scale.name(),
+        "classifier.1.",
+        Head::Pretrained,
+    )
+    .unwrap()
+}
+
+fn check_logits(name: &str, actual: Vec<f32>, golden: &Golden) {
+    let error = relative_error(&actual, &golden.logits(name));
+    let tolerance = tolerance(golden, name);
+    eprintln!("{name}: relative error {error:e} (bound {tolerance:e})");
+    assert!(
+        error < tolerance,
+        "{name}: relative error {error:e} vs torchvision, over {tolerance:e}"
+    );
+}
+
+#[test]
+fn mobilenet_v3_matches_torchvision() {
+    let golden = Golden::read();
+    let input = golden.input.tensor(&Device::flex());
+    for (name, file, config) in [
+        (
+            "mobilenet_v3_small_w25",
+            "mobilenet_v3_small_w25.pth",
+            mobilenet(Variant::Small, 6),
+        ),
+        (
+            "mobilenet_v3_large_w25",
+            "mobilenet_v3_large_w25.safetensors",
+            mobilenet(Variant::Large, 5),
+        ),
+    ] {
+        let net = load_mobilenet(file, &config, Head::Pretrained).unwrap();
+        check_logits(name, values(net.forward(input.clone())), &golden);
+        let statistics: usize = net
+            .batch_norms()
+            .iter()
+            .map(|n| 2 * n.gamma.dims()[0])
+            .sum();
+        assert_eq!(
+            net.num_params() - statistics,
+            golden.parameters(name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn efficientnet_matches_torchvision() {
+    let golden = Golden::read();
+    let input = golden.input.tensor(&Device::flex());
+    for (name, file, config) in [
+        (
+            "efficientnet_b1_w25",
+            "efficientnet_b1_w25.pth",
+            efficientnet(Scale::B1, 4),
+        ),
+        (
+            "efficientnet_b3_w25",
+            "efficientnet_b3_w25.safetensors",
+            efficientnet(Scale::B3, 3),
+        ),
+    ] {
+        let net = load_efficientnet(file, &config);
+        check_logits(name, values(net.forward(input.clone())), &golden);
+        let statistics: usize = net
+            .batch_norms()
+            .iter()
+            .map(|n| 2 * n.gamma.dims()[0])
+            .sum();
+        assert_eq!(
+            net.num_params() - statistics,
+            golden.parameters(name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn new_head_keeps_the_features_and_replaces_classifier_3() {
+    let file = "mobilenet_v3_small_w25.pth";
+    let small = mobilenet(Variant::Small, 6);
+    let pretrained = load_mobilenet(file, &small, Head::Pretrained).unwrap();
+    let transfer = load_mobilenet(file, &small, Head::New { num_classes: 3 }).unwrap();
+    assert_eq!(transfer.num_classes(), 3);
+    let input = Tensor::<4>::ones([1, 3, 64, 64], &Device::flex());
+    let features = |net: &MobileNetV3| values(net.features_in(input.clone(), FloatDType::F32));
+    assert_eq!(features(&pretrained), features(&transfer));
+    // The hidden Linear (`classifier.0`) comes from the file too: only `classifier.3` is new.
+    let hidden = |net: &MobileNetV3| match &net.classifier[0] {
+        HeadPart::Linear(linear) => values(linear.weight.val()),
+        _ => panic!("classifier.0 is a Linear"),
+    };
+    assert_eq!(hidden(&pretrained), hidden(&transfer));
+}
+
+#[test]
+fn the_other_variants_file_is_refused_with_its_problems() {
+    let file = "mobilenet_v3_small_w25.pth";
+    let err = load_mobilenet(file, &mobilenet(Variant::Large, 6), Head::Pretrained).unwrap_err();
+    assert!(matches!(err, WeightError::Mismatch { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("mobilenet_v3_small_w25.pth: does not match mobilenet_v3_large")
+            && message.contains("parameters missing from the file"),
+        "{message}"
+    );
+}
+
+/// The maps' mean over positions plus the final bias is the logit, for both heads: MobileNetV3's
+/// two Linears with a Hardswish between, EfficientNet's one Linear (on the golden networks,
+/// whose outputs depend on the image).
+#[test]
+fn cam_means_plus_bias_are_the_logits() {
+    let device = Device::flex();
+    let images = Tensor::<4>::random([2, 3, 96, 96], Distribution::Normal(0.0, 1.0), &device);
+    let check = |name: &str, maps: Tensor<4>, bias: Tensor<1>, logits: Tensor<2>| {
+        let [batch, classes, height, width] = maps.dims();
+        assert_eq!([batch, height, width], [2, 3, 3], "{name}");
+        let pooled = maps.mean_dim(3).mean_dim(2).reshape([batch, classes]);
+        let from_maps = values(pooled + bias.unsqueeze());
+        let logits = values(logits);
+        let error = relative_error(&from_maps, &logits);
+        assert!(error < 1e-5, "{name}: {from_maps:?} vs {logits:?}");
+        assert_ne!(&from_maps[..classes], &from_maps[classes..], "{name}");
+    };
+    for (file, config) in [
+        ("mobilenet_v3_small_w25.pth", mobilenet(Variant::Small, 6)),
+        (
+            "mobilenet_v3_large_w25.safetensors",
+            mobilenet(Variant::Large, 5),
+        ),
+    ] {
+        let net = load_mobilenet(file, &config, Head::Pretrained).unwrap();
+        let maps = net.class_activation_maps(net.features_in(images.clone(), FloatDType::F32));
+        let bias = net.final_linear().bias.as_ref().unwrap().val();
+        check(file, maps, bias, net.forward(images.clone()));
+    }
+    let file = "efficientnet_b1_w25.pth";
+    let net = load_efficientnet(file, &efficientnet(Scale::B1, 4));
+    let maps = net.class_activation_maps(net.features_in(images.clone(), FloatDType::F32));
+    let bias = net.final_linear().bias.as_ref().unwrap().val();
+    check(file, maps, bias, net.forward(images));
+}
