@@ -10,7 +10,8 @@ use burn::prelude::*;
 use burn::tensor::{Distribution, FloatDType};
 use serde::Deserialize;
 use shared::model::{
-    EfficientNet, EfficientNetConfig, HeadPart, MobileNetV3, MobileNetV3Config, Scale, Variant,
+    BatchNorm, EfficientNet, EfficientNetConfig, HeadPart, MobileNetV3, MobileNetV3Config, Scale,
+    Variant,
 };
 use shared::weights::{Head, WeightError, load_torchvision_into};
 
@@ -105,6 +106,13 @@ fn check_logits(name: &str, actual: Vec<f32>, golden: &Golden) {
     );
 }
 
+/// torchvision counts parameters without BatchNorm's running statistics (buffers there; burn
+/// counts them).
+fn check_parameters(name: &str, total: usize, norms: Vec<&BatchNorm>, golden: &Golden) {
+    let statistics: usize = norms.iter().map(|n| 2 * n.gamma.dims()[0]).sum();
+    assert_eq!(total - statistics, golden.parameters(name), "{name}");
+}
+
 #[test]
 fn mobilenet_v3_matches_torchvision() {
     let golden = Golden::read();
@@ -123,16 +131,7 @@ fn mobilenet_v3_matches_torchvision() {
     ] {
         let net = load_mobilenet(file, &config, Head::Pretrained).unwrap();
         check_logits(name, values(net.forward(input.clone())), &golden);
-        let statistics: usize = net
-            .batch_norms()
-            .iter()
-            .map(|n| 2 * n.gamma.dims()[0])
-            .sum();
-        assert_eq!(
-            net.num_params() - statistics,
-            golden.parameters(name),
-            "{name}"
-        );
+        check_parameters(name, net.num_params(), net.batch_norms(), &golden);
     }
 }
 
@@ -154,16 +153,7 @@ fn efficientnet_matches_torchvision() {
     ] {
         let net = load_efficientnet(file, &config);
         check_logits(name, values(net.forward(input.clone())), &golden);
-        let statistics: usize = net
-            .batch_norms()
-            .iter()
-            .map(|n| 2 * n.gamma.dims()[0])
-            .sum();
-        assert_eq!(
-            net.num_params() - statistics,
-            golden.parameters(name),
-            "{name}"
-        );
+        check_parameters(name, net.num_params(), net.batch_norms(), &golden);
     }
 }
 

@@ -2,15 +2,14 @@
 //! tree: `features` (stem, seven stages of MBConv blocks, last 1x1 convolution), average
 //! pooling, `classifier` (Dropout, Linear).
 
-use burn::module::Param;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
     Act, BlockSpec, ConvNormAct, ConvSpec, InvertedResidual, NormSpec, Squeeze, conv_norm_act,
-    forward_conv_norm_act, make_divisible, norm_of,
+    forward_conv_norm_act, global_average, make_divisible, norm_of, zero_bias_linear,
 };
 use super::norm::BatchNorm;
 
@@ -108,16 +107,10 @@ impl EfficientNetConfig {
         let width = self.width_mult.unwrap_or(width);
         let adjust = |channels: usize| make_divisible(channels as f64 * width, 8);
         let blocks = |count: usize| (count as f64 * depth).ceil() as usize;
-        let stem = ConvSpec {
-            kernel: 3,
-            stride: 2,
-            groups: 1,
-            norm: NORM,
-        };
         let mut features = vec![Feature::Conv(conv_norm_act(
             3,
             adjust(STAGES[0].3),
-            stem,
+            ConvSpec::dense(3, 2, NORM),
             Act::Silu,
             device,
         ))];
@@ -151,31 +144,20 @@ impl EfficientNetConfig {
             features.push(Feature::Stage(stage));
         }
         let last_in = adjust(STAGES[STAGES.len() - 1].4);
-        let last = ConvSpec {
-            kernel: 1,
-            stride: 1,
-            groups: 1,
-            norm: NORM,
-        };
         features.push(Feature::Conv(conv_norm_act(
             last_in,
             4 * last_in,
-            last,
+            ConvSpec::dense(1, 1, NORM),
             Act::Silu,
             device,
         )));
         // The family's Linear: uniform(-1/sqrt(out), 1/sqrt(out)) weights, zero bias.
         let range = 1.0 / (self.num_classes as f64).sqrt();
-        let mut linear = LinearConfig::new(4 * last_in, self.num_classes)
-            .with_initializer(Initializer::Uniform {
-                min: -range,
-                max: range,
-            })
-            .init(device);
-        linear.bias = Some(Param::from_tensor(Tensor::zeros(
-            [self.num_classes],
-            device,
-        )));
+        let uniform = Initializer::Uniform {
+            min: -range,
+            max: range,
+        };
+        let linear = zero_bias_linear(4 * last_in, self.num_classes, uniform, device);
         EfficientNet {
             features,
             classifier: vec![
@@ -205,11 +187,12 @@ impl EfficientNet {
 
     /// Average pooling and the classifier.
     pub fn classify(&self, features: Tensor<4>) -> Tensor<2> {
-        let pooled: Tensor<2> = features.mean_dim(2).mean_dim(3).flatten(1, 3);
-        self.classifier.iter().fold(pooled, |x, part| match part {
-            HeadPart::Dropout(dropout) => dropout.forward(x),
-            HeadPart::Linear(linear) => linear.forward(x),
-        })
+        self.classifier
+            .iter()
+            .fold(global_average(features), |x, part| match part {
+                HeadPart::Dropout(dropout) => dropout.forward(x),
+                HeadPart::Linear(linear) => linear.forward(x),
+            })
     }
 
     /// Class-activation maps `[batch, num_classes, h, w]`: the final Linear's weights at each

@@ -5,7 +5,7 @@
 use burn::module::Param;
 use burn::nn::activation::{HardSwish, SiLU};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Initializer, PaddingConfig2d, Relu};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, sigmoid};
 use burn::tensor::{Distribution, FloatDType};
@@ -78,6 +78,18 @@ pub struct ConvSpec {
     /// `out_channels` for a depthwise convolution, 1 for a dense one.
     pub groups: usize,
     pub norm: NormSpec,
+}
+
+impl ConvSpec {
+    /// A dense (ungrouped) convolution.
+    pub fn dense(kernel: usize, stride: usize, norm: NormSpec) -> Self {
+        Self {
+            kernel,
+            stride,
+            groups: 1,
+            norm,
+        }
+    }
 }
 
 /// The activation a [`ConvNormAct`] ends with.
@@ -232,12 +244,7 @@ pub enum BlockPart {
 
 impl InvertedResidual {
     pub fn new(spec: BlockSpec, stochastic_depth: f64, device: &Device) -> Self {
-        let dense = ConvSpec {
-            kernel: 1,
-            stride: 1,
-            groups: 1,
-            norm: spec.norm,
-        };
+        let dense = ConvSpec::dense(1, 1, spec.norm);
         let mut block = Vec::new();
         if spec.expanded != spec.input {
             let expand = conv_norm_act(spec.input, spec.expanded, dense, spec.act, device);
@@ -302,4 +309,24 @@ impl InvertedResidual {
             })
             .collect()
     }
+}
+
+/// Global average pooling: `[batch, channels, h, w]` to `[batch, channels]`.
+pub fn global_average(features: Tensor<4>) -> Tensor<2> {
+    features.mean_dim(2).mean_dim(3).flatten(1, 3)
+}
+
+/// A Linear with a family's `initializer` for its weights and a zero bias, as torchvision's
+/// mobile families initialise theirs.
+pub fn zero_bias_linear(
+    from: usize,
+    to: usize,
+    initializer: Initializer,
+    device: &Device,
+) -> Linear {
+    let mut linear = LinearConfig::new(from, to)
+        .with_initializer(initializer)
+        .init(device);
+    linear.bias = Some(Param::from_tensor(Tensor::zeros([to], device)));
+    linear
 }

@@ -2,9 +2,8 @@
 //! module tree: `features` (stem, inverted residual blocks, last 1x1 convolution), average
 //! pooling, `classifier` (Linear, Hardswish, Dropout, Linear).
 
-use burn::module::Param;
 use burn::nn::activation::HardSwish;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::hard_sigmoid;
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layers::{
     Act, BlockSpec, ConvNormAct, ConvSpec, InvertedResidual, NormSpec, Squeeze, conv_norm_act,
-    forward_conv_norm_act, make_divisible, norm_of,
+    forward_conv_norm_act, global_average, make_divisible, norm_of, zero_bias_linear,
 };
 use super::norm::BatchNorm;
 
@@ -159,16 +158,10 @@ impl MobileNetV3Config {
     pub fn init(&self, device: &Device) -> MobileNetV3 {
         let rows = self.variant.rows();
         let adjust = |channels: usize| make_divisible(channels as f64 * self.width_mult, 8);
-        let stem = ConvSpec {
-            kernel: 3,
-            stride: 2,
-            groups: 1,
-            norm: NORM,
-        };
         let mut features = vec![Feature::Conv(conv_norm_act(
             3,
             adjust(rows[0].0),
-            stem,
+            ConvSpec::dense(3, 2, NORM),
             Act::HardSwish,
             device,
         ))];
@@ -178,16 +171,10 @@ impl MobileNetV3Config {
         );
         let last_in = adjust(rows[rows.len() - 1].3);
         let last_out = 6 * last_in;
-        let last = ConvSpec {
-            kernel: 1,
-            stride: 1,
-            groups: 1,
-            norm: NORM,
-        };
         features.push(Feature::Conv(conv_norm_act(
             last_in,
             last_out,
-            last,
+            ConvSpec::dense(1, 1, NORM),
             Act::HardSwish,
             device,
         )));
@@ -206,14 +193,11 @@ impl MobileNetV3Config {
 
 /// A Linear initialised as the family does: normal(0, 0.01) weights, zero bias.
 fn linear(from: usize, to: usize, device: &Device) -> Linear {
-    let mut linear = LinearConfig::new(from, to)
-        .with_initializer(Initializer::Normal {
-            mean: 0.0,
-            std: 0.01,
-        })
-        .init(device);
-    linear.bias = Some(Param::from_tensor(Tensor::zeros([to], device)));
-    linear
+    let normal = Initializer::Normal {
+        mean: 0.0,
+        std: 0.01,
+    };
+    zero_bias_linear(from, to, normal, device)
 }
 
 impl MobileNetV3 {
@@ -235,12 +219,13 @@ impl MobileNetV3 {
 
     /// Average pooling and the classifier.
     pub fn classify(&self, features: Tensor<4>) -> Tensor<2> {
-        let pooled: Tensor<2> = features.mean_dim(2).mean_dim(3).flatten(1, 3);
-        self.classifier.iter().fold(pooled, |x, part| match part {
-            HeadPart::Linear(linear) => linear.forward(x),
-            HeadPart::HardSwish(hard_swish) => hard_swish.forward(x),
-            HeadPart::Dropout(dropout) => dropout.forward(x),
-        })
+        self.classifier
+            .iter()
+            .fold(global_average(features), |x, part| match part {
+                HeadPart::Linear(linear) => linear.forward(x),
+                HeadPart::HardSwish(hard_swish) => hard_swish.forward(x),
+                HeadPart::Dropout(dropout) => dropout.forward(x),
+            })
     }
 
     /// Class-activation maps `[batch, num_classes, h, w]` whose mean over positions plus the
@@ -255,7 +240,7 @@ impl MobileNetV3 {
             .clone()
             .reshape([batch, channels, height * width])
             .swap_dims(1, 2);
-        let pooled: Tensor<2> = features.mean_dim(2).mean_dim(3).flatten(1, 3);
+        let pooled = global_average(features);
         let gate = hard_sigmoid(first.forward(pooled), 1.0 / 6.0, 0.5).unsqueeze_dim::<3>(1);
         let hidden = first.forward(positions) * gate; // [batch, positions, hidden]
         let weights = last.weight.val().unsqueeze::<3>(); // [1, hidden, classes]
