@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calibration::Calibration;
 use crate::heads::{Heads, TaskClasses};
-use crate::model::{Arch, ResNet};
+use crate::model::{Arch, Net, RESNET_BASE_WIDTH};
 use crate::precision::Precision;
 use crate::preprocess::{InputSize, MEAN, STD};
 use crate::weights::{WeightError, load_safetensors_bytes};
@@ -23,7 +23,7 @@ pub const SINGLE_TASK_VERSION: u32 = 1;
 pub const BUNDLE_VERSION: u32 = 2;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
-/// The smallest and largest crop a manifest may ask for (ResNet downsamples 32 times; the
+/// The smallest and largest crop a manifest may ask for (every network downsamples 32 times; the
 /// bound keeps a hostile manifest from asking the page for a gigapixel resize).
 pub const MIN_CROP: u32 = 32;
 pub const MAX_CROP: u32 = 2048;
@@ -69,7 +69,10 @@ pub struct WeightsEntry {
 pub struct Manifest {
     pub format_version: u32,
     pub arch: Arch,
-    pub base_width: usize,
+    /// torchvision's `width_mult` (1: torchvision's widths). Bundles from before other
+    /// architectures than ResNet said `base_width` (ResNet's first stage, 64 at width 1).
+    #[serde(default = "full_width")]
+    pub width_mult: f64,
     /// The FashionAI task (or image-folder name) the model answers; for several tasks, their
     /// names joined by commas.
     pub task: String,
@@ -92,6 +95,10 @@ pub struct Manifest {
     /// validation photos (older bundles: none, and each photo is scaled to its own strongest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heatmap_scale: Option<f32>,
+}
+
+fn full_width() -> f64 {
+    1.0
 }
 
 /// One task of a model of several.
@@ -129,11 +136,11 @@ pub enum BundleError {
     Tasks { file: String, reason: String },
     #[error(transparent)]
     Weights(#[from] WeightError),
-    #[error("{file}: the weights have base width {weights}, the manifest says {manifest}")]
-    BaseWidth {
+    #[error("{file}: the weights have width {weights}, the manifest says {manifest}")]
+    Width {
         file: String,
-        weights: usize,
-        manifest: usize,
+        weights: f64,
+        manifest: f64,
     },
     #[error("{file}: the weights have {weights} classes, the manifest names {manifest}")]
     ClassCount {
@@ -147,13 +154,13 @@ pub enum BundleError {
 #[derive(Debug)]
 pub struct Bundle {
     pub manifest: Manifest,
-    pub net: ResNet,
+    pub net: Net,
 }
 
 impl Bundle {
     /// Loads a bundle from the bytes of its two files, named `manifest_file` and
     /// `weights_file` in messages: checks the manifest's version, the weights' checksum,
-    /// every tensor's shape, the base width and the class count. The same code runs natively and in the page.
+    /// every tensor's shape, the architecture, the width and the class count. The same code runs natively and in the page.
     pub fn from_bytes(
         manifest_file: &str,
         manifest: &[u8],
@@ -163,18 +170,17 @@ impl Bundle {
     ) -> Result<Bundle, BundleError> {
         let manifest = Manifest::parse(manifest_file, manifest)?;
         manifest.verify(weights_file, &weights)?;
-        let net = load_safetensors_bytes(
+        let (net, info) = load_safetensors_bytes(
             Path::new(weights_file),
             weights,
             Some(manifest.arch),
             device,
         )?;
-        let base_width = net.config().base_width;
-        if base_width != manifest.base_width {
-            return Err(BundleError::BaseWidth {
+        if (info.width_mult - manifest.width_mult).abs() > 1e-9 {
+            return Err(BundleError::Width {
                 file: weights_file.to_string(),
-                weights: base_width,
-                manifest: manifest.base_width,
+                weights: info.width_mult,
+                manifest: manifest.width_mult,
             });
         }
         let outputs = manifest.heads().width();
@@ -196,6 +202,10 @@ impl Manifest {
         #[derive(Deserialize)]
         struct Version {
             format_version: u32,
+            #[serde(default)]
+            width_mult: Option<f64>,
+            #[serde(default)]
+            base_width: Option<usize>,
         }
         let reason = |e: serde_json::Error| BundleError::Manifest {
             file: file.to_string(),
@@ -208,7 +218,16 @@ impl Manifest {
                 found: version.format_version,
             });
         }
-        let manifest: Manifest = serde_json::from_slice(bytes).map_err(reason)?;
+        let mut manifest: Manifest = serde_json::from_slice(bytes).map_err(reason)?;
+        if let (None, Some(base_width)) = (version.width_mult, version.base_width) {
+            manifest.width_mult = base_width as f64 / RESNET_BASE_WIDTH as f64;
+        }
+        if !(manifest.width_mult.is_finite() && manifest.width_mult > 0.0) {
+            return Err(BundleError::Manifest {
+                file: file.to_string(),
+                reason: format!("width {} is not a positive number", manifest.width_mult),
+            });
+        }
         let weights = &manifest.weights.file;
         if weights.is_empty() || weights.contains(['/', '\\']) || weights.starts_with('.') {
             return Err(BundleError::Manifest {
@@ -332,7 +351,7 @@ mod tests {
         serde_json::to_vec(&Manifest {
             format_version: SINGLE_TASK_VERSION,
             arch: Arch::Resnet18,
-            base_width: 8,
+            width_mult: 0.125,
             task: "skirt_length_labels".into(),
             classes: vec!["a".into(), "b".into()],
             tasks: vec![],

@@ -7,13 +7,10 @@ use std::collections::BTreeMap;
 
 use crate::common::{FormulaTensor, golden, read_json, relative_error};
 use burn::prelude::*;
-use burn::tensor::{Distribution, FloatDType};
+use burn::tensor::Distribution;
 use serde::Deserialize;
-use shared::model::{
-    BatchNorm, EfficientNet, EfficientNetConfig, HeadPart, MobileNetV3, MobileNetV3Config, Scale,
-    Variant,
-};
-use shared::weights::{Head, WeightError, load_torchvision_into};
+use shared::model::{Arch, BatchNorm, Family, HeadPart, Net};
+use shared::weights::{Head, WeightError, inspect, load_torchvision};
 
 /// The bound against torchvision's float64 logits: 1e-5, or four times torch's own worst
 /// float32 error (of three orders of arithmetic) where that is larger (the deep EfficientNets),
@@ -52,48 +49,9 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().try_to_vec::<f32>().unwrap()
 }
 
-fn mobilenet(variant: Variant, classes: usize) -> MobileNetV3Config {
-    MobileNetV3Config::new(variant)
-        .with_width_mult(0.25)
-        .with_num_classes(classes)
-}
-
-fn efficientnet(scale: Scale, classes: usize) -> EfficientNetConfig {
-    EfficientNetConfig::new(scale)
-        .with_width_mult(Some(0.25))
-        .with_num_classes(classes)
-}
-
-/// A golden file loaded into `config`'s network; a new head gets `config` with its classes.
-fn load_mobilenet(
-    file: &str,
-    config: &MobileNetV3Config,
-    head: Head,
-) -> Result<MobileNetV3, WeightError> {
-    let mut config = config.clone();
-    if let Head::New { num_classes } = head {
-        config.num_classes = num_classes;
-    }
-    let net = config.init(&Device::flex());
-    load_torchvision_into(
-        &golden(file),
-        net,
-        config.variant.name(),
-        "classifier.3.",
-        head,
-    )
-}
-
-fn load_efficientnet(file: &str, config: &EfficientNetConfig) -> EfficientNet {
-    let net = config.init(&Device::flex());
-    load_torchvision_into(
-        &golden(file),
-        net,
-        config.scale.name(),
-        "classifier.1.",
-        Head::Pretrained,
-    )
-    .unwrap()
+/// A golden file through the real loader, which reads the architecture off the file.
+fn load(file: &str, arch: Arch, head: Head) -> Result<Net, WeightError> {
+    load_torchvision(&golden(file), Some(arch), head, &Device::flex())
 }
 
 fn check_logits(name: &str, actual: Vec<f32>, golden: &Golden) {
@@ -117,19 +75,19 @@ fn check_parameters(name: &str, total: usize, norms: Vec<&BatchNorm>, golden: &G
 fn mobilenet_v3_matches_torchvision() {
     let golden = Golden::read();
     let input = golden.input.tensor(&Device::flex());
-    for (name, file, config) in [
+    for (name, file, arch) in [
         (
             "mobilenet_v3_small_w25",
             "mobilenet_v3_small_w25.pth",
-            mobilenet(Variant::Small, 6),
+            Arch::MobilenetV3Small,
         ),
         (
             "mobilenet_v3_large_w25",
             "mobilenet_v3_large_w25.safetensors",
-            mobilenet(Variant::Large, 5),
+            Arch::MobilenetV3Large,
         ),
     ] {
-        let net = load_mobilenet(file, &config, Head::Pretrained).unwrap();
+        let net = load(file, arch, Head::Pretrained).unwrap();
         check_logits(name, values(net.forward(input.clone())), &golden);
         check_parameters(name, net.num_params(), net.batch_norms(), &golden);
     }
@@ -139,19 +97,19 @@ fn mobilenet_v3_matches_torchvision() {
 fn efficientnet_matches_torchvision() {
     let golden = Golden::read();
     let input = golden.input.tensor(&Device::flex());
-    for (name, file, config) in [
+    for (name, file, arch) in [
         (
             "efficientnet_b1_w25",
             "efficientnet_b1_w25.pth",
-            efficientnet(Scale::B1, 4),
+            Arch::EfficientnetB1,
         ),
         (
             "efficientnet_b3_w25",
             "efficientnet_b3_w25.safetensors",
-            efficientnet(Scale::B3, 3),
+            Arch::EfficientnetB3,
         ),
     ] {
-        let net = load_efficientnet(file, &config);
+        let net = load(file, arch, Head::Pretrained).unwrap();
         check_logits(name, values(net.forward(input.clone())), &golden);
         check_parameters(name, net.num_params(), net.batch_norms(), &golden);
     }
@@ -160,30 +118,63 @@ fn efficientnet_matches_torchvision() {
 #[test]
 fn new_head_keeps_the_features_and_replaces_classifier_3() {
     let file = "mobilenet_v3_small_w25.pth";
-    let small = mobilenet(Variant::Small, 6);
-    let pretrained = load_mobilenet(file, &small, Head::Pretrained).unwrap();
-    let transfer = load_mobilenet(file, &small, Head::New { num_classes: 3 }).unwrap();
+    let small = Arch::MobilenetV3Small;
+    let pretrained = load(file, small, Head::Pretrained).unwrap();
+    let transfer = load(file, small, Head::New { num_classes: 3 }).unwrap();
     assert_eq!(transfer.num_classes(), 3);
     let input = Tensor::<4>::ones([1, 3, 64, 64], &Device::flex());
-    let features = |net: &MobileNetV3| values(net.features_in(input.clone(), FloatDType::F32));
+    let features = |net: &Net| values(net.features(input.clone()));
     assert_eq!(features(&pretrained), features(&transfer));
     // The hidden Linear (`classifier.0`) comes from the file too: only `classifier.3` is new.
-    let hidden = |net: &MobileNetV3| match &net.classifier[0] {
-        HeadPart::Linear(linear) => values(linear.weight.val()),
-        _ => panic!("classifier.0 is a Linear"),
+    let hidden = |net: &Net| match net {
+        Net::MobileNetV3(net) => match &net.classifier[0] {
+            HeadPart::Linear(linear) => values(linear.weight.val()),
+            _ => panic!("classifier.0 is a Linear"),
+        },
+        _ => panic!("a MobileNetV3"),
     };
     assert_eq!(hidden(&pretrained), hidden(&transfer));
 }
 
+/// Each file says what it holds: the architecture, torchvision's width and the classes.
 #[test]
-fn the_other_variants_file_is_refused_with_its_problems() {
+fn files_are_recognised() {
+    for (file, arch, classes) in [
+        ("mobilenet_v3_small_w25.pth", Arch::MobilenetV3Small, 6),
+        (
+            "mobilenet_v3_large_w25.safetensors",
+            Arch::MobilenetV3Large,
+            5,
+        ),
+        ("efficientnet_b1_w25.pth", Arch::EfficientnetB1, 4),
+        ("efficientnet_b3_w25.safetensors", Arch::EfficientnetB3, 3),
+    ] {
+        let info = inspect(&golden(file)).unwrap();
+        assert_eq!((info.arch, info.num_classes), (arch, classes), "{file}");
+        let width = info.width_mult * arch_width(arch);
+        assert!((width - 0.25).abs() < 1e-12, "{file}: {}", info.width_mult);
+    }
+}
+
+/// The width multiplier torchvision's constructor uses at width 1 (EfficientNet-B3: 1.2).
+fn arch_width(arch: Arch) -> f64 {
+    match arch.family() {
+        Family::EfficientNet(scale) => scale.width(),
+        _ => 1.0,
+    }
+}
+
+#[test]
+fn the_other_variants_file_is_refused() {
     let file = "mobilenet_v3_small_w25.pth";
-    let err = load_mobilenet(file, &mobilenet(Variant::Large, 6), Head::Pretrained).unwrap_err();
-    assert!(matches!(err, WeightError::Mismatch { .. }), "{err}");
+    let err = load(file, Arch::MobilenetV3Large, Head::Pretrained).unwrap_err();
+    assert!(matches!(err, WeightError::WrongArch { .. }), "{err}");
     let message = err.to_string();
     assert!(
-        message.contains("mobilenet_v3_small_w25.pth: does not match mobilenet_v3_large")
-            && message.contains("parameters missing from the file"),
+        message.ends_with(
+            "mobilenet_v3_small_w25.pth: holds mobilenet_v3_small weights, but \
+             mobilenet_v3_large was asked for"
+        ),
         "{message}"
     );
 }
@@ -205,21 +196,14 @@ fn cam_means_plus_bias_are_the_logits() {
         assert!(error < 1e-5, "{name}: {from_maps:?} vs {logits:?}");
         assert_ne!(&from_maps[..classes], &from_maps[classes..], "{name}");
     };
-    for (file, config) in [
-        ("mobilenet_v3_small_w25.pth", mobilenet(Variant::Small, 6)),
-        (
-            "mobilenet_v3_large_w25.safetensors",
-            mobilenet(Variant::Large, 5),
-        ),
+    for (file, arch) in [
+        ("mobilenet_v3_small_w25.pth", Arch::MobilenetV3Small),
+        ("mobilenet_v3_large_w25.safetensors", Arch::MobilenetV3Large),
+        ("efficientnet_b1_w25.pth", Arch::EfficientnetB1),
     ] {
-        let net = load_mobilenet(file, &config, Head::Pretrained).unwrap();
-        let maps = net.class_activation_maps(net.features_in(images.clone(), FloatDType::F32));
+        let net = load(file, arch, Head::Pretrained).unwrap();
+        let maps = net.class_activation_maps(net.features(images.clone()));
         let bias = net.final_linear().bias.as_ref().unwrap().val();
         check(file, maps, bias, net.forward(images.clone()));
     }
-    let file = "efficientnet_b1_w25.pth";
-    let net = load_efficientnet(file, &efficientnet(Scale::B1, 4));
-    let maps = net.class_activation_maps(net.features_in(images.clone(), FloatDType::F32));
-    let bias = net.final_linear().bias.as_ref().unwrap().val();
-    check(file, maps, bias, net.forward(images));
 }

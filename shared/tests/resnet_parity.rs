@@ -26,7 +26,7 @@ struct NarrowGolden {
     resnet18_w8: Vec<Vec<f32>>,
 }
 
-fn logits(model: &shared::model::ResNet, input: Tensor<4>) -> Vec<f32> {
+fn logits(model: &shared::model::Net, input: Tensor<4>) -> Vec<f32> {
     model
         .forward(input)
         .into_data()
@@ -72,8 +72,8 @@ fn check_torch_file(
     let info = inspect(&path).unwrap();
     assert_eq!(info.format, format);
     assert_eq!(
-        (info.arch, info.base_width, info.num_classes),
-        (arch, 8, classes)
+        (info.arch, info.width_mult, info.num_classes),
+        (arch, 0.125, classes)
     );
 
     let model = load_torchvision(&path, Some(arch), Head::Pretrained, &device).unwrap();
@@ -121,7 +121,7 @@ fn new_head_keeps_the_backbone_and_replaces_the_classifier() {
     assert_eq!(transfer.num_classes(), 3);
 
     let input = Tensor::<4>::ones([1, 3, 64, 64], &device);
-    let features = |m: &shared::model::ResNet| {
+    let features = |m: &shared::model::Net| {
         m.features(input.clone())
             .into_data()
             .try_to_vec::<f32>()

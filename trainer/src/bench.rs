@@ -174,7 +174,7 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     };
     config.validate()?;
     let shape = config.model(args.classes);
-    let footprint = shape.footprint(args.input_size as usize);
+    let footprint = shape.footprint(args.input_size as usize, &Device::flex());
     // This rank's part of each batch.
     let per_rank = batch_size / ranks::world().size;
     fit::check_training(per_rank, args.accumulate, &footprint, compute)?;

@@ -22,7 +22,7 @@ use crate::trained::load_model;
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
     /// A bundle folder (`trainer export`), a checkpoint (`<run>/checkpoint/model-<epoch>.bpk`)
-    /// or a torchvision ResNet weight file
+    /// or a torchvision weight file
     /// (`.pth` / `.safetensors`, e.g. the ImageNet weights, to check them before fine-tuning).
     #[arg(long)]
     pub model: PathBuf,

@@ -10,6 +10,7 @@ use clap::Args;
 use image::{Rgb, RgbImage};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use shared::model::Arch;
 use shared::tasks::{SKIRT_LENGTH, Task};
 
 use shared::precision::Precision;
@@ -54,6 +55,9 @@ pub struct DemoArgs {
     pub per_class: usize,
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
+    /// The architecture trained (at a quarter of torchvision's width, from random weights).
+    #[arg(long, default_value = "resnet18")]
+    pub arch: Arch,
     #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
 }
@@ -177,9 +181,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     };
     let names: Vec<&str> = tasks.iter().map(|task| task.name).collect();
     prepare::prepare(std::slice::from_ref(&data), &names.join(","), holdout, &run)?;
-    banner("train (a narrow ResNet-18 on 64x64 crops, from random weights)");
+    banner(&format!(
+        "train (a narrow {} on 64x64 crops, from random weights)",
+        args.arch
+    ));
     let config = TrainConfig {
-        arch: shared::model::Arch::Resnet18,
+        arch: args.arch,
         pretrained: "none".into(),
         epochs: args.epochs,
         batch_size: 16,
@@ -187,7 +194,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         lr_steps: vec![args.epochs * 2 / 3],
         lr_factor: 0.5,
         input_size: 64,
-        base_width: 16,
+        width_mult: 0.25,
         ..TrainConfig::default()
     };
     let compute = device::pick(args.device)?;

@@ -44,7 +44,7 @@ pub fn scores(
     let batch_size = options.batch_size.max(1);
     let views = options.tta.views();
     let crop = size.crop as usize;
-    let per_pass = fit::inference_batch(batch_size, &net.config().footprint(crop), compute)?;
+    let per_pass = fit::inference_batch(batch_size, &net.footprint(crop), compute)?;
     let per_batch = (batch_size / views).max(1);
     let mut out: Vec<Result<Scores, String>> = Vec::with_capacity(images.len());
     for chunk in images.chunks(per_batch) {

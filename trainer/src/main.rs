@@ -9,7 +9,7 @@ use trainer::{
 #[derive(Parser)]
 #[command(
     version,
-    about = "Fine-tune torchvision's ResNet on FashionAI attributes with burn",
+    about = "Fine-tune torchvision's ResNet, MobileNetV3 or EfficientNet on FashionAI attributes with burn",
     long_about = None
 )]
 struct Cli {
@@ -23,7 +23,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Read FashionAI labels (or an image folder), check the images, write a train/val split.
     Prepare(prepare::PrepareArgs),
-    /// Fine-tune a ResNet on a prepared run folder (GPU through wgpu, or the CPU).
+    /// Fine-tune a network on a prepared run folder (GPU through wgpu, or the CPU).
     Train(train::TrainArgs),
     /// Evaluate a trained model on a run's validation images (metrics, confusion matrix).
     Eval(evaluate::EvalArgs),
@@ -35,7 +35,7 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Measure training, inference and input-pipeline images/s.
     Bench(bench::BenchArgs),
-    /// Download, inspect and check torchvision ResNet weights.
+    /// Download, inspect and check torchvision weights (every architecture of --arch).
     #[command(subcommand)]
     Weights(weights::Command),
     /// List the FashionAI tasks and their classes.

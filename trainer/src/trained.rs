@@ -8,20 +8,22 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use shared::bundle::{Bundle, MANIFEST_FILE, Manifest as BundleManifest};
 use shared::calibration::Calibration;
 use shared::heads::Heads;
-use shared::model::ResNet;
+use shared::model::Net;
 use shared::preprocess::InputSize;
 use shared::weights::{Head, load_torchvision};
 
 use crate::data::DatasetInfo;
 use crate::run;
 use crate::run::metrics::Metrics;
+use crate::train::checkpoint::upgrade_model;
 use crate::train::step::Classifier;
 
 pub struct Trained {
-    pub net: ResNet,
+    pub net: Net,
     /// The tasks and classes of its outputs.
     pub heads: Heads,
     pub size: InputSize,
@@ -54,7 +56,10 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
     let dataset = DatasetInfo::read(run)?;
     let heads = dataset.heads()?;
     let net = config.model(heads.width()).init(device);
-    let record = ModuleRecord::load(path)
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let record = upgrade_model(bytes)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))?))
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
     // The checkpoint is the Classifier's record; only its network is kept (and computes in
     // f32, whatever the training used).

@@ -16,7 +16,7 @@ pub enum Command {
     /// Download torchvision's ImageNet weights into torch.hub's cache (reused if PyTorch
     /// already downloaded them) and print the file's path.
     Fetch(WeightsArgs),
-    /// Load torchvision weights into our ResNet and run it once on the CPU: a weight file
+    /// Load torchvision weights (any architecture of `--arch`) and run them once on the CPU: a weight file
     /// (`.pth`/`.pt` saved by `torch.save(model.state_dict())`, or `.safetensors`), or
     /// `imagenet` / `imagenet-v2` (fetched first if needed).
     Check(WeightsArgs),
@@ -27,7 +27,7 @@ pub struct WeightsArgs {
     /// `imagenet` (IMAGENET1K_V1, the tutorial's era), `imagenet-v2`, or (check only) a path.
     #[arg(default_value = "imagenet")]
     weights: Pretrained,
-    /// Which ResNet's ImageNet weights (a file says itself what it holds).
+    /// Which architecture's ImageNet weights (a file says itself what it holds).
     #[arg(long, default_value = "resnet50")]
     arch: Arch,
     /// Cache folder [default: $TORCH_HOME/hub/checkpoints or ~/.cache/torch/hub/checkpoints].
@@ -59,11 +59,11 @@ pub fn run(command: Command) -> Result<()> {
 fn check(file: &std::path::Path) -> Result<()> {
     let info = inspect(file)?;
     println!(
-        "{}: {} state dict of {} (base width {}), {} classes",
+        "{}: {} state dict of {} (width {}), {} classes",
         file.display(),
         info.format,
         info.arch,
-        info.base_width,
+        info.width_mult,
         info.num_classes
     );
     let device = Device::flex();

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{classify_json, floats, read_json, temp_dir, trainer};
+use std::process::Output;
+
+use crate::common::{TempDir, classify_json, floats, read_json, temp_dir, trainer};
 use shared::preprocess::decode_rgb;
 
 fn corpus(name: &str) -> PathBuf {
@@ -337,17 +339,19 @@ fn a_damaged_bundle_is_refused_by_its_checksum() {
     );
 }
 
-/// A manifest that describes other weights than its bundle's (edited by hand, or files mixed
-/// from two exports) is refused, whatever its checksum says.
-#[test]
-fn a_bundle_whose_manifest_has_another_width_is_refused() {
-    let dir = temp_dir("width");
+/// The corpus bundle with its checksum fixed and `edit` applied to its manifest, in a folder
+/// of its own; the folder and `trainer classify`'s output on it.
+fn classify_edited_bundle(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (TempDir, Output) {
+    let dir = temp_dir(name);
     let weights = fs::read(corpus("bad-checksum").join("model.safetensors")).unwrap();
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(corpus("bad-checksum").join("manifest.json")).unwrap())
             .unwrap();
     manifest["weights"]["sha256"] = shared::sha256::hex(&weights).into();
-    manifest["base_width"] = 4.into();
+    edit(&mut manifest);
     fs::write(dir.join("model.safetensors"), &weights).unwrap();
     fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
     #[rustfmt::skip]
@@ -355,12 +359,46 @@ fn a_bundle_whose_manifest_has_another_width_is_refused() {
         "classify", "--device", "cpu", "--model", dir.to_str().unwrap(),
         corpus("good.jpg").to_str().unwrap(),
     ]);
+    (dir, out)
+}
+
+/// The corpus bundle was written before architectures other than ResNet existed (its manifest
+/// says `base_width`, not `width_mult`): it still classifies.
+#[test]
+fn a_bundle_from_before_the_model_zoo_still_classifies() {
+    let (_dir, out) = classify_edited_bundle("legacy", |_| {});
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A manifest that describes other weights than its bundle's (edited by hand, or files mixed
+/// from two exports) is refused, whatever its checksum says.
+#[test]
+fn a_bundle_whose_manifest_has_another_width_is_refused() {
+    let (dir, out) = classify_edited_bundle("width", |manifest| {
+        manifest["width_mult"] = 0.0625.into();
+    });
     assert!(!out.status.success());
+    let weights = dir.join("model.safetensors");
     assert_eq!(
         text(&out.stderr).trim_end(),
         format!(
-            "error: {}: the weights have base width 2, the manifest says 4",
-            dir.join("model.safetensors").display()
+            "error: {}: the weights have width 0.03125, the manifest says 0.0625",
+            weights.display()
         )
+    );
+}
+
+/// A manifest naming an architecture this version does not know says so and lists the known.
+#[test]
+fn a_manifest_naming_an_unknown_architecture_is_refused() {
+    let (_dir, out) = classify_edited_bundle("unknown-arch", |manifest| {
+        manifest["arch"] = "convnext_huge".into();
+    });
+    assert!(!out.status.success());
+    let message = text(&out.stderr);
+    assert!(
+        message.contains("manifest.json: not a bundle manifest: unknown variant `convnext_huge`")
+            && message.contains("`mobilenet_v3_small`"),
+        "{message}"
     );
 }

@@ -12,7 +12,7 @@ use burn::store::ModuleSnapshot;
 use burn::train::Learner;
 use safetensors::SafeTensors;
 use shared::heads::Heads;
-use shared::model::{Arch, ResNet};
+use shared::model::{Arch, Net};
 use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
 use trainer::train::TrainConfig;
@@ -38,13 +38,13 @@ fn config(settings: &serde_json::Value) -> TrainConfig {
         lr_steps: vec![],
         seed: 0,
         input_size: 32,
-        base_width: 8,
+        width_mult: 8.0 / 64.0,
         ..TrainConfig::default()
     }
 }
 
 /// The network's tensors by name, as f32.
-fn tensors(net: &ResNet) -> HashMap<String, Vec<f32>> {
+fn tensors(net: &Net) -> HashMap<String, Vec<f32>> {
     net.collect(None, None, true)
         .into_iter()
         .map(|t| {

@@ -7,9 +7,10 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
+use super::footprint::{Footprint, Walk};
 use super::layers::{
     Act, BlockSpec, ConvNormAct, ConvSpec, InvertedResidual, NormSpec, Squeeze, conv_norm_act,
-    forward_conv_norm_act, global_average, make_divisible, norm_of, zero_bias_linear,
+    forward_conv_norm_act, global_average, linear_maps, make_divisible, norm_of, zero_bias_linear,
 };
 use super::norm::BatchNorm;
 
@@ -37,6 +38,39 @@ impl Scale {
             Scale::B2 => "efficientnet_b2",
             Scale::B3 => "efficientnet_b3",
         }
+    }
+
+    /// torchvision's `width_mult` of this scale.
+    pub fn width(self) -> f64 {
+        self.multipliers().0
+    }
+
+    /// Blocks per stage.
+    fn blocks(self) -> Vec<usize> {
+        let depth = self.multipliers().1;
+        STAGES
+            .iter()
+            .map(|stage| (stage.5 as f64 * depth).ceil() as usize)
+            .collect()
+    }
+
+    /// The scale with these blocks per stage and width multiplier (relative to the scale's)
+    /// that makes `last` channels before the classifier. B1 and B2 have the same blocks, so
+    /// the scale whose own width makes `last` wins.
+    pub(crate) fn recognise(blocks: &[usize], last: usize) -> Option<(Scale, f64)> {
+        let candidates = [Scale::B0, Scale::B1, Scale::B2, Scale::B3]
+            .into_iter()
+            .filter(|scale| scale.blocks() == blocks);
+        let last_at = |width: f64| 4 * make_divisible(STAGES[6].4 as f64 * width, 8);
+        let mut fallback = None;
+        for scale in candidates {
+            if last_at(scale.width()) == last {
+                return Some((scale, 1.0));
+            }
+            let width = last as f64 / (4 * STAGES[6].4) as f64;
+            fallback = fallback.or(Some((scale, width / scale.width())));
+        }
+        fallback
     }
 
     /// torchvision's `width_mult`, `depth_mult` and classifier dropout.
@@ -199,17 +233,7 @@ impl EfficientNet {
     /// position (the head is linear after pooling, so the maps' mean plus the bias is exactly
     /// the logit).
     pub fn class_activation_maps(&self, features: Tensor<4>) -> Tensor<4> {
-        let [batch, channels, height, width] = features.dims();
-        let positions: Tensor<3> = features.reshape([batch, channels, height * width]);
-        let weights = self
-            .final_linear()
-            .weight
-            .val()
-            .transpose()
-            .unsqueeze::<3>();
-        weights
-            .matmul(positions)
-            .reshape([batch, self.num_classes(), height, width])
+        linear_maps(features, self.final_linear())
     }
 
     /// The final Linear (`classifier.1`), which fine-tuning replaces.
@@ -225,7 +249,22 @@ impl EfficientNet {
 
     /// Outputs of the classifier.
     pub fn num_classes(&self) -> usize {
-        self.final_linear().weight.dims()[1]
+        self.final_linear().weight.lazy_shape()[1]
+    }
+
+    /// What one image costs in memory at `crop` x `crop`.
+    pub fn footprint(&self, crop: usize) -> Footprint {
+        let mut walk = Walk::new(crop);
+        for feature in &self.features {
+            match feature {
+                Feature::Conv(units) => walk.conv_norm_act(units),
+                Feature::Stage(blocks) => blocks
+                    .iter()
+                    .for_each(|block| walk.inverted_residual(block)),
+            }
+        }
+        walk.linear(self.final_linear());
+        walk.finish()
     }
 
     /// Every BatchNorm, in the module's order.

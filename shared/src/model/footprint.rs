@@ -1,7 +1,12 @@
-//! What one image costs a ResNet in memory, computed from the architecture alone, so that a
-//! batch can be sized to a device before any tensor exists.
+//! What one image costs a network in memory, computed from the architecture alone, so that a
+//! batch can be sized to a device before any tensor exists: ResNet's from its configuration,
+//! the mobile families' by walking their layers' (lazily allocated) parameter shapes.
 
-use super::resnet::{Arch, ResNetConfig};
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+
+use super::layers::{BlockPart, ConvUnit, InvertedResidual};
+use super::resnet::{Depth, ResNetConfig};
 
 /// Sizes in f32 values per image (multiply by 4 and the batch for bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,29 +25,20 @@ pub struct Footprint {
 impl ResNetConfig {
     /// The network's [`Footprint`] for square `crop` x `crop` inputs.
     pub fn footprint(&self, crop: usize) -> Footprint {
-        let mut walk = Walk {
-            side: crop,
-            channels: 3,
-            footprint: Footprint {
-                largest_activation: 3 * crop * crop,
-                largest_columns: 0,
-                saved: 3 * crop * crop,
-                parameters: 0,
-            },
-        };
+        let mut walk = Walk::new(crop);
         let width = self.base_width;
         walk.conv(width, 7, 2);
         // BatchNorm and ReLU outputs beside the convolution's.
         walk.keep(2);
         walk.side = (walk.side - 1) / 2 + 1; // max pooling, 3x3 stride 2 padding 1
         walk.keep(1);
-        let [n1, n2, n3, n4] = self.arch.layers();
+        let [n1, n2, n3, n4] = self.depth.layers();
         for (stage, (blocks, stride)) in
             [(n1, 1), (n2, 2), (n3, 2), (n4, 2)].into_iter().enumerate()
         {
             let planes = width << stage;
             for block in 0..blocks {
-                walk.block(self.arch, planes, if block == 0 { stride } else { 1 });
+                walk.block(self.depth, planes, if block == 0 { stride } else { 1 });
             }
         }
         walk.footprint.parameters += (walk.channels + 1) * self.num_classes;
@@ -51,13 +47,84 @@ impl ResNetConfig {
 }
 
 /// The shapes a forward pass goes through, one layer at a time.
-struct Walk {
+pub(crate) struct Walk {
     side: usize,
     channels: usize,
     footprint: Footprint,
 }
 
 impl Walk {
+    /// At the input: a `crop` x `crop` RGB image.
+    pub(crate) fn new(crop: usize) -> Self {
+        Walk {
+            side: crop,
+            channels: 3,
+            footprint: Footprint {
+                largest_activation: 3 * crop * crop,
+                largest_columns: 0,
+                saved: 3 * crop * crop,
+                parameters: 0,
+            },
+        }
+    }
+
+    pub(crate) fn finish(self) -> Footprint {
+        self.footprint
+    }
+
+    /// A torchvision `Conv2dNormActivation`: each unit's output is kept.
+    pub(crate) fn conv_norm_act(&mut self, units: &[ConvUnit]) {
+        for unit in units {
+            match unit {
+                ConvUnit::Conv(conv) => self.convolution(conv),
+                ConvUnit::Norm(norm) => {
+                    self.footprint.parameters += 4 * norm.gamma.lazy_shape()[0];
+                    self.keep(1);
+                }
+                ConvUnit::Act(_) => self.keep(1),
+            }
+        }
+    }
+
+    /// An inverted residual (MBConv): expansion, depthwise convolution, squeeze-and-excitation
+    /// (its pooled vectors are negligible; the rescaled map is kept), projection, and the sum.
+    pub(crate) fn inverted_residual(&mut self, block: &InvertedResidual) {
+        for part in &block.block {
+            match part {
+                BlockPart::Conv(units) => self.conv_norm_act(units),
+                BlockPart::SqueezeExcitation(se) => {
+                    self.footprint.parameters += parameters(&se.fc1) + parameters(&se.fc2);
+                    self.keep(1);
+                }
+            }
+        }
+        if block.residual {
+            self.keep(1);
+        }
+    }
+
+    /// A Linear on the pooled vector: its parameters (its activations are negligible).
+    pub(crate) fn linear(&mut self, linear: &Linear) {
+        let [inputs, outputs] = linear.weight.lazy_shape().dims();
+        self.footprint.parameters += inputs * outputs + outputs;
+        (self.side, self.channels) = (1, outputs);
+    }
+
+    /// A convolution as built (padding `(kernel - 1) / 2`), its output kept.
+    fn convolution(&mut self, conv: &Conv2d) {
+        let [_, in_per_group, kernel, _] = conv.weight.lazy_shape().dims();
+        let stride = conv.stride[0];
+        let side = (self.side + 2 * ((kernel - 1) / 2) - kernel) / stride + 1;
+        let columns = kernel * kernel * self.channels * side * side;
+        let footprint = &mut self.footprint;
+        footprint.largest_columns = footprint.largest_columns.max(columns);
+        footprint.parameters += parameters(conv);
+        debug_assert_eq!(in_per_group * conv.groups, self.channels);
+        self.side = side;
+        self.channels = conv.weight.lazy_shape()[0];
+        self.keep(1);
+    }
+
     fn activation(&self) -> usize {
         self.channels * self.side * self.side
     }
@@ -85,7 +152,7 @@ impl Walk {
         footprint.saved += copies * activation;
     }
 
-    fn block(&mut self, arch: Arch, planes: usize, stride: usize) {
+    fn block(&mut self, arch: Depth, planes: usize, stride: usize) {
         let (in_side, in_channels) = (self.side, self.channels);
         let out_channels = if arch.bottleneck() {
             4 * planes
@@ -115,27 +182,34 @@ impl Walk {
     }
 }
 
+/// A convolution's weights and bias.
+fn parameters(conv: &Conv2d) -> usize {
+    let weights = conv.weight.lazy_shape().num_elements();
+    weights + conv.bias.as_ref().map_or(0, |bias| bias.lazy_shape()[0])
+}
+
 #[cfg(test)]
 mod tests {
     use burn::prelude::*;
 
-    use super::super::resnet::{Arch, ResNetConfig};
+    use super::super::{Arch, Family, NetConfig};
 
     /// The walk visits the network's layers: its parameter count is the model's, for every
-    /// depth (a missed or doubled layer, or a wrong width, would change it). A built network
-    /// tells its configuration back.
+    /// architecture (a missed or doubled layer, or a wrong width, would change it).
     #[test]
     fn walks_the_same_layers_as_the_model() {
         let device = Device::flex();
         for arch in Arch::ALL {
-            let config = ResNetConfig::new()
+            let width_mult = match arch.family() {
+                Family::ResNet(_) => 4.0 / 64.0,
+                _ => 0.25,
+            };
+            let config = NetConfig::new()
                 .with_arch(arch)
-                .with_base_width(4)
+                .with_width_mult(width_mult)
                 .with_num_classes(6);
             let net = config.init(&device);
-            assert_eq!(config.footprint(64).parameters, net.num_params(), "{arch}");
-            assert_eq!(net.config().arch, arch);
-            assert_eq!(net.config().base_width, 4);
+            assert_eq!(net.footprint(64).parameters, net.num_params(), "{arch}");
         }
     }
 
@@ -144,8 +218,20 @@ mod tests {
     /// the largest column matrix.
     #[test]
     fn resnet50_sizes() {
-        let footprint = ResNetConfig::new().footprint(224);
+        let footprint = NetConfig::new().footprint(224, &Device::flex());
         assert_eq!(footprint.largest_activation, 802_816);
         assert_eq!(footprint.largest_columns, 147 * 112 * 112);
+    }
+
+    /// MobileNetV3-Large at 224 px: the second block's 64-channel expansion at 112 x 112 is the
+    /// largest tensor, the fifth block's 5x5 depthwise taps over 120 x 28 x 28 the largest
+    /// column matrix.
+    #[test]
+    fn mobilenet_v3_large_sizes() {
+        let footprint = NetConfig::new()
+            .with_arch(Arch::MobilenetV3Large)
+            .footprint(224, &Device::flex());
+        assert_eq!(footprint.largest_activation, 64 * 112 * 112);
+        assert_eq!(footprint.largest_columns, 25 * 120 * 28 * 28);
     }
 }

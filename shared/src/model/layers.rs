@@ -316,6 +316,19 @@ pub fn global_average(features: Tensor<4>) -> Tensor<2> {
     features.mean_dim(2).mean_dim(3).flatten(1, 3)
 }
 
+/// Class-activation maps `[batch, classes, h, w]` of a head that is `linear` after pooling
+/// (Zhou et al. 2016): its weights applied at every position; their mean over positions plus
+/// the bias is exactly the logit.
+pub fn linear_maps(features: Tensor<4>, linear: &Linear) -> Tensor<4> {
+    let [batch, channels, height, width] = features.dims();
+    let classes = linear.weight.lazy_shape()[1];
+    let positions: Tensor<3> = features.reshape([batch, channels, height * width]);
+    let weights = linear.weight.val().transpose().unsqueeze::<3>(); // [1, classes, channels]
+    weights
+        .matmul(positions)
+        .reshape([batch, classes, height, width])
+}
+
 /// A Linear with a family's `initializer` for its weights and a zero bias, as torchvision's
 /// mobile families initialise theirs.
 pub fn zero_bias_linear(

@@ -9,6 +9,7 @@ use burn::tensor::FloatDType;
 use burn::tensor::activation::hard_sigmoid;
 use serde::{Deserialize, Serialize};
 
+use super::footprint::{Footprint, Walk};
 use super::layers::{
     Act, BlockSpec, ConvNormAct, ConvSpec, InvertedResidual, NormSpec, Squeeze, conv_norm_act,
     forward_conv_norm_act, global_average, make_divisible, norm_of, zero_bias_linear,
@@ -81,6 +82,19 @@ impl Variant {
             Variant::Large => &LARGE,
             Variant::Small => &SMALL,
         }
+    }
+
+    /// The variant whose `features` has `entries` entries (the stem, the blocks, the last
+    /// convolution).
+    pub(crate) fn from_features(entries: usize) -> Option<Variant> {
+        [Variant::Large, Variant::Small]
+            .into_iter()
+            .find(|variant| variant.rows().len() + 2 == entries)
+    }
+
+    /// The width multiplier that gives the classifier `hidden` channels.
+    pub(crate) fn width_of_hidden(self, hidden: usize) -> f64 {
+        hidden as f64 / self.last_channel() as f64
     }
 
     /// The classifier's hidden width (`last_channel`) before the width multiplier.
@@ -267,7 +281,22 @@ impl MobileNetV3 {
 
     /// Outputs of the classifier.
     pub fn num_classes(&self) -> usize {
-        self.final_linear().weight.dims()[1]
+        self.final_linear().weight.lazy_shape()[1]
+    }
+
+    /// What one image costs in memory at `crop` x `crop`.
+    pub fn footprint(&self, crop: usize) -> Footprint {
+        let mut walk = Walk::new(crop);
+        for feature in &self.features {
+            match feature {
+                Feature::Conv(units) => walk.conv_norm_act(units),
+                Feature::Block(block) => walk.inverted_residual(block),
+            }
+        }
+        for linear in self.linears() {
+            walk.linear(linear);
+        }
+        walk.finish()
     }
 
     /// Every BatchNorm, in the module's order.

@@ -1,5 +1,5 @@
 //! The networks: torchvision's ResNet, MobileNetV3 and EfficientNet families, written with burn
-//! modules.
+//! modules, behind one type, [`Net`], and one table of architectures, [`Arch`].
 //!
 //! In burn 0.22 modules carry no backend type parameter: the [`Device`](burn::prelude::Device)
 //! a model is built on (or moved to) picks the backend (wgpu, CPU, ...), so the same code runs
@@ -10,12 +10,16 @@ mod efficientnet;
 mod footprint;
 mod layers;
 mod mobilenet_v3;
+mod net;
 mod norm;
 mod resnet;
+mod zoo;
 
 pub use block::{BasicBlock, Block, Bottleneck, Downsample};
 pub use efficientnet::{EfficientNet, EfficientNetConfig, Scale};
 pub use footprint::Footprint;
 pub use mobilenet_v3::{HeadPart, MobileNetV3, MobileNetV3Config, Variant};
+pub use net::{Net, NetConfig, RESNET_BASE_WIDTH, resnet_base_width};
 pub use norm::BatchNorm;
-pub use resnet::{Arch, ResNet, ResNetConfig};
+pub use resnet::{Depth, ResNet, ResNetConfig};
+pub use zoo::{Arch, Family};

@@ -8,12 +8,12 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use super::block::{BasicBlock, Block, Bottleneck, conv, conv_in};
+use super::layers::linear_maps;
 use super::norm::BatchNorm;
 
 /// The ResNet depths torchvision ships, with their block kind and blocks per stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Depth {
     Resnet18,
     Resnet34,
     #[default]
@@ -22,37 +22,37 @@ pub enum Arch {
     Resnet152,
 }
 
-impl Arch {
-    pub const ALL: [Arch; 5] = [
-        Arch::Resnet18,
-        Arch::Resnet34,
-        Arch::Resnet50,
-        Arch::Resnet101,
-        Arch::Resnet152,
+impl Depth {
+    pub const ALL: [Depth; 5] = [
+        Depth::Resnet18,
+        Depth::Resnet34,
+        Depth::Resnet50,
+        Depth::Resnet101,
+        Depth::Resnet152,
     ];
 
     /// torchvision's name, e.g. `resnet50`.
     pub fn name(self) -> &'static str {
         match self {
-            Arch::Resnet18 => "resnet18",
-            Arch::Resnet34 => "resnet34",
-            Arch::Resnet50 => "resnet50",
-            Arch::Resnet101 => "resnet101",
-            Arch::Resnet152 => "resnet152",
+            Depth::Resnet18 => "resnet18",
+            Depth::Resnet34 => "resnet34",
+            Depth::Resnet50 => "resnet50",
+            Depth::Resnet101 => "resnet101",
+            Depth::Resnet152 => "resnet152",
         }
     }
 
     pub(crate) fn layers(self) -> [usize; 4] {
         match self {
-            Arch::Resnet18 => [2, 2, 2, 2],
-            Arch::Resnet34 | Arch::Resnet50 => [3, 4, 6, 3],
-            Arch::Resnet101 => [3, 4, 23, 3],
-            Arch::Resnet152 => [3, 8, 36, 3],
+            Depth::Resnet18 => [2, 2, 2, 2],
+            Depth::Resnet34 | Depth::Resnet50 => [3, 4, 6, 3],
+            Depth::Resnet101 => [3, 4, 23, 3],
+            Depth::Resnet152 => [3, 8, 36, 3],
         }
     }
 
     pub(crate) fn bottleneck(self) -> bool {
-        !matches!(self, Arch::Resnet18 | Arch::Resnet34)
+        !matches!(self, Depth::Resnet18 | Depth::Resnet34)
     }
 
     fn expansion(self) -> usize {
@@ -64,34 +64,11 @@ impl Arch {
     }
 }
 
-impl core::fmt::Display for Arch {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl core::str::FromStr for Arch {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Arch::ALL
-            .into_iter()
-            .find(|arch| arch.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Arch::ALL.iter().map(|a| a.name()).collect();
-                format!(
-                    "unknown architecture `{s}` (expected one of {})",
-                    names.join(", ")
-                )
-            })
-    }
-}
-
 /// How to build a ResNet.
 #[derive(Config, Debug)]
 pub struct ResNetConfig {
-    #[config(default = "Arch::Resnet50")]
-    pub arch: Arch,
+    #[config(default = "Depth::Resnet50")]
+    pub depth: Depth,
     /// Outputs of the classifier (`fc`): 1000 for ImageNet, 6 for skirt length.
     #[config(default = 1000)]
     pub num_classes: usize,
@@ -119,7 +96,7 @@ pub struct ResNet {
 
 impl ResNetConfig {
     pub fn init(&self, device: &Device) -> ResNet {
-        let arch = self.arch;
+        let arch = self.depth;
         let width = self.base_width;
         let mut in_channels = width;
         let mut stage = |planes: usize, blocks: usize, stride: usize| -> Vec<Block> {
@@ -171,13 +148,9 @@ impl ResNet {
         self.classify(self.features_in(images, dtype))
     }
 
-    /// The last convolutional feature map `[batch, channels, h, w]` (before pooling); with the
-    /// `fc` weights it gives class-activation maps.
-    pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
-        self.features_in(images, FloatDType::F32)
-    }
-
-    fn features_in(&self, images: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
+    /// The last convolutional feature map `[batch, channels, h, w]` (before pooling), the
+    /// convolutions computed in `dtype`; with the `fc` weights it gives class-activation maps.
+    pub fn features_in(&self, images: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
         let x = relu(self.bn1.forward(conv_in(&self.conv1, images, dtype)));
         let mut x = self.maxpool.forward(x);
         for block in self.blocks() {
@@ -212,30 +185,30 @@ impl ResNet {
     /// `fc` weights applied at every position of the feature map, before pooling. Their mean
     /// over positions plus the class's bias is its logit, so they show where the evidence is.
     pub fn class_activation_maps(&self, features: Tensor<4>) -> Tensor<4> {
-        let [batch, channels, height, width] = features.dims();
-        let positions: Tensor<3> = features.reshape([batch, channels, height * width]);
-        let weights = self.fc.weight.val().transpose().unsqueeze::<3>(); // [1, classes, channels]
-        weights
-            .matmul(positions)
-            .reshape([batch, self.num_classes(), height, width])
+        linear_maps(features, &self.fc)
     }
 
     /// Outputs of the classifier.
     pub fn num_classes(&self) -> usize {
-        self.fc.weight.dims()[1]
+        self.fc.weight.lazy_shape()[1]
+    }
+
+    /// The classifier (`fc`), which fine-tuning replaces.
+    pub fn final_linear(&self) -> &Linear {
+        &self.fc
     }
 
     /// The configuration this network has the shape of.
     pub fn config(&self) -> ResNetConfig {
         let layers = [&self.layer1, &self.layer2, &self.layer3, &self.layer4].map(Vec::len);
         let bottleneck = matches!(self.layer1.first(), Some(Block::Bottleneck(_)));
-        let arch = Arch::ALL
+        let arch = Depth::ALL
             .into_iter()
             .find(|arch| arch.layers() == layers && arch.bottleneck() == bottleneck)
             .expect("a ResNet is built from one of the architectures");
         ResNetConfig::new()
-            .with_arch(arch)
-            .with_base_width(self.conv1.weight.dims()[0])
+            .with_depth(arch)
+            .with_base_width(self.conv1.weight.lazy_shape()[0])
             .with_num_classes(self.num_classes())
     }
 }

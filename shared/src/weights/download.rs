@@ -18,7 +18,7 @@ pub enum ImagenetWeights {
     #[default]
     V1,
     /// `IMAGENET1K_V2`: torchvision's newer recipe (ResNet-50: 80.9% top-1); ResNet-50, 101
-    /// and 152 only.
+    /// and 152, MobileNetV3-Large and EfficientNet-B1 only.
     V2,
 }
 
@@ -34,7 +34,29 @@ pub fn imagenet_url(arch: Arch, weights: ImagenetWeights) -> Option<&'static str
         (Resnet50, V2) => "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
         (Resnet101, V2) => "https://download.pytorch.org/models/resnet101-cd907fc2.pth",
         (Resnet152, V2) => "https://download.pytorch.org/models/resnet152-f82ba261.pth",
-        (Resnet18 | Resnet34, V2) => return None,
+        (MobilenetV3Large, V1) => {
+            "https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth"
+        }
+        (MobilenetV3Large, V2) => {
+            "https://download.pytorch.org/models/mobilenet_v3_large-5c1a4163.pth"
+        }
+        (MobilenetV3Small, V1) => {
+            "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth"
+        }
+        (EfficientnetB0, V1) => {
+            "https://download.pytorch.org/models/efficientnet_b0_rwightman-7f5810bc.pth"
+        }
+        (EfficientnetB1, V1) => {
+            "https://download.pytorch.org/models/efficientnet_b1_rwightman-bac287d4.pth"
+        }
+        (EfficientnetB1, V2) => "https://download.pytorch.org/models/efficientnet_b1-c27df63c.pth",
+        (EfficientnetB2, V1) => {
+            "https://download.pytorch.org/models/efficientnet_b2_rwightman-c35c1473.pth"
+        }
+        (EfficientnetB3, V1) => {
+            "https://download.pytorch.org/models/efficientnet_b3_rwightman-b3899882.pth"
+        }
+        (_, V2) => return None,
     })
 }
 

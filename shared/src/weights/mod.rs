@@ -8,4 +8,4 @@ mod torchvision;
 
 pub use torchvision::{Head, WeightError, WeightFormat, WeightInfo, load_safetensors_bytes};
 #[cfg(not(target_arch = "wasm32"))]
-pub use torchvision::{inspect, load_torchvision, load_torchvision_into, torchvision_safetensors};
+pub use torchvision::{inspect, load_torchvision, torchvision_safetensors};

@@ -1,4 +1,4 @@
-//! Loading torchvision ResNet state dicts (`.pth` pickles or `.safetensors`) by path, and
+//! Loading torchvision state dicts of every architecture in [`Arch`] (`.pth` pickles or `.safetensors`) by path, and
 //! safetensors from memory (web bundles; the only part built for wasm32).
 //!
 //! The pickle is parsed by burn-store's reader, which interprets the pickle opcodes as data
@@ -23,17 +23,17 @@ use burn::tensor::DType;
 
 #[cfg(not(target_arch = "wasm32"))]
 use super::pickle_code::refuse_code;
-use crate::model::{Arch, ResNet, ResNetConfig};
+use crate::model::{Arch, Depth, Family, Net, NetConfig, RESNET_BASE_WIDTH, Scale, Variant};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::precision::Precision;
 
-/// What to do with the file's classifier (`fc`).
+/// What to do with the file's final Linear (`fc`, `classifier.3`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
     /// Load it too: the model predicts the file's classes (1000 ImageNet classes).
     Pretrained,
-    /// Transfer learning: load everything but `fc`, and start a new, randomly initialised
-    /// classifier with this many outputs.
+    /// Transfer learning: load everything but the final Linear, and start a new, randomly
+    /// initialised one with this many outputs.
     New { num_classes: usize },
 }
 
@@ -54,12 +54,13 @@ impl std::fmt::Display for WeightFormat {
     }
 }
 
-/// The ResNet a weight file holds, read off its tensor names and shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The network a weight file holds, read off its tensor names and shapes.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WeightInfo {
     pub format: WeightFormat,
     pub arch: Arch,
-    pub base_width: usize,
+    /// torchvision's `width_mult` (1 for its own weights; ResNet: base width / 64).
+    pub width_mult: f64,
     pub num_classes: usize,
 }
 
@@ -86,8 +87,8 @@ pub enum WeightError {
          for (loading it in Python would run it; nothing in it was run here)"
     )]
     RunsCode { path: PathBuf, call: String },
-    #[error("{path}: not a torchvision ResNet state dict: {reason}")]
-    NotResNet { path: PathBuf, reason: String },
+    #[error("{path}: not a torchvision state dict of a known architecture: {reason}")]
+    NotTorchvision { path: PathBuf, reason: String },
     #[error("{path}: holds {found} weights, but {expected} was asked for")]
     WrongArch {
         path: PathBuf,
@@ -104,7 +105,7 @@ pub enum WeightError {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-/// Reads which ResNet a torchvision weight file holds, without building a model.
+/// Reads which network a torchvision weight file holds, without building a model.
 pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
     match sniff_format(path)? {
         WeightFormat::Pytorch => read_info(path, WeightFormat::Pytorch, &mut pytorch_store(path)?),
@@ -117,8 +118,8 @@ pub fn inspect(path: &Path) -> Result<WeightInfo, WeightError> {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-/// Builds the ResNet a torchvision weight file holds and loads it. With `expected` set, a file
-/// of another depth is refused. Every parameter of the model must come from the file (except a
+/// Builds the network a torchvision weight file holds and loads it. With `expected` set, a
+/// file of another architecture is refused. Every parameter of the model must come from the file (except a
 /// [`Head::New`] classifier), and every tensor of the file must be used, so a wrong or
 /// truncated file cannot half-load silently.
 pub fn load_torchvision(
@@ -126,41 +127,24 @@ pub fn load_torchvision(
     expected: Option<Arch>,
     head: Head,
     device: &Device,
-) -> Result<ResNet, WeightError> {
+) -> Result<Net, WeightError> {
     let load = Load::open(path, head)?;
-    match load.format {
-        WeightFormat::Pytorch => load.read(pytorch_store(path)?, expected, device),
-        WeightFormat::Safetensors => load.read(safetensors_store(path), expected, device),
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-/// Loads a torchvision state dict into `model`, which the caller built for the file's
-/// architecture (`arch`, torchvision's name, for messages) with the classes it is to have, with
-/// [`load_torchvision`]'s strictness. [`Head::New`] leaves the final Linear, whose names start
-/// with `classifier` (`classifier.3.` in MobileNetV3), as it was built.
-pub fn load_torchvision_into<M: Module>(
-    path: &Path,
-    model: M,
-    arch: &str,
-    classifier: &'static str,
-    head: Head,
-) -> Result<M, WeightError> {
-    let load = Load::open(path, head)?;
-    match load.format {
-        WeightFormat::Pytorch => load.fill(model, pytorch_store(path)?, arch, classifier),
-        WeightFormat::Safetensors => load.fill(model, safetensors_store(path), arch, classifier),
-    }
+    let (net, _) = match load.format {
+        WeightFormat::Pytorch => load.read(pytorch_store(path)?, expected, device)?,
+        WeightFormat::Safetensors => load.read(safetensors_store(path), expected, device)?,
+    };
+    Ok(net)
 }
 
 /// Loads a torchvision-named safetensors state dict held in memory (a web bundle's
-/// weights); `name` stands for it in messages. Half-precision tensors are widened to f32.
+/// weights), and says what it held; `name` stands for it in messages. Half-precision tensors
+/// are widened to f32.
 pub fn load_safetensors_bytes(
     name: &Path,
     bytes: Vec<u8>,
     expected: Option<Arch>,
     device: &Device,
-) -> Result<ResNet, WeightError> {
+) -> Result<(Net, WeightInfo), WeightError> {
     let load = Load {
         path: name,
         size: bytes.len() as u64,
@@ -183,7 +167,7 @@ pub fn load_safetensors_bytes(
 /// `layer1.0.downsample.0.weight`, ...) in f32 or f16: what [`load_safetensors_bytes`] and
 /// PyTorch's `load_state_dict` read back.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn torchvision_safetensors(net: &ResNet, precision: Precision) -> Result<Vec<u8>, String> {
+pub fn torchvision_safetensors(net: &Net, precision: Precision) -> Result<Vec<u8>, String> {
     use burn::store::BurnToPyTorchAdapter;
     use burn::tensor::f16;
     use safetensors::{Dtype, tensor::TensorView};
@@ -282,7 +266,7 @@ impl<'a> Load<'a> {
         mut store: S,
         expected: Option<Arch>,
         device: &Device,
-    ) -> Result<ResNet, WeightError> {
+    ) -> Result<(Net, WeightInfo), WeightError> {
         let path = self.path.to_path_buf();
         let info = read_info(self.path, self.format, &mut store)?;
         if let Some(expected) = expected.filter(|arch| *arch != info.arch) {
@@ -296,16 +280,16 @@ impl<'a> Load<'a> {
             Head::Pretrained => info.num_classes,
             Head::New { num_classes } => num_classes,
         };
-        let model = ResNetConfig::new()
+        let model = NetConfig::new()
             .with_arch(info.arch)
-            .with_base_width(info.base_width)
+            .with_width_mult(info.width_mult)
             .with_num_classes(num_classes)
             .init(device);
         // The file chose the shapes, and parameters are allocated lazily: refuse shapes that
         // ask for more values than the file could hold (2 bytes each, in f16) before any is.
         let values = model.num_params() as u64;
         if values.saturating_mul(2) > self.size {
-            return Err(WeightError::NotResNet {
+            return Err(WeightError::NotTorchvision {
                 path,
                 reason: format!(
                     "its shapes make a {} of {values} values, more than its {} bytes hold",
@@ -313,19 +297,18 @@ impl<'a> Load<'a> {
                 ),
             });
         }
-        self.fill(model, store, info.arch.name(), "fc.")
+        Ok((self.fill(model, store, info.arch)?, info))
     }
 
-    /// Fills the built `model` (`arch` in messages; its final Linear named `classifier...`)
-    /// from the store: every parameter from the file, except a [`Head::New`] classifier, and
-    /// every tensor of the file used, all problems listed at once.
-    fn fill<M: Module, S: ModuleStore>(
+    /// Fills the built `model` of `arch` from the store: every parameter from the file, except
+    /// a [`Head::New`] final Linear, and every tensor of the file used, all problems listed at
+    /// once.
+    fn fill<S: ModuleStore>(
         &self,
-        mut model: M,
+        mut model: Net,
         mut store: S,
-        arch: &str,
-        classifier: &'static str,
-    ) -> Result<M, WeightError> {
+        arch: Arch,
+    ) -> Result<Net, WeightError> {
         // Applied here rather than by the store, so that both formats load alike: every
         // tensor is offered (`check_complete` lists all problems at once), and burn, which
         // keeps the dtype a file declares, gets f32 for a model that computes in f32. f16
@@ -342,7 +325,7 @@ impl<'a> Load<'a> {
         // counts as read, not "unused"), and the model's parameters it would have filled are
         // not missing.
         let (replaced, tensors): (Vec<_>, Vec<_>) = tensors.values().cloned().partition(|tensor| {
-            self.head != Head::Pretrained && tensor.name.starts_with(classifier)
+            self.head != Head::Pretrained && tensor.name.starts_with(arch.classifier())
         });
         let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
         let mut result = model.apply(tensors, None, Some(Box::new(adapter)), true);
@@ -351,7 +334,7 @@ impl<'a> Load<'a> {
             .retain(|(path, _)| !replaced.iter().any(|tensor| tensor.name == *path));
         check_complete(&result).map_err(|problems| WeightError::Mismatch {
             path: self.path.to_path_buf(),
-            arch: arch.to_string(),
+            arch: arch.name().to_string(),
             problems,
         })?;
         Ok(model)
@@ -423,7 +406,7 @@ fn sniff_format(path: &Path) -> Result<WeightFormat, WeightError> {
     })
 }
 
-/// Reads the file's tensor names and shapes and recognises the ResNet they make.
+/// Reads the file's tensor names and shapes and recognises the network they make.
 fn read_info<S: ModuleStore>(
     path: &Path,
     format: WeightFormat,
@@ -440,64 +423,106 @@ fn read_info<S: ModuleStore>(
         .iter()
         .map(|(name, tensor)| (name.clone(), tensor.shape.to_vec()))
         .collect();
-    let (arch, base_width, num_classes) =
-        describe(&shapes).map_err(|reason| WeightError::NotResNet {
+    let (arch, width_mult, num_classes) =
+        describe(&shapes).map_err(|reason| WeightError::NotTorchvision {
             path: path.to_path_buf(),
             reason,
         })?;
     Ok(WeightInfo {
         format,
         arch,
-        base_width,
+        width_mult,
         num_classes,
     })
 }
 
-/// The widest first stage accepted (torchvision's is 64): a guard against files whose shapes
-/// ask for a model too big to build.
-const MAX_BASE_WIDTH: usize = 1024;
+/// The widest model accepted, as torchvision's `width_mult`: a guard against files whose shapes
+/// ask for a model too big to build (ResNet: a first stage of 1024).
+const MAX_WIDTH_MULT: f64 = 16.0;
 
-/// Recognises (arch, base width, classes) from a state dict's names and shapes.
-fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, usize, usize), String> {
+/// Recognises (arch, width, classes) from a state dict's names and shapes: the family by the
+/// name of its final Linear, the member by its blocks, the width by one layer's channels.
+/// What the shapes leave open, loading checks: every tensor against the model built.
+fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, f64, usize), String> {
     let shape_of = |name: &str| {
         shapes
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, shape)| shape.as_slice())
     };
+    // The distinct `<prefix>N` indices (blocks of a stage, entries of a Sequential).
+    let entries = |prefix: &str| {
+        shapes
+            .iter()
+            .filter_map(|(name, _)| name.strip_prefix(prefix)?.split('.').next())
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    let classes = |name: &str| match shape_of(name) {
+        Some(&[classes, inputs]) if classes > 0 && inputs > 0 => Ok((classes, inputs)),
+        _ => Err(format!("no 2-d `{name}` with at least one class")),
+    };
+    let width = |width_mult: f64| {
+        if width_mult > 0.0 && width_mult <= MAX_WIDTH_MULT {
+            Ok(width_mult)
+        } else {
+            Err(format!(
+                "its channels make a model {width_mult:.3} times torchvision's width, more \
+                 than the {MAX_WIDTH_MULT} accepted"
+            ))
+        }
+    };
+    if shapes.is_empty() {
+        return Err("the file holds no tensors".into());
+    }
+    if shape_of("classifier.3.weight").is_some() {
+        let (num_classes, hidden) = classes("classifier.3.weight")?;
+        let variant = Variant::from_features(entries("features."))
+            .ok_or("its `features` match neither MobileNetV3 Large nor Small")?;
+        let width_mult = width(variant.width_of_hidden(hidden))?;
+        return Ok((
+            Arch::of(Family::MobileNetV3(variant)),
+            width_mult,
+            num_classes,
+        ));
+    }
+    if shape_of("classifier.1.weight").is_some() {
+        let (num_classes, last) = classes("classifier.1.weight")?;
+        let blocks: Vec<usize> = (1..=7)
+            .map(|i| entries(&format!("features.{i}.")))
+            .collect();
+        let (scale, width_mult) = Scale::recognise(&blocks, last).ok_or_else(|| {
+            format!("{blocks:?} blocks per stage match no EfficientNet from B0 to B3")
+        })?;
+        return Ok((
+            Arch::of(Family::EfficientNet(scale)),
+            width(width_mult)?,
+            num_classes,
+        ));
+    }
     let base_width = match shape_of("conv1.weight") {
-        Some([width @ 1..=MAX_BASE_WIDTH, 3, 7, 7]) => *width,
+        Some(&[width, 3, 7, 7]) if width > 0 => width,
         Some(shape) => {
             return Err(format!(
-                "`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7] with C from 1 to \
-                 {MAX_BASE_WIDTH}"
+                "`conv1.weight` has shape {shape:?}, expected [C, 3, 7, 7]"
             ));
         }
-        None if shapes.is_empty() => return Err("the file holds no tensors".into()),
         None => {
             return Err(format!(
-                "no `conv1.weight` among its {} tensors",
+                "none of ResNet's `conv1.weight`, MobileNetV3's `classifier.3.weight` or \
+                 EfficientNet's `classifier.1.weight` among its {} tensors",
                 shapes.len()
             ));
         }
     };
-    let num_classes = match shape_of("fc.weight") {
-        Some(&[classes, _]) if classes > 0 => classes,
-        _ => return Err("no 2-d `fc.weight` with at least one class".into()),
-    };
+    let width_mult = width(base_width as f64 / RESNET_BASE_WIDTH as f64)?;
+    let (num_classes, _) = classes("fc.weight")?;
     let bottleneck = shape_of("layer1.0.conv3.weight").is_some();
-    let blocks = [1, 2, 3, 4].map(|stage| {
-        let prefix = format!("layer{stage}.");
-        shapes
-            .iter()
-            .filter_map(|(name, _)| name.strip_prefix(&prefix)?.split('.').next())
-            .collect::<BTreeSet<_>>()
-            .len()
-    });
-    Arch::ALL
+    let blocks = [1, 2, 3, 4].map(|stage| entries(&format!("layer{stage}.")));
+    Depth::ALL
         .into_iter()
-        .find(|arch| arch.layers() == blocks && arch.bottleneck() == bottleneck)
-        .map(|arch| (arch, base_width, num_classes))
+        .find(|depth| depth.layers() == blocks && depth.bottleneck() == bottleneck)
+        .map(|depth| (Arch::of(Family::ResNet(depth)), width_mult, num_classes))
         .ok_or_else(|| {
             let kind = if bottleneck { "bottleneck" } else { "basic" };
             format!("{blocks:?} {kind} blocks per stage match no ResNet depth")

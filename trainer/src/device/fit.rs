@@ -131,7 +131,7 @@ fn way_out(batch: usize, fits: u64) -> String {
 #[cfg(test)]
 mod tests {
     use burn::prelude::*;
-    use shared::model::{Arch, ResNetConfig};
+    use shared::model::{Arch, NetConfig};
 
     use super::*;
     use crate::device::Limits;
@@ -148,7 +148,9 @@ mod tests {
 
     /// ResNet-18 at 224 px: 64 x 112 x 112 values, 3 MiB per view at most.
     fn resnet18() -> Footprint {
-        ResNetConfig::new().with_arch(Arch::Resnet18).footprint(224)
+        NetConfig::new()
+            .with_arch(Arch::Resnet18)
+            .footprint(224, &Device::flex())
     }
 
     #[test]

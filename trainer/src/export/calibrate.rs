@@ -51,7 +51,7 @@ pub fn fit(
             return Ok(none);
         }
     };
-    let net = load_safetensors_bytes(
+    let (net, _) = load_safetensors_bytes(
         Path::new(WEIGHTS_FILE),
         weights.to_vec(),
         Some(arch),
@@ -175,7 +175,7 @@ fn heatmap_scale(
         })
         .take(HEATMAP_PHOTOS)
         .unzip();
-    let per_pass = fit::inference_batch(16, &net.config().footprint(crop), compute)?;
+    let per_pass = fit::inference_batch(16, &net.footprint(crop), compute)?;
     let classes = net.num_classes();
     let mut values = Vec::new();
     for (pass, tasks) in inputs.chunks(per_pass).zip(tasks.chunks(per_pass)) {

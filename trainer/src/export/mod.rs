@@ -103,7 +103,7 @@ pub fn export(
     let manifest = Manifest {
         format_version,
         arch: config.arch,
-        base_width: config.base_width,
+        width_mult: config.width(),
         task: names.join(","),
         classes,
         tasks,

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 
 use crate::atomic::{is_leftover, write_atomic};
@@ -72,12 +73,46 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
 
     fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
         let path = run::checkpoint(&self.run, self.part, epoch);
-        let bytes = fs::read(&path).map_err(|err| {
-            CheckpointerError::Unknown(format!("reading {}: {err}", path.display()))
-        })?;
-        R::checkpoint_from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(CheckpointerError::Record)
+        let unknown =
+            |err: String| CheckpointerError::Unknown(format!("{}: {err}", path.display()));
+        let bytes = fs::read(&path).map_err(|err| unknown(err.to_string()))?;
+        let bytes = match self.part {
+            "model" => upgrade_model(bytes).map_err(|err| unknown(err.to_string()))?,
+            _ => bytes,
+        };
+        R::checkpoint_from_bytes(Bytes::from_bytes_vec(bytes)).map_err(CheckpointerError::Record)
     }
+}
+
+/// The variants of `shared::model::Net`, the first segment after `net.` in a model record.
+const NET_VARIANTS: [&str; 3] = ["ResNet", "MobileNetV3", "EfficientNet"];
+
+/// A model checkpoint's bytes, those written when the network was a bare ResNet
+/// (`net.conv1.weight`) renamed to its place in `Net` (`net.ResNet.conv1.weight`); the
+/// parameter ids, which the optimizer's state refers to, stay as they are.
+pub fn upgrade_model(bytes: Vec<u8>) -> Result<Vec<u8>, burn_pack::Error> {
+    let legacy = |name: &str| {
+        name.strip_prefix("net.")
+            .and_then(|rest| rest.split('.').next())
+            .is_some_and(|first| !NET_VARIANTS.contains(&first))
+    };
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.clone()))?;
+    if !reader.tensor_names().into_iter().any(legacy) {
+        return Ok(bytes);
+    }
+    let tensors = reader
+        .into_tensors()?
+        .into_iter()
+        .map(|tensor| {
+            let (name, dtype, shape, id, data) = tensor.into_parts()?;
+            let name = match legacy(&name) {
+                true => name.replacen("net.", "net.ResNet.", 1),
+                false => name,
+            };
+            Ok(burn_pack::Tensor::new(name, dtype, shape, id, data))
+        })
+        .collect::<Result<Vec<_>, burn_pack::Error>>()?;
+    Ok(burn_pack::Writer::new(tensors).into_bytes()?.to_vec())
 }
 
 /// The newest epoch with all its parts on disk.

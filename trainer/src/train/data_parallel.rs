@@ -34,7 +34,7 @@ pub fn combine(
     images: usize,
 ) -> Combined {
     let world = ranks::world();
-    let device = model.net.fc.weight.val().device().without_autodiff();
+    let device = model.net.device().without_autodiff();
     let mut flatten = Flatten {
         grads: &grads,
         device: &device,

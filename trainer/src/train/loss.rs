@@ -100,7 +100,7 @@ mod tests {
     use burn::optim::GradientsParams;
     use burn::tensor::Distribution;
     use shared::heads::TaskClasses;
-    use shared::model::{Arch, ResNetConfig};
+    use shared::model::{Arch, NetConfig};
 
     use super::*;
 
@@ -117,9 +117,9 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(7);
         let heads = heads();
-        let net = ResNetConfig::new()
+        let net = NetConfig::new()
             .with_arch(Arch::Resnet18)
-            .with_base_width(4)
+            .with_width_mult(4.0 / 64.0)
             .with_num_classes(heads.width())
             .init(&device);
         let images = Tensor::<4>::random([tasks.len(), 3, 32, 32], Distribution::Default, &device);
@@ -128,7 +128,7 @@ mod tests {
         let loss = scored.log_likelihoods.mean().neg();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         // burn's Linear weight is [inputs, outputs]: a head's outputs are columns.
-        let weight = grads.get::<2>(net.fc.weight.id).unwrap();
+        let weight = grads.get::<2>(net.final_linear().weight.id).unwrap();
         let [inputs, outputs] = weight.dims();
         let values = weight.into_data().try_to_vec::<f32>().unwrap();
         (0..outputs)

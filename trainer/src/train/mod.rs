@@ -1,4 +1,5 @@
-//! `trainer train`: fine-tunes a ResNet on a prepared run folder with burn-train's Learner.
+//! `trainer train`: fine-tunes a network of the zoo (`--arch`) on a prepared run folder with
+//! burn-train's Learner.
 //!
 //! The Learner runs the loop, the metrics and the checkpoints; this module supplies the
 //! pieces burn lacks: the image pipeline (`loader`), the FashionAI metrics (`metrics`),
@@ -34,7 +35,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use shared::bundle::{MAX_CROP, MIN_CROP};
 use shared::heads::Heads;
-use shared::model::{Arch, ResNet, ResNetConfig};
+use shared::model::{Arch, Family, Net, NetConfig, RESNET_BASE_WIDTH};
 use shared::precision::Precision;
 use shared::preprocess::InputSize;
 use shared::weights::{Head, inspect, load_torchvision};
@@ -54,7 +55,8 @@ use step::Classifier;
 /// The recipe: the tutorial's values are the defaults.
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainConfig {
-    /// ResNet depth: resnet18, resnet34, resnet50, resnet101 or resnet152.
+    /// The architecture, by torchvision's name: resnet18, resnet34, resnet50, resnet101,
+    /// resnet152, mobilenet_v3_large, mobilenet_v3_small, efficientnet_b0 to efficientnet_b3.
     #[arg(long, default_value = "resnet50")]
     pub arch: Arch,
     /// Starting weights: a torchvision `.pth`/`.safetensors` file, `imagenet` (torchvision's
@@ -95,10 +97,17 @@ pub struct TrainConfig {
     /// (ImageNet weights expect 224).
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
-    /// Channels of the first stage (64 = torchvision). Smaller values make a narrow model
-    /// for quick experiments; a pretrained weight file must have the same width.
-    #[arg(long, default_value_t = 64)]
-    pub base_width: usize,
+    /// torchvision's `width_mult`: every layer's channels times this (1 = torchvision's
+    /// models). Smaller values make a narrow model for quick experiments; a pretrained weight
+    /// file must have the same width.
+    #[arg(long, default_value_t = 1.0)]
+    #[serde(default = "full_width")]
+    pub width_mult: f64,
+    /// ResNet only: channels of the first stage (64 = torchvision), the same as
+    /// --width-mult N/64.
+    #[arg(long, conflicts_with = "width_mult")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_width: Option<usize>,
     /// Arithmetic of the convolutions: f32, or f16 from f32 master weights with dynamic loss
     /// scaling (mixed precision: faster on GPUs with f16 matrix units).
     #[arg(long, value_enum, default_value = "f32")]
@@ -115,6 +124,11 @@ pub struct TrainConfig {
 /// `accumulate` of run settings written before `--accumulate` existed.
 fn one() -> usize {
     1
+}
+
+/// `width_mult` of run settings written before it existed (they say `base_width`).
+fn full_width() -> f64 {
+    1.0
 }
 
 impl Default for TrainConfig {
@@ -149,11 +163,18 @@ impl TrainConfig {
         }
         if !(MIN_CROP..=MAX_CROP).contains(&self.input_size) {
             bail!(
-                "--input-size must be from {MIN_CROP} to {MAX_CROP} (ResNet downsamples 32 times)"
+                "--input-size must be from {MIN_CROP} to {MAX_CROP} (the networks downsample 32 \
+                 times)"
             );
         }
-        if self.base_width == 0 {
-            bail!("--base-width must be at least 1");
+        match (self.base_width, self.arch.family()) {
+            (Some(0), _) => bail!("--base-width must be at least 1"),
+            (Some(_), Family::ResNet(_)) | (None, _) => {}
+            (Some(_), _) => bail!("--base-width is ResNet's; {} takes --width-mult", self.arch),
+        }
+        let width = self.width();
+        if !(width.is_finite() && width > 0.0 && width <= 16.0) {
+            bail!("--width-mult must be a number above 0, at most 16");
         }
         if !(self.loss_scale.is_finite() && self.loss_scale > 0.0) {
             bail!("--loss-scale must be a positive number");
@@ -166,12 +187,19 @@ impl TrainConfig {
         self.batch_size / (ranks::world().size * self.accumulate)
     }
 
+    /// torchvision's `width_mult` of the network (`--base-width N` is N/64).
+    pub fn width(&self) -> f64 {
+        self.base_width.map_or(self.width_mult, |base| {
+            base as f64 / RESNET_BASE_WIDTH as f64
+        })
+    }
+
     /// The network this recipe trains, with `classes` outputs.
-    pub fn model(&self, classes: usize) -> ResNetConfig {
-        ResNetConfig::new()
+    pub fn model(&self, classes: usize) -> NetConfig {
+        NetConfig::new()
             .with_arch(self.arch)
             .with_num_classes(classes)
-            .with_base_width(self.base_width)
+            .with_width_mult(self.width())
     }
 }
 
@@ -271,7 +299,7 @@ fn train_from(
     }
     let footprint = config
         .model(heads.width())
-        .footprint(config.input_size as usize);
+        .footprint(config.input_size as usize, &Device::flex());
     let per_rank = config.batch_size / world.size;
     fit::check_training(per_rank, config.accumulate, &footprint, compute)?;
 
@@ -324,7 +352,7 @@ fn train_from(
 fn starting_point(
     run: &Path,
     config: &TrainConfig,
-    net: &ResNet,
+    net: &Net,
     last_epoch: Option<usize>,
 ) -> Result<String> {
     let mut digests = vec![shared::sha256::hex(&serde_json::to_vec(config)?)];
@@ -544,7 +572,7 @@ fn new_settings(run: &Path, config: &TrainConfig) -> Result<TrainConfig> {
     Ok(config.clone())
 }
 
-/// A pretrained ResNet with a new classifier of `outputs`, or a random one, moved to the
+/// A pretrained network with a new final Linear of `outputs`, or a random one, moved to the
 /// training `device`. It is initialised on the seeded CPU backend whatever the device, so
 /// that the same seed gives the same starting weights on every backend.
 fn initial_model(
@@ -552,7 +580,7 @@ fn initial_model(
     outputs: usize,
     cache: Option<&Path>,
     device: &Device,
-) -> Result<ResNet> {
+) -> Result<Net> {
     let cpu = Device::flex();
     cpu.seed(config.seed);
     let cpu = cpu.autodiff();
@@ -561,12 +589,12 @@ fn initial_model(
     let weights = ranks::in_turn(|| pretrained.resolve(config.arch, cache.map(Path::to_path_buf)))?;
     let net = match weights {
         Some(path) => {
-            let width = inspect(&path)?.base_width;
-            if config.base_width != width {
+            let width = inspect(&path)?.width_mult;
+            if (width - config.width()).abs() > 1e-9 {
                 bail!(
-                    "{} has base width {width}, not --base-width {}",
+                    "{} has width {width}, not --width-mult {}",
                     path.display(),
-                    config.base_width
+                    config.width()
                 );
             }
             ranks::say(format_args!("starting from {}", path.display()));

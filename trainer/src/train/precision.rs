@@ -1,5 +1,5 @@
 //! `--precision f16`: mixed-precision training. The convolutions compute in f16 (the matrix
-//! units' format on GPUs) from f32 master weights (`shared::model::ResNet::forward_in`);
+//! units' format on GPUs) from f32 master weights (`shared::model::Net::forward_in`);
 //! BatchNorm, the loss and the optimiser stay f32. Small gradients would underflow f16, so
 //! the loss is scaled up before the backward pass and the gradients scaled back down, with
 //! the scale adapted as PyTorch's `GradScaler` does: halved (and the step skipped) when a

@@ -10,7 +10,7 @@ use burn::tensor::ExecutionError;
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use shared::heads::Heads;
-use shared::model::ResNet;
+use shared::model::Net;
 use shared::precision::Precision;
 use shared::tasks::Mark;
 
@@ -22,11 +22,11 @@ use super::metrics::RankingInput;
 use super::precision::LossScaler;
 use crate::ranks;
 
-/// The ResNet as burn-train sees it. A wrapper because burn-train's step traits and the
+/// The network as burn-train sees it. A wrapper because burn-train's step traits and the
 /// model live in other crates.
 #[derive(Module, Debug)]
 pub struct Classifier {
-    pub net: ResNet,
+    pub net: Net,
     /// The tasks and classes of `net`'s outputs.
     #[module(skip)]
     pub heads: Heads,
@@ -41,7 +41,7 @@ pub struct Classifier {
 
 impl Classifier {
     /// The model as `config` trains it: in f32, or in mixed precision from its loss scale.
-    pub fn new(net: ResNet, heads: Heads, config: &TrainConfig) -> Self {
+    pub fn new(net: Net, heads: Heads, config: &TrainConfig) -> Self {
         let mixed =
             (config.precision == Precision::F16).then(|| LossScaler::new(config.loss_scale));
         Self {
@@ -363,7 +363,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let config = TrainConfig {
             arch: Arch::Resnet18,
-            base_width: 4,
+            width_mult: 4.0 / 64.0,
             input_size: 32,
             batch_size: 4,
             accumulate: 2,
