@@ -149,7 +149,8 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// `trainer demo`, the main job on a machine without FashionAI data, in a small size.
+/// `trainer demo`, the main job on a machine without FashionAI data, in a small size, with a
+/// mobile architecture (the ResNet path is every other test's).
 #[test]
 fn demo_runs_the_whole_workflow() {
     let dir = temp_dir("demo");
@@ -164,10 +165,16 @@ fn demo_runs_the_whole_workflow() {
         "10",
         "--epochs",
         "2",
+        "--arch",
+        "mobilenet_v3_small",
         "--device",
         "cpu",
     ]);
-    assert!(demo.status.success());
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
     assert!(String::from_utf8_lossy(&demo.stdout).contains("generated toy dataset"));
     for file in [
         "run/metrics.json",
@@ -184,7 +191,10 @@ fn demo_runs_the_whole_workflow() {
             .count(),
         12
     );
-    assert_eq!(read_json(&bundle.join("manifest.json"))["precision"], "f16");
+    let manifest = read_json(&bundle.join("manifest.json"));
+    assert_eq!(manifest["precision"], "f16");
+    assert_eq!(manifest["arch"], "mobilenet_v3_small");
+    assert_eq!(manifest["width_mult"], 0.25);
 }
 
 /// Ctrl-C (SIGINT) stops training cleanly after the current batch, with complete checkpoints

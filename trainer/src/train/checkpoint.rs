@@ -140,3 +140,75 @@ pub fn remove_partial_writes(run: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::prelude::*;
+    use burn::store::ModuleRecord;
+    use shared::model::{Arch, Net, NetConfig, ResNet, ResNetConfig};
+
+    use super::*;
+
+    /// A model record as checkpoints held it when the network was a bare ResNet.
+    #[derive(Module, Debug)]
+    struct Legacy {
+        net: ResNet,
+    }
+
+    #[derive(Module, Debug)]
+    struct Current {
+        net: Net,
+    }
+
+    fn values(net: &Net) -> Vec<f32> {
+        net.final_linear()
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    /// An old record loads into today's model after the rename, every tensor used and the
+    /// parameter ids kept (the optimizer's state is keyed by them); a new record is left alone.
+    #[test]
+    fn legacy_model_records_are_renamed() {
+        let device = Device::flex();
+        let legacy = Legacy {
+            net: ResNetConfig::new()
+                .with_base_width(4)
+                .with_num_classes(3)
+                .init(&device),
+        };
+        let id = legacy.net.fc.weight.id;
+        let fc: Vec<f32> = legacy
+            .net
+            .fc
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let bytes = legacy.into_record().into_bytes().unwrap().to_vec();
+
+        let fresh = || Current {
+            net: NetConfig::new()
+                .with_arch(Arch::Resnet50)
+                .with_width_mult(4.0 / 64.0)
+                .with_num_classes(3)
+                .init(&device),
+        };
+        let old = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.clone())).unwrap();
+        assert!(
+            fresh().try_load_record(old).is_err(),
+            "the old names fit as they are"
+        );
+
+        let upgraded = upgrade_model(bytes).unwrap();
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(upgraded.clone())).unwrap();
+        let loaded = fresh().try_load_record(record).unwrap();
+        assert_eq!(values(&loaded.net), fc);
+        assert_eq!(loaded.net.final_linear().weight.id, id);
+        assert_eq!(upgrade_model(upgraded.clone()).unwrap(), upgraded);
+    }
+}
