@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """An ONNX export of a web bundle's network, for comparing the page with ONNX Runtime Web on
-the same weights (`scripts/bench-web.sh`). The bundle's `model.safetensors` uses torchvision's
-tensor names, so it loads into torchvision's ResNet as it is; the export is fp32 with a fixed
-batch of one, as the page classifies one photo at a time. Needs torch, torchvision, onnx.
+the same weights (`scripts/bench-web.sh`, `scripts/bench-zoo.sh`). The bundle's
+`model.safetensors` uses torchvision's tensor names, so it loads into torchvision's model of
+the manifest's `arch` as it is; the export is fp32 with a fixed batch of one, as the page
+classifies one photo at a time. Needs torch, torchvision, onnx.
 
     python3 tools/export_onnx.py target/bench-web/bundle target/bench-web/model.onnx
 """
@@ -19,9 +20,14 @@ from safetensors.torch import load_file
 def main():
     bundle, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     manifest = json.loads((bundle / "manifest.json").read_text())
-    if manifest["base_width"] != 64:
-        sys.exit(f"{bundle}: base width {manifest['base_width']} is not a torchvision ResNet")
-    model = torchvision.models.get_model(manifest["arch"], num_classes=len(manifest["classes"]))
+    # Bundles from before the model zoo gave ResNet's width as `base_width` (64 at width 1).
+    width = manifest.get("width_mult", manifest.get("base_width", 64) / 64)
+    if width != 1:
+        sys.exit(f"{bundle}: width {width} is not torchvision's {manifest['arch']}")
+    tasks = manifest.get("tasks") or []
+    # Each task's classes, then (for several tasks) the garment head's one output per task.
+    outputs = len(manifest.get("classes") or []) or sum(len(t["classes"]) + 1 for t in tasks)
+    model = torchvision.models.get_model(manifest["arch"], num_classes=outputs)
     state = {k: v.float() for k, v in load_file(bundle / manifest["weights"]["file"]).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     wrong = [k for k in missing if not k.endswith("num_batches_tracked")] + unexpected

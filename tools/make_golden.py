@@ -13,10 +13,18 @@ Writes shared/tests/golden/. The tests themselves never need PyTorch.
 * resnet50_w8.pth, resnet18_w8.safetensors: real torch-written state dicts of
   reduced-width (8 instead of 64 channels) torchvision ResNets, and their logits.
 * mobilenet_v3_small_w25.pth, mobilenet_v3_large_w25.safetensors, efficientnet_b1_w25.pth,
-  efficientnet_b3_w25.safetensors, mobile_logits.json: torchvision's own MobileNetV3 and
-  EfficientNet constructors at width_mult 0.25, saved by torch, and their logits.
+  efficientnet_b3_w25.safetensors, convnext_tiny_w25.pth, zoo_logits.json: torchvision's own
+  MobileNetV3, EfficientNet and ConvNeXt constructors at a quarter of the width, saved by
+  torch, and their logits.
+* mobilenet_v3_large_formula.json, efficientnet_b0_formula.json, convnext_tiny_formula.json
+  (and the first two's *_formula_stats.safetensors: BatchNorm's running statistics): each
+  zoo family's full-size model with formula parameters, and its logits for a PNG photo
+  through the architecture's weights' transforms.
 * preprocess/: source images and what torchvision's
-  Resize(256, BICUBIC) + CenterCrop(224) (+ ten crops) make of them.
+  Resize(256, BICUBIC) + CenterCrop(224) (+ ten crops) and Resize(236, BILINEAR) +
+  CenterCrop(224) make of them.
+* transforms.json: the resize, crop and filter of torchvision's ImageNet weights per
+  architecture.
 """
 
 import copy
@@ -31,6 +39,7 @@ from PIL import Image, ImageDraw, ImageOps
 from safetensors.torch import save_file
 from torch import nn
 from torchvision import transforms as T
+from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
@@ -139,6 +148,75 @@ def formula_resnet50():
     }
 
 
+def formula_rule(name, module, shape):
+    """(offset, scale) of a parameter of the zoo's full-size formula models: He-uniform
+    convolutions and Linears, norms' scales near 1 and shifts near 0, small biases, and
+    ConvNeXt's layer scales near 0.1 (its blocks' branches add up over 18 blocks)."""
+    if name.endswith("layer_scale"):
+        return 0.1, 0.05
+    if isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
+        return (1.0, 0.2) if name.endswith("weight") else (0.0, 0.2)
+    if name.endswith("bias"):
+        return 0.0, 0.1
+    fan_in = int(np.prod(shape[1:]))
+    return 0.0, float(np.sqrt(6.0 / fan_in))
+
+
+def formula_zoo_model(arch):
+    """torchvision's full-size `arch` (1000 classes) with every parameter from the formula,
+    BatchNorm's running statistics measured on random images as training leaves them (made-up
+    statistics fade the mobile families' input out, see `calibrate_bn`; they go in a small
+    safetensors file), and its logits for a generated PNG through the architecture's weights'
+    transforms, in float64 with torch's own float32 error."""
+    model = torchvision.models.get_model(arch, num_classes=1000)
+    modules = dict(model.named_modules())
+    params = []
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            offset, scale = formula_rule(name, modules[name.rsplit(".", 1)[0]], tuple(p.shape))
+            p.copy_(torch.from_numpy(formula(name, tuple(p.shape), offset, scale)))
+            params.append({"name": name, "shape": list(p.shape), "offset": offset, "scale": scale})
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if norms:
+        g = torch.Generator().manual_seed(17)
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        with torch.no_grad():
+            for _ in range(4):
+                model(torch.randn(8, 3, 224, 224, generator=g))
+        stats = {
+            name: tensor.clone()
+            for name, tensor in model.state_dict().items()
+            if name.endswith(("running_mean", "running_var"))
+        }
+        save_file(stats, os.path.join(OUT, f"{arch}_formula_stats.safetensors"))
+    model.eval()
+    transforms = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.transforms()
+    size = (transforms.resize_size[0], transforms.crop_size[0])
+    photo = Image.open(os.path.join(OUT, "preprocess", "landscape.png")).convert("RGB")
+    x = T.Compose([
+        T.Resize(size[0], interpolation=transforms.interpolation),
+        T.CenterCrop(size[1]),
+        T.ToTensor(),
+        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ])(photo).unsqueeze(0)
+    f64 = logits(copy.deepcopy(model).double(), x.double())
+    error = max(
+        ((f32.double() - f64).abs().max() / f64.abs().max()).item()
+        for f32 in float32_logits(model, x.float())
+    )
+    print("%s formula logits: std %.3f, max |%.3f|, torch float32 error %.1e"
+          % (arch, f64.std(), f64.abs().max(), error))
+    return {
+        "photo": "preprocess/landscape.png",
+        "params": params,
+        "logits": f64.numpy().tolist(),
+        "torch_f32_error": error,
+    }
+
+
 def randomise_bn_stats(model, seed):
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
@@ -185,6 +263,7 @@ def calibrate_bn(model, seed):
     every image would give the same logits."""
     g = torch.Generator().manual_seed(seed)
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momentum = {m: m.momentum for m in norms}
     for m in norms:
         m.weight.data.copy_(1.0 + 0.2 * torch.randn(m.num_features, generator=g))
         m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
@@ -194,6 +273,9 @@ def calibrate_bn(model, seed):
     with torch.no_grad():
         for _ in range(4):
             model(torch.randn(8, 3, 64, 64, generator=g))
+    # The family's own momentum again, for whatever trains the model next.
+    for m in norms:
+        m.momentum = momentum[m]
     model.eval()
 
 
@@ -216,7 +298,30 @@ def narrow_efficientnet(arch, depth_mult, num_classes):
     return EfficientNet(setting, dropout=0.2, num_classes=num_classes, last_channel=last_channel)
 
 
-def mobile_models():
+def narrow_convnext(num_classes):
+    """ConvNeXt-Tiny's stages at a quarter of its channels (24, 48, 96, 192)."""
+    widths = [24, 48, 96, 192]
+    setting = [
+        CNBlockConfig(width, widths[i + 1] if i < 3 else None, blocks)
+        for i, (width, blocks) in enumerate(zip(widths, [3, 3, 9, 3]))
+    ]
+    return ConvNeXt(setting, stochastic_depth_prob=0.0, num_classes=num_classes)
+
+
+def randomise_layer_norms(model, seed):
+    """Random LayerNorm scales and shifts, and layer scales of about 0.5 instead of 1e-6 (at
+    which every block would add next to nothing, and a wrong branch would go unseen)."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        if name.endswith("layer_scale"):
+            p.data.copy_(0.25 + 0.5 * torch.rand(p.shape, generator=g))
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm):
+            m.weight.data.copy_(1.0 + 0.2 * torch.randn(m.weight.shape, generator=g))
+            m.bias.data.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+
+
+def zoo_models():
     torch.manual_seed(3)
     small = torchvision.models.mobilenet_v3_small(width_mult=0.25, num_classes=6)
     randomise_biases(small, 5)
@@ -234,12 +339,18 @@ def mobile_models():
     randomise_biases(b3, 11)
     calibrate_bn(b3, 10)
     save_file(b3.state_dict(), os.path.join(OUT, "efficientnet_b3_w25.safetensors"))
+    torch.manual_seed(13)
+    convnext = narrow_convnext(4)
+    randomise_biases(convnext, 14)
+    randomise_layer_norms(convnext, 15)
+    torch.save(convnext.eval().state_dict(), os.path.join(OUT, "convnext_tiny_w25.pth"))
     x = formula_input(2, 64)
     models = {
         "mobilenet_v3_small_w25": small,
         "mobilenet_v3_large_w25": large,
         "efficientnet_b1_w25": b1,
         "efficientnet_b3_w25": b3,
+        "convnext_tiny_w25": convnext,
     }
     out = {"input": {"name": "input", "shape": [2, 3, 64, 64], "offset": 0.0, "scale": 2.0}}
     for name, model in models.items():
@@ -297,6 +408,7 @@ def preprocessing():
         ("rotated.jpg", (400, 300), "exif6"),
     ]
     resize = T.Resize(256, interpolation=T.InterpolationMode.BICUBIC)
+    bilinear_resize = T.Resize(236, interpolation=T.InterpolationMode.BILINEAR)
     crop = T.CenterCrop(224)
     normalize = T.Compose([T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     for i, (file, size, kind) in enumerate(specs):
@@ -317,6 +429,9 @@ def preprocessing():
         resized = resize(upright)
         center = crop(resized)
         center.save(os.path.join(folder, file.rsplit(".", 1)[0] + ".center.png"))
+        # ConvNeXt-Tiny's weights' transforms: Resize(236, BILINEAR) + CenterCrop(224).
+        bilinear = bilinear_resize(upright)
+        crop(bilinear).save(os.path.join(folder, file.rsplit(".", 1)[0] + ".bilinear.png"))
         tensor = normalize(center)
         tens = [normalize(c) for c in T.TenCrop(224)(resized)]
         cases.append(
@@ -324,6 +439,8 @@ def preprocessing():
                 "file": file,
                 "resized": list(resized.size),
                 "center_crop": file.rsplit(".", 1)[0] + ".center.png",
+                "bilinear_resized": list(bilinear.size),
+                "bilinear_crop": file.rsplit(".", 1)[0] + ".bilinear.png",
                 # Spot values of the normalised tensor, [channel, y, x, value].
                 "normalized_samples": [
                     [c, y, x, float(tensor[c, y, x])]
@@ -336,11 +453,33 @@ def preprocessing():
     return cases
 
 
+def weight_transforms():
+    """The evaluation transforms of torchvision's ImageNet weights (V1) per architecture, read
+    from its weight enums (no download): what `Arch::input_size` must say."""
+    names = [
+        "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0", "efficientnet_b1",
+        "efficientnet_b2", "efficientnet_b3", "convnext_tiny",
+    ] + [f"resnet{depth}" for depth in (18, 34, 50, 101, 152)]
+    out = {}
+    for name in names:
+        transforms = torchvision.models.get_model_weights(name).IMAGENET1K_V1.transforms()
+        out[name] = {
+            "resize": transforms.resize_size[0],
+            "crop": transforms.crop_size[0],
+            "interpolation": transforms.interpolation.value,
+        }
+    return out
+
+
 GOLDENS = {
     "resnet50_formula.json": lambda: formula_resnet50(),
     "narrow_logits.json": lambda: narrow_models(),
-    "mobile_logits.json": lambda: mobile_models(),
+    "zoo_logits.json": lambda: zoo_models(),
     "preprocess.json": lambda: preprocessing(),
+    "transforms.json": lambda: weight_transforms(),
+    "mobilenet_v3_large_formula.json": lambda: formula_zoo_model("mobilenet_v3_large"),
+    "efficientnet_b0_formula.json": lambda: formula_zoo_model("efficientnet_b0"),
+    "convnext_tiny_formula.json": lambda: formula_zoo_model("convnext_tiny"),
 }
 
 
@@ -348,7 +487,7 @@ def main(names):
     os.makedirs(OUT, exist_ok=True)
     for name in names or GOLDENS:
         with open(os.path.join(OUT, name), "w") as f:
-            json.dump(GOLDENS[name](), f, indent=None if name == "resnet50_formula.json" else 1)
+            json.dump(GOLDENS[name](), f, indent=None if name.endswith("_formula.json") else 1)
     print("torch", torch.__version__, "torchvision", torchvision.__version__, "-> wrote", OUT)
 
 

@@ -14,7 +14,7 @@ use crate::calibration::Calibration;
 use crate::heads::{Heads, TaskClasses};
 use crate::model::{Arch, Net, RESNET_BASE_WIDTH};
 use crate::precision::Precision;
-use crate::preprocess::{InputSize, MEAN, STD};
+use crate::preprocess::{InputSize, Interpolation, MEAN, STD};
 use crate::weights::{WeightError, load_safetensors_bytes};
 
 /// The manifest format of a model of one task.
@@ -31,10 +31,13 @@ pub const MAX_CROP: u32 = 2048;
 /// How images are prepared for the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
-    /// Shorter side after the (bicubic) resize.
+    /// Shorter side after the resize.
     pub resize: u32,
     /// Side of the centre crop the network sees.
     pub crop: u32,
+    /// The resize's filter (bundles written before it was named: bicubic).
+    #[serde(default)]
+    pub interpolation: Interpolation,
     pub mean: [f32; 3],
     pub std: [f32; 3],
 }
@@ -44,6 +47,7 @@ impl Preprocessing {
         Preprocessing {
             resize: size.resize,
             crop: size.crop,
+            interpolation: size.interpolation,
             mean: MEAN,
             std: STD,
         }
@@ -53,6 +57,7 @@ impl Preprocessing {
         InputSize {
             resize: self.resize,
             crop: self.crop,
+            interpolation: self.interpolation,
         }
     }
 }

@@ -45,7 +45,7 @@ pub fn manifest(data: &[u8]) -> bool {
 /// A photo (JPEG, PNG or WebP, sniffed), through decoding, EXIF orientation, the size limits,
 /// the bicubic resize, the crops and normalisation.
 pub fn image(data: &[u8]) -> bool {
-    let size = InputSize::with_crop(32);
+    let size = InputSize::IMAGENET.with_crop(32);
     if eval_input(data, size).is_err() {
         return false;
     }

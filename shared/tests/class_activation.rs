@@ -3,20 +3,16 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use shared::model::{Arch, Family, NetConfig};
+use shared::model::{Arch, NetConfig};
 
 #[test]
 fn cam_means_plus_bias_are_the_logits() {
     let device = Device::flex();
     for arch in Arch::ALL {
-        let width_mult = match arch.family() {
-            Family::ResNet(_) => 4.0 / 64.0,
-            _ => 0.25,
-        };
         let net = NetConfig::new()
             .with_arch(arch)
             .with_num_classes(3)
-            .with_width_mult(width_mult)
+            .with_width_mult(0.25)
             .init(&device);
         let images = Tensor::<4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
 

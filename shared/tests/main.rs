@@ -6,8 +6,8 @@ mod common;
 #[cfg(feature = "download")]
 mod download;
 mod fuzz_corpus;
-mod mobile_parity;
 mod preprocess_inputs;
 mod preprocess_parity;
 mod resnet_parity;
 mod weight_errors;
+mod zoo_parity;

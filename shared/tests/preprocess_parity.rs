@@ -1,15 +1,22 @@
 //! Our preprocessing equals torchvision's `Resize(256, BICUBIC) + CenterCrop(224) + ToTensor +
-//! Normalize` (and `TenCrop`) on PIL, for the generated pictures of `tools/make_golden.py`.
+//! Normalize` (and `TenCrop`), and `Resize(236, BILINEAR) + CenterCrop(224)`, on PIL, for the
+//! generated pictures of `tools/make_golden.py`; each architecture's sizes and filter are its
+//! torchvision weights'.
 
 use crate::common::{golden, read_json};
 use serde::Deserialize;
-use shared::preprocess::{self, CROP, InputSize, RESIZE};
+use std::collections::BTreeMap;
+
+use shared::model::{Arch, Family};
+use shared::preprocess::{self, CROP, InputSize, Interpolation, RESIZE};
 
 #[derive(Deserialize)]
 struct Case {
     file: String,
     resized: [u32; 2],
     center_crop: String,
+    bilinear_resized: [u32; 2],
+    bilinear_crop: String,
     normalized_samples: Vec<(usize, usize, usize, f32)>,
     ten_crop_means: Vec<[f32; 3]>,
 }
@@ -24,7 +31,11 @@ fn source(case: &Case) -> Vec<u8> {
 
 /// torchvision's normalised centre crop, from PIL's crop saved losslessly by the script.
 fn reference(case: &Case) -> Vec<f32> {
-    let crop = image::open(golden("preprocess").join(&case.center_crop))
+    normalized_png(&case.center_crop)
+}
+
+fn normalized_png(file: &str) -> Vec<f32> {
+    let crop = image::open(golden("preprocess").join(file))
         .unwrap()
         .into_rgb8();
     preprocess::normalize(&crop)
@@ -39,8 +50,15 @@ fn mean_abs_error(a: &[f32], b: &[f32]) -> f32 {
 fn resize_gives_torchvision_sizes() {
     for case in cases() {
         let decoded = preprocess::decode_rgb(&source(&case)).unwrap();
-        let resized = preprocess::resize_shorter_side(&decoded, RESIZE);
+        let resized = preprocess::resize_shorter_side(&decoded, RESIZE, Interpolation::Bicubic);
         assert_eq!(resized.dimensions(), case.resized.into(), "{}", case.file);
+        let resized = preprocess::resize_shorter_side(&decoded, 236, Interpolation::Bilinear);
+        assert_eq!(
+            resized.dimensions(),
+            case.bilinear_resized.into(),
+            "{}",
+            case.file
+        );
     }
 }
 
@@ -48,24 +66,62 @@ fn resize_gives_torchvision_sizes() {
 fn center_crop_matches_torchvision() {
     for case in cases() {
         let ours = preprocess::eval_input(&source(&case), InputSize::IMAGENET).unwrap();
-        let theirs = reference(&case);
-        assert_eq!(ours.len(), 3 * (CROP * CROP) as usize);
-        let error = mean_abs_error(&ours, &theirs);
-        eprintln!("{}: mean abs error {error:.2e}", case.file);
-        if case.file.ends_with(".png") {
-            // Lossless sources decode identically, and our resize is Pillow's to the bit.
-            let differing = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
-            assert_eq!(
-                differing, 0,
-                "{}: values differ from torchvision's",
-                case.file
-            );
-        } else {
-            // JPEG decoders (libjpeg-turbo in PIL, zune-jpeg here) differ by a level here
-            // and there, mostly in chroma upsampling.
-            assert!(error < 1e-2, "{}: mean abs error {error}", case.file);
-        }
+        compare(&case.file, &ours, &reference(&case));
     }
+}
+
+/// ConvNeXt-Tiny's pipeline: Pillow's bilinear filter, to the bit on lossless sources.
+#[test]
+fn bilinear_center_crop_matches_torchvision() {
+    for case in cases() {
+        let size = Arch::ConvnextTiny.input_size();
+        let ours = preprocess::eval_input(&source(&case), size).unwrap();
+        compare(&case.file, &ours, &normalized_png(&case.bilinear_crop));
+    }
+}
+
+/// Our input against torchvision's: equal for PNG sources, close for JPEGs.
+fn compare(file: &str, ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), 3 * (CROP * CROP) as usize);
+    let error = mean_abs_error(ours, theirs);
+    eprintln!("{file}: mean abs error {error:.2e}");
+    if file.ends_with(".png") {
+        // Lossless sources decode identically, and our resize is Pillow's to the bit.
+        let differing = ours.iter().zip(theirs).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 0, "{file}: values differ from torchvision's");
+    } else {
+        // JPEG decoders (libjpeg-turbo in PIL, zune-jpeg here) differ by a level here
+        // and there, mostly in chroma upsampling.
+        assert!(error < 1e-2, "{file}: mean abs error {error}");
+    }
+}
+
+#[derive(Deserialize, PartialEq, Debug)]
+struct Transforms {
+    resize: u32,
+    crop: u32,
+    interpolation: Interpolation,
+}
+
+/// Every architecture's resize, crop and filter are those of its torchvision weights'
+/// `transforms()`, but ResNet's filter, which keeps the tutorial's bicubic.
+#[test]
+fn each_architecture_has_its_weights_transforms() {
+    let table: BTreeMap<String, Transforms> = read_json("transforms.json");
+    assert_eq!(table.len(), Arch::ALL.len());
+    for arch in Arch::ALL {
+        let size = arch.input_size();
+        let ours = Transforms {
+            resize: size.resize,
+            crop: size.crop,
+            interpolation: match arch.family() {
+                Family::ResNet(_) => Interpolation::Bilinear,
+                _ => size.interpolation,
+            },
+        };
+        assert_eq!(ours, table[arch.name()], "{arch}");
+    }
+    assert_eq!(Arch::Resnet50.input_size(), InputSize::IMAGENET);
 }
 
 #[test]

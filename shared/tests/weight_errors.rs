@@ -124,8 +124,8 @@ fn a_state_dict_of_something_else() {
         err,
         format!(
             "{}: not a torchvision state dict of a known architecture: none of ResNet's \
-             `conv1.weight`, MobileNetV3's `classifier.3.weight` or EfficientNet's \
-             `classifier.1.weight` among its 1 tensors",
+             `conv1.weight`, MobileNetV3's `classifier.3.weight`, EfficientNet's \
+             `classifier.1.weight` or ConvNeXt's `classifier.2.weight` among its 1 tensors",
             path.display()
         )
     );
@@ -185,5 +185,48 @@ fn shapes_asking_for_a_huge_model_are_refused_before_it_is_built() {
             )),
             "{err}"
         );
+    }
+}
+
+/// Another family's file than asked for: the family the file holds, named.
+#[test]
+fn a_mobilenet_file_given_as_convnext() {
+    let path = golden("mobilenet_v3_small_w25.pth");
+    let err = load(&path, Some(Arch::ConvnextTiny))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: holds mobilenet_v3_small weights, but convnext_tiny was asked for",
+            path.display()
+        )
+    );
+}
+
+/// A truncated EfficientNet file, in either format, is unreadable, and said so; the loader
+/// does not panic on any cut.
+#[test]
+fn truncated_efficientnet_files_are_unreadable() {
+    let dir = temp_dir("truncated-efficientnet");
+    for (file, format) in [
+        ("efficientnet_b1_w25.pth", "PyTorch"),
+        ("efficientnet_b3_w25.safetensors", "safetensors"),
+    ] {
+        let bytes = std::fs::read(golden(file)).unwrap();
+        let path = dir.join(file);
+        for cut in [bytes.len() / 3, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let err = load(&path, Some(Arch::EfficientnetB1)).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(err, WeightError::Unreadable { .. }),
+                "{file} cut at {cut}: {message}"
+            );
+            assert!(
+                message.starts_with(&format!("{}: cannot read {format} weights", path.display())),
+                "{message}"
+            );
+        }
     }
 }

@@ -132,8 +132,12 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
     if !world.is_root() {
         return Ok(());
     }
-    let pipeline =
-        (args.pipeline_images > 0).then(|| measure_pipeline(args.pipeline_images, args.input_size));
+    let pipeline = (args.pipeline_images > 0).then(|| {
+        measure_pipeline(
+            args.pipeline_images,
+            args.arch.input_size().with_crop(args.input_size),
+        )
+    });
     if let Some(rate) = pipeline {
         println!(
             "input pipeline (decode 600x800 JPEG, resize, crop, flip, normalise): {rate:.1} images/s on {} threads",
@@ -168,7 +172,7 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
         batch_size,
         accumulate: args.accumulate,
         lr_steps: vec![],
-        input_size: args.input_size,
+        input_size: Some(args.input_size),
         precision: args.precision,
         ..TrainConfig::default()
     };
@@ -269,7 +273,7 @@ fn measure_allreduce(values: usize) -> AllReduce {
 }
 
 /// Training preprocessing of photo-sized JPEGs on every core, as the loader runs it.
-fn measure_pipeline(images: usize, input_size: u32) -> f64 {
+fn measure_pipeline(images: usize, size: InputSize) -> f64 {
     let photo = RgbImage::from_fn(600, 800, |x, y| {
         Rgb([(x % 251) as u8, (y % 241) as u8, ((x * y) % 239) as u8])
     });
@@ -278,7 +282,6 @@ fn measure_pipeline(images: usize, input_size: u32) -> f64 {
         .write_to(&mut jpeg, ImageFormat::Jpeg)
         .expect("encoding a JPEG in memory");
     let jpeg = jpeg.into_inner();
-    let size = InputSize::with_crop(input_size);
     let started = Instant::now();
     let decoded = (0..images)
         .into_par_iter()

@@ -193,7 +193,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         lr: 0.02,
         lr_steps: vec![args.epochs * 2 / 3],
         lr_factor: 0.5,
-        input_size: 64,
+        input_size: Some(64),
         width_mult: 0.25,
         ..TrainConfig::default()
     };

@@ -14,7 +14,7 @@ use shared::calibration::Calibration;
 use shared::heads::Heads;
 use shared::model::Net;
 use shared::preprocess::InputSize;
-use shared::weights::{Head, load_torchvision};
+use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::data::DatasetInfo;
 use crate::run;
@@ -77,7 +77,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
         net: model.net,
         calibrations: vec![None; heads.tasks().len()],
         heads,
-        size: InputSize::with_crop(config.input_size),
+        size: config.input(),
         source: path.to_path_buf(),
     })
 }
@@ -127,6 +127,8 @@ pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result
         return load_checkpoint(path, device);
     }
     let net = load_torchvision(path, None, Head::Pretrained, device)?;
+    // As torchvision's weights of the architecture are evaluated.
+    let size = inspect(path)?.arch.input_size();
     let count = net.num_classes();
     let classes = match labels {
         Some(file) => {
@@ -153,7 +155,7 @@ pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result
     Ok(Trained {
         net,
         heads: Heads::single("torchvision", classes)?,
-        size: InputSize::IMAGENET,
+        size,
         calibrations: vec![None],
         source: path.to_path_buf(),
     })

@@ -6,7 +6,6 @@ use anyhow::Result;
 use burn::prelude::*;
 use clap::{Args, Subcommand};
 use shared::model::Arch;
-use shared::preprocess::CROP;
 use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::pretrained::Pretrained;
@@ -69,7 +68,8 @@ fn check(file: &std::path::Path) -> Result<()> {
     let device = Device::flex();
     let model = load_torchvision(file, None, Head::Pretrained, &device)?;
     let parameters = model.num_params();
-    let logits = model.forward(Tensor::zeros([1, 3, CROP as usize, CROP as usize], &device));
+    let crop = info.arch.input_size().crop as usize;
+    let logits = model.forward(Tensor::zeros([1, 3, crop, crop], &device));
     let values = crate::device::read(logits, "a forward pass")?;
     anyhow::ensure!(
         values.iter().all(|v| v.is_finite()),

@@ -14,7 +14,7 @@ fn torchvision_weights_with_a_labels_file() {
         .save(&photo)
         .unwrap();
     let weights =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/resnet18/initial.safetensors");
     let (weights, photo) = (weights.to_str().unwrap(), photo.to_str().unwrap());
 
     let classify = |options: &[&str]| {

@@ -28,7 +28,7 @@ fn auto_never_picks_a_software_gpu() {
         .save(&photo)
         .unwrap();
     let weights =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/resnet18/initial.safetensors");
     let classified = trainer(&[
         "classify",
         "--device",

@@ -36,8 +36,8 @@ fn trains_on_wgpu_like_on_the_cpu() {
             .as_u64()
             .unwrap()
             / 8;
-        let weights =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+        let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/sgd/resnet18/initial.safetensors");
         let epoch_count = if device == "gpu" { "2" } else { "1" };
         #[rustfmt::skip]
         let args = [
@@ -99,7 +99,7 @@ fn mixed_precision_trains_like_f32() {
     let data = dir.join("data");
     fashionai_root(&data, 24, &[]);
     let weights =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/initial.safetensors");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sgd/resnet18/initial.safetensors");
     let mut curves = Vec::new();
     for precision in ["f32", "f16"] {
         let run = dir.join(precision);

@@ -77,7 +77,8 @@ pub async fn predict(
             rgba,
             width,
             height,
-        } => rgb_from_rgba(rgba, width, height).map(|rgb| resize_shorter_side(&rgb, size.resize)),
+        } => rgb_from_rgba(rgba, width, height)
+            .map(|rgb| resize_shorter_side(&rgb, size.resize, size.interpolation)),
     }
     .map_err(|err| match err {
         ImageError::UnknownFormat | ImageError::UnsupportedFormat { .. } => {

@@ -4,7 +4,9 @@
 // webgpu execution providers. Run by scripts/bench-web.sh, which makes the ResNet-50 bundle and
 // its ONNX export; results go into BENCHMARKS.md by hand.
 //
-// Usage: node web/tests/bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N]
+// Usage: node web/tests/bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N] [--cpu] [--json FILE]
+// (--cpu: only the page's CPU path and ORT's wasm one, as scripts/bench-zoo.sh runs it for each
+// architecture: WebGPU through SwiftShader takes seconds per photo)
 
 import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,8 +17,13 @@ const root = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
+const cpuAt = args.indexOf('--cpu');
+const cpuOnly = cpuAt >= 0 && args.splice(cpuAt, 1).length > 0;
+const jsonAt = args.indexOf('--json');
+const jsonFile = jsonAt >= 0 ? args.splice(jsonAt, 2)[1] : null;
+const rows = []; // what --json writes: each path's numbers
 const [bundle, onnx, ...photos] = args;
-if (!onnx || photos.length === 0) throw new Error('usage: bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N]');
+if (!onnx || photos.length === 0) throw new Error('usage: bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N] [--cpu] [--json FILE]');
 
 const site = join(root, 'target', 'bench-site');
 rmSync(site, { recursive: true, force: true });
@@ -53,7 +60,7 @@ async function classify(page, photo, count) {
 
 console.log('\n| path | model ready (s) | first prediction (s) | per image, median of later ones (ms) |');
 console.log('|---|---|---|---|');
-for (const backend of ['webgpu', 'cpu']) {
+for (const backend of cpuOnly ? ['cpu'] : ['webgpu', 'cpu']) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const start = Date.now();
@@ -66,13 +73,14 @@ for (const backend of ['webgpu', 'cpu']) {
   const times = [];
   for (let i = 0; i < runs; i++) times.push(await classify(page, photos[(i + 1) % photos.length], i + 2));
   console.log(`| ${where} | ${ready.toFixed(1)} | ${first.toFixed(1)} | ${median(times)} (${times.join(', ')}) |`);
+  rows.push({ path: `page, ${backend}`, ready_s: ready, first_s: first, ms: median(times), times });
   await context.close();
 }
 
 // ONNX Runtime Web on one thread (the page's CPU path has one; without cross-origin isolation
 // ORT's wasm has no threads either), the same 224 px input, output read back to JavaScript.
 const ort = JSON.parse(readFileSync(join(root, 'node_modules', 'onnxruntime-web', 'package.json')));
-for (const provider of ['webgpu', 'wasm']) {
+for (const provider of cpuOnly ? ['wasm'] : ['webgpu', 'wasm']) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const start = Date.now();
@@ -102,8 +110,15 @@ for (const provider of ['webgpu', 'wasm']) {
     const navigation = await page.evaluate(() => performance.timeOrigin);
     const since = (t) => ((navigation + t - start) / 1000).toFixed(1);
     console.log(`| ONNX Runtime Web ${ort.version}, ${provider} | ${since(result.ready)} | ${since(result.first)} | ${median(result.times)} (${result.times.join(', ')}) |`);
+    rows.push({ path: `ort ${ort.version}, ${provider}`, ready_s: Number(since(result.ready)), first_s: Number(since(result.first)), ms: median(result.times), times: result.times });
   }
   await context.close();
 }
 await browser.close();
 server.close();
+if (jsonFile) {
+  writeFileSync(jsonFile, JSON.stringify({
+    arch: manifest.arch, crop: manifest.preprocessing.crop, wasm_bytes: wasm.length,
+    bundle_bytes: statSync(join(site, 'model', manifest.weights.file)).size, rows,
+  }, null, 1));
+}

@@ -1,6 +1,7 @@
 // The page in a real browser (Debian's chromium, driven by playwright-core), on the WebGPU
 // path (SwiftShader) and on the CPU path: it must give the probabilities `trainer classify
-// --json` gives for the same photos and bundle, a clear message for each bad file, load the
+// --json` gives for the same photos and bundle (of a ResNet, and of users' MobileNetV3-Small
+// and ConvNeXt-Tiny bundles), a clear message for each bad file, load the
 // model from the Cache API on the second visit, and refuse a damaged bundle. Then 50 photos
 // dropped at once (the bad-input corpus among them), bundles too large to load, and a browser
 // that gives the page too little memory for a big photo or bundle.
@@ -49,6 +50,17 @@ const multiPhotos = MULTI_TASKS.map((task) => join(work, 'multi-demo', 'data', '
     cpSync(path, copy);
     return copy;
   });
+
+// Models of the other families, as users' bundles: MobileNetV3-Small (bilinear resize,
+// depthwise convolutions, SE, Hardswish, a two-Linear head) and ConvNeXt-Tiny (LayerNorm,
+// GELU, layer scale; no BatchNorm).
+const ZOO = ['mobilenet_v3_small', 'convnext_tiny'].map((arch) => {
+  const bundle = join(work, `${arch}-bundle`);
+  log(`training the demo model as ${arch}`);
+  execFileSync(trainer, ['demo', '--arch', arch, '--out', join(work, `${arch}-demo`), '--bundle', bundle,
+    '--per-class', '4', '--epochs', '1', '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return { arch, bundle, manifest: JSON.parse(readFileSync(join(bundle, 'manifest.json'))) };
+});
 
 const toyPhotos = join(work, 'demo', 'data', 'Images', 'skirt_length_labels');
 const photos = join(work, 'photos');
@@ -99,6 +111,7 @@ for (const [name, message] of Object.entries(BAD)) {
 const flagged = [...expected.values()].filter((a) => a.unsure).length;
 assert.ok(flagged > 0 && flagged < exported.length, `${flagged} of ${exported.length} photos unsure`);
 
+for (const zoo of ZOO) zoo.expected = classifyAll(zoo.bundle, files);
 const multiManifest = JSON.parse(readFileSync(join(multiBundle, 'manifest.json')));
 assert.deepEqual(multiManifest.tasks.map((t) => t.name), MULTI_TASKS);
 const multiExpected = classifyAll(multiBundle, multiPhotos);
@@ -357,6 +370,23 @@ try {
       const want = multiExpected.get(row[0]);
       assert.equal(row[2], want.garment.tasks[want.garment.top], row[0]);
       assert.equal(row[6], skirt.classes[want.tasks[0].top], row[0]);
+    }
+
+    // The other families' bundles: the same probabilities as the command line's, each photo
+    // resized as the architecture's manifest says.
+    for (const { arch, bundle, manifest: zooManifest, expected: answers } of ZOO) {
+      await dropFiles(page, [join(bundle, 'manifest.json'), join(bundle, 'model.safetensors')]);
+      await page.waitForFunction((a) => document.querySelector('#model-info').textContent.includes(`Model: ${a} `), arch);
+      await page.click('#clear');
+      await page.setInputFiles('#picker', files);
+      for (const card of await cardsDone(page, files.length)) {
+        const want = answers.get(card.name);
+        if (want.error) continue; // the bad files, checked above with the published model
+        assert.equal(card.state, 'done', `${backend}, ${arch}: ${card.name}: ${card.message}`);
+        const worst = checkAnswer(card.answers.tasks[0], want, zooManifest.calibration, `${backend}, ${arch}: ${card.name}`);
+        log(`${backend}, ${arch}: ${card.name}: ${card.answer}, ${card.time}, max |page - trainer| = ${worst.toExponential(1)}`);
+      }
+      await page.screenshot({ path: join(work, `page-${backend}-${arch}.png`), fullPage: true });
     }
     await context.close();
   }

@@ -46,7 +46,7 @@ impl Scale {
     }
 
     /// Blocks per stage.
-    fn blocks(self) -> Vec<usize> {
+    pub(crate) fn blocks(self) -> Vec<usize> {
         let depth = self.multipliers().1;
         STAGES
             .iter()
@@ -137,10 +137,10 @@ pub struct EfficientNet {
 
 impl EfficientNetConfig {
     pub fn init(&self, device: &Device) -> EfficientNet {
-        let (width, depth, dropout) = self.scale.multipliers();
+        let (width, _, dropout) = self.scale.multipliers();
         let width = self.width_mult.unwrap_or(width);
         let adjust = |channels: usize| make_divisible(channels as f64 * width, 8);
-        let blocks = |count: usize| (count as f64 * depth).ceil() as usize;
+        let blocks = self.scale.blocks();
         let mut features = vec![Feature::Conv(conv_norm_act(
             3,
             adjust(STAGES[0].3),
@@ -148,13 +148,13 @@ impl EfficientNetConfig {
             Act::Silu,
             device,
         ))];
-        let total: usize = STAGES.iter().map(|stage| blocks(stage.5)).sum();
+        let total: usize = blocks.iter().sum();
         let mut index = 0;
-        for (ratio, kernel, stride, input, out, count) in STAGES {
+        for ((ratio, kernel, stride, input, out, _), count) in STAGES.into_iter().zip(blocks) {
             let out = adjust(out);
             let mut input = adjust(input);
             let mut stage = Vec::new();
-            for block in 0..blocks(count) {
+            for block in 0..count {
                 let expanded = make_divisible((input * ratio) as f64, 8);
                 let spec = BlockSpec {
                     input,

@@ -1,9 +1,9 @@
 //! What one image costs a network in memory, computed from the architecture alone, so that a
 //! batch can be sized to a device before any tensor exists: ResNet's from its configuration,
-//! the mobile families' by walking their layers' (lazily allocated) parameter shapes.
+//! the other families' by walking their layers' (lazily allocated) parameter shapes.
 
-use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
+use burn::nn::{LayerNorm, Linear, PaddingConfig2d};
 
 use super::layers::{BlockPart, ConvUnit, InvertedResidual};
 use super::resnet::{Depth, ResNetConfig};
@@ -110,11 +110,46 @@ impl Walk {
         (self.side, self.channels) = (1, outputs);
     }
 
-    /// A convolution as built (padding `(kernel - 1) / 2`), its output kept.
-    fn convolution(&mut self, conv: &Conv2d) {
+    /// A LayerNorm over the channels of the map: its scale and shift, its output kept.
+    pub(crate) fn layer_norm(&mut self, norm: &LayerNorm) {
+        self.footprint.parameters += layer_norm_parameters(norm);
+        self.keep(1);
+    }
+
+    /// A LayerNorm on the pooled vector: its parameters (its activations are negligible).
+    pub(crate) fn pooled_norm(&mut self, norm: &LayerNorm) {
+        self.footprint.parameters += layer_norm_parameters(norm);
+    }
+
+    /// A Linear at every position of the map (channels last), its output kept.
+    pub(crate) fn pointwise(&mut self, linear: &Linear) {
+        let [inputs, outputs] = linear.weight.lazy_shape().dims();
+        debug_assert_eq!(inputs, self.channels);
+        self.footprint.parameters += inputs * outputs + outputs;
+        self.channels = outputs;
+        self.keep(1);
+    }
+
+    /// An element-wise step (activation, scaling, sum), its output kept.
+    pub(crate) fn elementwise(&mut self) {
+        self.keep(1);
+    }
+
+    /// Parameters outside the layers walked (ConvNeXt's layer scale).
+    pub(crate) fn add_parameters(&mut self, values: usize) {
+        self.footprint.parameters += values;
+    }
+
+    /// A convolution as built (symmetric padding), its output kept.
+    pub(crate) fn convolution(&mut self, conv: &Conv2d) {
         let [_, in_per_group, kernel, _] = conv.weight.lazy_shape().dims();
         let stride = conv.stride[0];
-        let side = (self.side + 2 * ((kernel - 1) / 2) - kernel) / stride + 1;
+        let pad = match conv.padding {
+            PaddingConfig2d::Explicit(top, ..) => top,
+            PaddingConfig2d::Valid => 0,
+            PaddingConfig2d::Same => (kernel - 1) / 2,
+        };
+        let side = (self.side + 2 * pad - kernel) / stride + 1;
         let columns = kernel * kernel * self.channels * side * side;
         let footprint = &mut self.footprint;
         footprint.largest_columns = footprint.largest_columns.max(columns);
@@ -182,6 +217,12 @@ impl Walk {
     }
 }
 
+/// A LayerNorm's scale and shift.
+fn layer_norm_parameters(norm: &LayerNorm) -> usize {
+    let channels = norm.gamma.lazy_shape()[0];
+    channels + norm.beta.as_ref().map_or(0, |_| channels)
+}
+
 /// A convolution's weights and bias.
 fn parameters(conv: &Conv2d) -> usize {
     let weights = conv.weight.lazy_shape().num_elements();
@@ -192,7 +233,7 @@ fn parameters(conv: &Conv2d) -> usize {
 mod tests {
     use burn::prelude::*;
 
-    use super::super::{Arch, Family, NetConfig};
+    use super::super::{Arch, NetConfig};
 
     /// The walk visits the network's layers: its parameter count is the model's, for every
     /// architecture (a missed or doubled layer, or a wrong width, would change it).
@@ -200,13 +241,9 @@ mod tests {
     fn walks_the_same_layers_as_the_model() {
         let device = Device::flex();
         for arch in Arch::ALL {
-            let width_mult = match arch.family() {
-                Family::ResNet(_) => 4.0 / 64.0,
-                _ => 0.25,
-            };
             let config = NetConfig::new()
                 .with_arch(arch)
-                .with_width_mult(width_mult)
+                .with_width_mult(0.25)
                 .with_num_classes(6);
             let net = config.init(&device);
             assert_eq!(net.footprint(64).parameters, net.num_params(), "{arch}");
@@ -233,5 +270,18 @@ mod tests {
             .footprint(224, &Device::flex());
         assert_eq!(footprint.largest_activation, 64 * 112 * 112);
         assert_eq!(footprint.largest_columns, 25 * 120 * 28 * 28);
+    }
+
+    /// ConvNeXt-Tiny at 224 px: torchvision's 28,589,128 parameters (it has no buffers); the
+    /// first stage's 4x-wide Linear outputs (384 x 56 x 56) the largest tensors, its 7x7
+    /// depthwise taps over 96 x 56 x 56 the largest column matrix.
+    #[test]
+    fn convnext_tiny_sizes() {
+        let footprint = NetConfig::new()
+            .with_arch(Arch::ConvnextTiny)
+            .footprint(224, &Device::flex());
+        assert_eq!(footprint.parameters, 28_589_128);
+        assert_eq!(footprint.largest_activation, 384 * 56 * 56);
+        assert_eq!(footprint.largest_columns, 49 * 96 * 56 * 56);
     }
 }

@@ -284,19 +284,7 @@ impl InvertedResidual {
         if !self.residual {
             return out;
         }
-        let out = if self.stochastic_depth > 0.0 && out.device().is_autodiff() {
-            let keep = 1.0 - self.stochastic_depth;
-            let [batch, ..] = out.dims();
-            let rows = Tensor::<4>::random(
-                [batch, 1, 1, 1],
-                Distribution::Bernoulli(keep),
-                &out.device(),
-            );
-            out * rows.div_scalar(keep)
-        } else {
-            out
-        };
-        out + x
+        drop_rows(out, self.stochastic_depth) + x
     }
 
     /// The block's BatchNorms, in the module's order.
@@ -309,6 +297,23 @@ impl InvertedResidual {
             })
             .collect()
     }
+}
+
+/// torchvision's `StochasticDepth(probability, "row")`: in training (on an autodiff device),
+/// each image's `branch` is dropped with `probability` and the kept ones scaled up to keep the
+/// expectation; otherwise the branch as it is.
+pub fn drop_rows(branch: Tensor<4>, probability: f64) -> Tensor<4> {
+    if probability <= 0.0 || !branch.device().is_autodiff() {
+        return branch;
+    }
+    let keep = 1.0 - probability;
+    let [batch, ..] = branch.dims();
+    let rows = Tensor::<4>::random(
+        [batch, 1, 1, 1],
+        Distribution::Bernoulli(keep),
+        &branch.device(),
+    );
+    branch * rows.div_scalar(keep)
 }
 
 /// Global average pooling: `[batch, channels, h, w]` to `[batch, channels]`.

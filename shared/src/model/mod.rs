@@ -1,4 +1,4 @@
-//! The networks: torchvision's ResNet, MobileNetV3 and EfficientNet families, written with burn
+//! The networks: torchvision's ResNet, MobileNetV3, EfficientNet and ConvNeXt families, written with burn
 //! modules, behind one type, [`Net`], and one table of architectures, [`Arch`].
 //!
 //! In burn 0.22 modules carry no backend type parameter: the [`Device`](burn::prelude::Device)
@@ -6,6 +6,7 @@
 //! on every backend, and training wraps the device with `autodiff()`.
 
 mod block;
+mod convnext;
 mod efficientnet;
 mod footprint;
 mod layers;
@@ -16,6 +17,8 @@ mod resnet;
 mod zoo;
 
 pub use block::{BasicBlock, Block, Bottleneck, Downsample};
+pub(crate) use convnext::STAGES as CONVNEXT_STAGES;
+pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use efficientnet::{EfficientNet, EfficientNetConfig, Scale};
 pub use footprint::Footprint;
 pub use mobilenet_v3::{HeadPart, MobileNetV3, MobileNetV3Config, Variant};

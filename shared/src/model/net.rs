@@ -7,6 +7,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
+use super::convnext::{ConvNeXt, ConvNeXtConfig};
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::mobilenet_v3::{MobileNetV3, MobileNetV3Config};
 use super::norm::BatchNorm;
@@ -42,6 +43,13 @@ pub enum Net {
     ResNet(ResNet),
     MobileNetV3(MobileNetV3),
     EfficientNet(EfficientNet),
+    ConvNeXt(ConvNeXt),
+}
+
+impl Net {
+    /// The variants' names, in the order of the enum: the first segment of a parameter's path
+    /// in burn's records (`ResNet.conv1.weight`), which a legacy record lacks.
+    pub const VARIANTS: [&'static str; 4] = ["ResNet", "MobileNetV3", "EfficientNet", "ConvNeXt"];
 }
 
 impl NetConfig {
@@ -63,6 +71,12 @@ impl NetConfig {
             Family::EfficientNet(scale) => Net::EfficientNet(
                 EfficientNetConfig::new(scale)
                     .with_width_mult(efficientnet_width(scale, self.width_mult))
+                    .with_num_classes(self.num_classes)
+                    .init(device),
+            ),
+            Family::ConvNeXt => Net::ConvNeXt(
+                ConvNeXtConfig::new()
+                    .with_width_mult(self.width_mult)
                     .with_num_classes(self.num_classes)
                     .init(device),
             ),
@@ -109,6 +123,7 @@ impl Net {
             Net::ResNet(net) => net.features_in(images, dtype),
             Net::MobileNetV3(net) => net.features_in(images, dtype),
             Net::EfficientNet(net) => net.features_in(images, dtype),
+            Net::ConvNeXt(net) => net.features_in(images, dtype),
         }
     }
 
@@ -118,6 +133,7 @@ impl Net {
             Net::ResNet(net) => net.classify(features),
             Net::MobileNetV3(net) => net.classify(features),
             Net::EfficientNet(net) => net.classify(features),
+            Net::ConvNeXt(net) => net.classify(features),
         }
     }
 
@@ -129,6 +145,7 @@ impl Net {
             Net::ResNet(net) => net.class_activation_maps(features),
             Net::MobileNetV3(net) => net.class_activation_maps(features),
             Net::EfficientNet(net) => net.class_activation_maps(features),
+            Net::ConvNeXt(net) => net.class_activation_maps(features),
         }
     }
 
@@ -138,6 +155,7 @@ impl Net {
             Net::ResNet(net) => net.final_linear(),
             Net::MobileNetV3(net) => net.final_linear(),
             Net::EfficientNet(net) => net.final_linear(),
+            Net::ConvNeXt(net) => net.final_linear(),
         }
     }
 
@@ -153,6 +171,8 @@ impl Net {
             Net::ResNet(net) => net.batch_norms(),
             Net::MobileNetV3(net) => net.batch_norms(),
             Net::EfficientNet(net) => net.batch_norms(),
+            // Its LayerNorms keep no statistics.
+            Net::ConvNeXt(_) => Vec::new(),
         }
     }
 
@@ -167,6 +187,7 @@ impl Net {
             Net::ResNet(net) => net.config().footprint(crop),
             Net::MobileNetV3(net) => net.footprint(crop),
             Net::EfficientNet(net) => net.footprint(crop),
+            Net::ConvNeXt(net) => net.footprint(crop),
         }
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::efficientnet::Scale;
 use super::mobilenet_v3::Variant;
 use super::resnet::Depth;
+use crate::preprocess::{InputSize, Interpolation};
 
 /// Every architecture the trainer and the page know, by torchvision's model name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -33,6 +34,8 @@ pub enum Arch {
     EfficientnetB2,
     #[serde(rename = "efficientnet_b3")]
     EfficientnetB3,
+    #[serde(rename = "convnext_tiny")]
+    ConvnextTiny,
 }
 
 /// The family an architecture belongs to, with what picks its member.
@@ -41,10 +44,12 @@ pub enum Family {
     ResNet(Depth),
     MobileNetV3(Variant),
     EfficientNet(Scale),
+    /// ConvNeXt-Tiny, the one member.
+    ConvNeXt,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 11] = [
+    pub const ALL: [Arch; 12] = [
         Arch::Resnet18,
         Arch::Resnet34,
         Arch::Resnet50,
@@ -56,6 +61,7 @@ impl Arch {
         Arch::EfficientnetB1,
         Arch::EfficientnetB2,
         Arch::EfficientnetB3,
+        Arch::ConvnextTiny,
     ];
 
     pub fn family(self) -> Family {
@@ -71,6 +77,7 @@ impl Arch {
             Arch::EfficientnetB1 => Family::EfficientNet(Scale::B1),
             Arch::EfficientnetB2 => Family::EfficientNet(Scale::B2),
             Arch::EfficientnetB3 => Family::EfficientNet(Scale::B3),
+            Arch::ConvnextTiny => Family::ConvNeXt,
         }
     }
 
@@ -88,16 +95,41 @@ impl Arch {
             Family::ResNet(depth) => depth.name(),
             Family::MobileNetV3(variant) => variant.name(),
             Family::EfficientNet(scale) => scale.name(),
+            Family::ConvNeXt => "convnext_tiny",
         }
     }
 
     /// The prefix of the final Linear's parameters in torchvision's state dict: what
-    /// fine-tuning replaces (`fc`, `classifier.3`, `classifier.1`).
+    /// fine-tuning replaces (`fc`, `classifier.3`, `classifier.1`, `classifier.2`).
     pub fn classifier(self) -> &'static str {
         match self.family() {
             Family::ResNet(_) => "fc.",
             Family::MobileNetV3(_) => "classifier.3.",
             Family::EfficientNet(_) => "classifier.1.",
+            Family::ConvNeXt => "classifier.2.",
+        }
+    }
+}
+
+impl Arch {
+    /// The evaluation transforms of torchvision's ImageNet weights (`weights.transforms()`:
+    /// resize, crop, filter), which fine-tuning and the page keep; ResNet keeps the tutorial's
+    /// bicubic 256 -> 224 (torchvision's V1 weights: bilinear).
+    pub fn input_size(self) -> InputSize {
+        use Interpolation::{Bicubic, Bilinear};
+        let (resize, crop, interpolation) = match self.family() {
+            Family::ResNet(_) => return InputSize::IMAGENET,
+            Family::MobileNetV3(_) => (256, 224, Bilinear),
+            Family::EfficientNet(Scale::B0) => (256, 224, Bicubic),
+            Family::EfficientNet(Scale::B1) => (256, 240, Bicubic),
+            Family::EfficientNet(Scale::B2) => (288, 288, Bicubic),
+            Family::EfficientNet(Scale::B3) => (320, 300, Bicubic),
+            Family::ConvNeXt => (236, 224, Bilinear),
+        };
+        InputSize {
+            resize,
+            crop,
+            interpolation,
         }
     }
 }

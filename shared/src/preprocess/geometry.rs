@@ -3,12 +3,12 @@
 use image::{RgbImage, imageops};
 use rand::{Rng, RngExt};
 
-use super::resample::resize_bicubic;
+use super::resample::{Interpolation, resize};
 
-/// Resizes so that the shorter side is `short`, like torchvision's `Resize(short)` on a PIL
-/// image: the longer side becomes `int(short * long / short_side)` (truncated), and the filter
-/// is PIL's bicubic (Catmull-Rom, a = -0.5), widened when downscaling so it antialiases.
-pub fn resize_shorter_side(image: &RgbImage, short: u32) -> RgbImage {
+/// Resizes so that the shorter side is `short`, like torchvision's `Resize(short, filter)` on a
+/// PIL image: the longer side becomes `int(short * long / short_side)` (truncated), and the
+/// filter is PIL's, widened when downscaling so it antialiases.
+pub fn resize_shorter_side(image: &RgbImage, short: u32, filter: Interpolation) -> RgbImage {
     let (width, height) = image.dimensions();
     let (new_width, new_height) = if width <= height {
         (short, scaled_long_side(short, height, width))
@@ -18,7 +18,7 @@ pub fn resize_shorter_side(image: &RgbImage, short: u32) -> RgbImage {
     if (new_width, new_height) == (width, height) {
         return image.clone();
     }
-    resize_bicubic(image, new_width, new_height)
+    resize(image, new_width, new_height, filter)
 }
 
 /// `int(short * long / short_side)` as torchvision computes it (in floating point, truncated).

@@ -1,7 +1,8 @@
 //! Image preprocessing, the single implementation shared by the trainer and the web page.
 //!
-//! Evaluation: decode -> EXIF orientation -> RGB -> shorter side 256 (PIL bicubic) ->
-//! centre crop 224 -> normalise. Training swaps the centre crop for a random crop and a random
+//! Evaluation: decode -> EXIF orientation -> RGB -> shorter side 256 (PIL bicubic; each
+//! architecture's weights set the sizes and the filter, see [`InputSize`]) -> centre crop 224 ->
+//! normalise. Training swaps the centre crop for a random crop and a random
 //! horizontal flip; prediction can use ten crops.
 
 mod decode;
@@ -14,6 +15,7 @@ pub use decode::{
 };
 pub use geometry::{Window, resize_shorter_side, ten_crop};
 pub use normalize::{MEAN, STD, batch_tensor, normalize};
+pub use resample::Interpolation;
 
 use image::{RgbImage, imageops};
 use rand::{Rng, RngExt};
@@ -26,28 +28,31 @@ pub const CROP: u32 = 224;
 /// A normalised `[3, crop, crop]` network input.
 pub type Input = Vec<f32>;
 
-/// The resize and crop sides of a pipeline.
+/// The resize and crop sides of a pipeline, and the resize's filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputSize {
     /// Shorter side after the resize.
     pub resize: u32,
     /// Side of the square crop the network sees.
     pub crop: u32,
+    pub interpolation: Interpolation,
 }
 
 impl InputSize {
-    /// ImageNet's 256 -> 224, what pretrained weights expect.
+    /// The tutorial's 256 -> 224, bicubic: what ResNet's pretrained weights are fed here.
     pub const IMAGENET: Self = Self {
         resize: RESIZE,
         crop: CROP,
+        interpolation: Interpolation::Bicubic,
     };
 
-    /// A smaller (or larger) crop with ImageNet's resize-to-crop ratio of 256/224, for quick
-    /// experiments and tests.
-    pub fn with_crop(crop: u32) -> Self {
+    /// A smaller (or larger) crop with this pipeline's resize-to-crop ratio (rounded up) and
+    /// filter, for quick experiments and tests.
+    pub fn with_crop(self, crop: u32) -> Self {
         Self {
-            resize: (crop * RESIZE).div_ceil(CROP),
+            resize: (crop * self.resize).div_ceil(self.crop),
             crop,
+            interpolation: self.interpolation,
         }
     }
 }
@@ -60,7 +65,11 @@ impl Default for InputSize {
 
 /// Decodes and resizes: the part every pipeline shares, and the expensive one.
 pub fn load_resized(bytes: &[u8], size: InputSize) -> Result<RgbImage, ImageError> {
-    Ok(resize_shorter_side(&decode_rgb(bytes)?, size.resize))
+    Ok(resize_shorter_side(
+        &decode_rgb(bytes)?,
+        size.resize,
+        size.interpolation,
+    ))
 }
 
 /// Validation / inference input: the centre crop.

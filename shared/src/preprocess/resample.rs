@@ -1,12 +1,58 @@
-//! Pillow's bicubic resampling (`Image.resize(size, BICUBIC)`, libImaging/Resample.c),
-//! reproduced exactly: the same coefficients, the same 22-bit fixed-point arithmetic with
-//! rounding, horizontal pass first and an 8-bit intermediate image. Resizing crates use
-//! other precisions and pass orders, which shifts pixels by a level here and there; this
-//! makes our input bit-identical to what torchvision's pretrained models were fed.
+//! Pillow's bicubic and bilinear resampling (`Image.resize(size, BICUBIC | BILINEAR)`,
+//! libImaging/Resample.c), reproduced exactly: the same coefficients, the same 22-bit
+//! fixed-point arithmetic with rounding, horizontal pass first and an 8-bit intermediate image.
+//! Resizing crates use other precisions and pass orders, which shifts pixels by a level here and
+//! there; this makes our input bit-identical to what torchvision's pretrained models were fed.
 
 use image::RgbImage;
+use serde::{Deserialize, Serialize};
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// The resampling filter of the resize, as torchvision's weights define it per architecture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// Pillow's triangle filter, support 1 (torchvision's default: ResNet's, MobileNetV3's and
+    /// ConvNeXt's weights).
+    Bilinear,
+    /// Pillow's Catmull-Rom filter (a = -0.5), support 2: EfficientNet's weights, and the
+    /// tutorial's recipe for ResNet.
+    #[default]
+    Bicubic,
+}
+
+impl Interpolation {
+    /// The filter's half-width at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Interpolation::Bilinear => 1.0,
+            Interpolation::Bicubic => 2.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            Interpolation::Bilinear => bilinear(x),
+            Interpolation::Bicubic => bicubic(x),
+        }
+    }
+}
+
+impl core::fmt::Display for Interpolation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
+        })
+    }
+}
+
+/// Pillow's bilinear (triangle) kernel, support 1.
+fn bilinear(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 { 1.0 - x } else { 0.0 }
+}
 
 /// Pillow's bicubic kernel (a = -0.5), support 2.
 fn bicubic(x: f64) -> f64 {
@@ -31,10 +77,10 @@ struct Taps {
 impl Taps {
     /// `precompute_coeffs` + `normalize_coeffs_8bpc`: when downscaling the kernel is widened
     /// by the scale factor, which is what makes the resize antialiased.
-    fn new(in_size: usize, out_size: usize) -> Taps {
+    fn new(in_size: usize, out_size: usize, filter: Interpolation) -> Taps {
         let scale = in_size as f64 / out_size as f64;
         let filter_scale = scale.max(1.0);
-        let support = 2.0 * filter_scale;
+        let support = filter.support() * filter_scale;
         let mut first = Vec::with_capacity(out_size);
         let mut weights = Vec::with_capacity(out_size);
         for out in 0..out_size {
@@ -43,7 +89,7 @@ impl Taps {
             let min = ((center - support + 0.5) as i64).max(0) as usize;
             let max = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
             let mut taps: Vec<f64> = (min..max)
-                .map(|x| bicubic((x as f64 - center + 0.5) / filter_scale))
+                .map(|x| filter.weight((x as f64 - center + 0.5) / filter_scale))
                 .collect();
             let total: f64 = taps.iter().sum();
             if total != 0.0 {
@@ -76,13 +122,13 @@ impl Taps {
     }
 }
 
-/// Resizes an RGB image to `width`x`height` as Pillow's bicubic filter does.
-pub fn resize_bicubic(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+/// Resizes an RGB image to `width`x`height` as Pillow's `filter` does.
+pub fn resize(image: &RgbImage, width: u32, height: u32, filter: Interpolation) -> RgbImage {
     let (in_width, in_height) = (image.width() as usize, image.height() as usize);
     let (width, height) = (width as usize, height as usize);
     let src = image.as_raw();
 
-    let vertical = Taps::new(in_height, height);
+    let vertical = Taps::new(in_height, height, filter);
     // Only the rows the vertical pass reads go through the horizontal pass.
     let rows = if height == in_height {
         0..in_height
@@ -97,7 +143,7 @@ pub fn resize_bicubic(image: &RgbImage, width: u32, height: u32) -> RgbImage {
             in_width,
         )
     } else {
-        let horizontal = Taps::new(in_width, width);
+        let horizontal = Taps::new(in_width, width, filter);
         let mut mid = vec![0u8; rows.len() * width * 3];
         for (row, y) in rows.clone().enumerate() {
             let line = &src[y * in_width * 3..(y + 1) * in_width * 3];

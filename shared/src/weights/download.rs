@@ -56,6 +56,7 @@ pub fn imagenet_url(arch: Arch, weights: ImagenetWeights) -> Option<&'static str
         (EfficientnetB3, V1) => {
             "https://download.pytorch.org/models/efficientnet_b3_rwightman-b3899882.pth"
         }
+        (ConvnextTiny, V1) => "https://download.pytorch.org/models/convnext_tiny-983f1562.pth",
         (_, V2) => return None,
     })
 }

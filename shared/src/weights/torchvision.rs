@@ -23,7 +23,9 @@ use burn::tensor::DType;
 
 #[cfg(not(target_arch = "wasm32"))]
 use super::pickle_code::refuse_code;
-use crate::model::{Arch, Depth, Family, Net, NetConfig, RESNET_BASE_WIDTH, Scale, Variant};
+use crate::model::{
+    Arch, CONVNEXT_STAGES, Depth, Family, Net, NetConfig, RESNET_BASE_WIDTH, Scale, Variant,
+};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::precision::Precision;
 
@@ -62,6 +64,25 @@ pub struct WeightInfo {
     /// torchvision's `width_mult` (1 for its own weights; ResNet: base width / 64).
     pub width_mult: f64,
     pub num_classes: usize,
+}
+
+impl WeightInfo {
+    /// The file as the `expected` architecture where its tensors cannot tell the two apart:
+    /// EfficientNet-B1 and B2 have the same blocks, so a narrow B2 has the shapes of a B1 of
+    /// another `width_mult` (the same channels).
+    fn read_as(self, expected: Option<Arch>) -> WeightInfo {
+        match (self.arch.family(), expected) {
+            (Family::EfficientNet(found), Some(arch)) => match arch.family() {
+                Family::EfficientNet(wanted) if wanted.blocks() == found.blocks() => WeightInfo {
+                    arch,
+                    width_mult: self.width_mult * found.width() / wanted.width(),
+                    ..self
+                },
+                _ => self,
+            },
+            _ => self,
+        }
+    }
 }
 
 /// Why a weight file cannot be used. Every message names the file.
@@ -268,7 +289,7 @@ impl<'a> Load<'a> {
         device: &Device,
     ) -> Result<(Net, WeightInfo), WeightError> {
         let path = self.path.to_path_buf();
-        let info = read_info(self.path, self.format, &mut store)?;
+        let info = read_info(self.path, self.format, &mut store)?.read_as(expected);
         if let Some(expected) = expected.filter(|arch| *arch != info.arch) {
             return Err(WeightError::WrongArch {
                 path,
@@ -500,6 +521,28 @@ fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, f64, usize), Strin
             num_classes,
         ));
     }
+    if shape_of("classifier.2.weight").is_some() {
+        let (num_classes, _) = classes("classifier.2.weight")?;
+        let blocks: Vec<usize> = [1, 3, 5, 7]
+            .into_iter()
+            .map(|i| entries(&format!("features.{i}.")))
+            .collect();
+        let tiny = CONVNEXT_STAGES.map(|(_, blocks)| blocks);
+        if blocks != tiny {
+            return Err(format!(
+                "{blocks:?} blocks per stage match no ConvNeXt (Tiny has {tiny:?})"
+            ));
+        }
+        let stem = match shape_of("features.0.0.weight") {
+            Some(&[channels, 3, 4, 4]) if channels > 0 => channels,
+            _ => return Err("no ConvNeXt stem `features.0.0.weight` of shape [C, 3, 4, 4]".into()),
+        };
+        return Ok((
+            Arch::ConvnextTiny,
+            width(stem as f64 / CONVNEXT_STAGES[0].0 as f64)?,
+            num_classes,
+        ));
+    }
     let base_width = match shape_of("conv1.weight") {
         Some(&[width, 3, 7, 7]) if width > 0 => width,
         Some(shape) => {
@@ -509,8 +552,9 @@ fn describe(shapes: &[(String, Vec<usize>)]) -> Result<(Arch, f64, usize), Strin
         }
         None => {
             return Err(format!(
-                "none of ResNet's `conv1.weight`, MobileNetV3's `classifier.3.weight` or \
-                 EfficientNet's `classifier.1.weight` among its {} tensors",
+                "none of ResNet's `conv1.weight`, MobileNetV3's `classifier.3.weight`, \
+                 EfficientNet's `classifier.1.weight` or ConvNeXt's `classifier.2.weight` \
+                 among its {} tensors",
                 shapes.len()
             ));
         }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 
+use shared::model::Net;
+
 use crate::atomic::{is_leftover, write_atomic};
 use crate::device::{Compute, fit};
 use crate::ranks;
@@ -84,9 +86,6 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 }
 
-/// The variants of `shared::model::Net`, the first segment after `net.` in a model record.
-const NET_VARIANTS: [&str; 3] = ["ResNet", "MobileNetV3", "EfficientNet"];
-
 /// A model checkpoint's bytes, those written when the network was a bare ResNet
 /// (`net.conv1.weight`) renamed to its place in `Net` (`net.ResNet.conv1.weight`); the
 /// parameter ids, which the optimizer's state refers to, stay as they are.
@@ -94,7 +93,7 @@ pub fn upgrade_model(bytes: Vec<u8>) -> Result<Vec<u8>, burn_pack::Error> {
     let legacy = |name: &str| {
         name.strip_prefix("net.")
             .and_then(|rest| rest.split('.').next())
-            .is_some_and(|first| !NET_VARIANTS.contains(&first))
+            .is_some_and(|first| !Net::VARIANTS.contains(&first))
     };
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.clone()))?;
     if !reader.tensor_names().into_iter().any(legacy) {
@@ -210,5 +209,21 @@ mod tests {
         assert_eq!(values(&loaded.net), fc);
         assert_eq!(loaded.net.final_linear().weight.id, id);
         assert_eq!(upgrade_model(upgraded.clone()).unwrap(), upgraded);
+    }
+
+    /// Today's records of every architecture are left alone: each family's variant is among
+    /// `Net::VARIANTS` (one missing there would be renamed as if legacy, and fail to load).
+    #[test]
+    fn records_of_every_architecture_are_current() {
+        let device = Device::flex();
+        for arch in Arch::ALL {
+            let net = NetConfig::new()
+                .with_arch(arch)
+                .with_width_mult(0.25)
+                .with_num_classes(3)
+                .init(&device);
+            let bytes = Current { net }.into_record().into_bytes().unwrap().to_vec();
+            assert_eq!(upgrade_model(bytes.clone()).unwrap(), bytes, "{arch}");
+        }
     }
 }

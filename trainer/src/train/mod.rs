@@ -93,10 +93,11 @@ pub struct TrainConfig {
     /// Seed of the batch order, the crops and flips, and the new classifier's initialisation.
     #[arg(long, default_value_t = 1024)]
     pub seed: u64,
-    /// Side of the square the network sees; images are first resized to 256/224 of it
-    /// (ImageNet weights expect 224).
-    #[arg(long, default_value_t = 224)]
-    pub input_size: u32,
+    /// Side of the square the network sees (default: the architecture's, as its ImageNet
+    /// weights were evaluated: 224, efficientnet_b1 240, b2 288, b3 300); images are first
+    /// resized by the architecture's ratio (ResNet: to 256/224 of it).
+    #[arg(long)]
+    pub input_size: Option<u32>,
     /// torchvision's `width_mult`: every layer's channels times this (1 = torchvision's
     /// models). Smaller values make a narrow model for quick experiments; a pretrained weight
     /// file must have the same width.
@@ -144,6 +145,12 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The preprocessing: the architecture's, at `--input-size` when given.
+    pub fn input(&self) -> InputSize {
+        let size = self.arch.input_size();
+        self.input_size.map_or(size, |crop| size.with_crop(crop))
+    }
+
     /// Settings that cannot train, refused before anything starts.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
@@ -161,7 +168,7 @@ impl TrainConfig {
                 self.accumulate
             );
         }
-        if !(MIN_CROP..=MAX_CROP).contains(&self.input_size) {
+        if !(MIN_CROP..=MAX_CROP).contains(&self.input().crop) {
             bail!(
                 "--input-size must be from {MIN_CROP} to {MAX_CROP} (the networks downsample 32 \
                  times)"
@@ -299,7 +306,7 @@ fn train_from(
     }
     let footprint = config
         .model(heads.width())
-        .footprint(config.input_size as usize, &Device::flex());
+        .footprint(config.input().crop as usize, &Device::flex());
     let per_rank = config.batch_size / world.size;
     fit::check_training(per_rank, config.accumulate, &footprint, compute)?;
 
@@ -417,7 +424,7 @@ fn supervised_training(
     compute: &Compute,
     bad: &BadImages,
 ) -> Result<SupervisedTraining<Classifier>> {
-    let size = InputSize::with_crop(config.input_size);
+    let size = config.input();
     let train_loader = ImageLoader::new(
         manifest.train.clone(),
         config.batch_size,
@@ -658,8 +665,8 @@ mod tests {
         let config = TrainConfig::default();
         assert_eq!(config.arch, Arch::Resnet50);
         assert_eq!(
-            (config.epochs, config.batch_size, config.input_size),
-            (40, 64, 224)
+            (config.epochs, config.batch_size, config.input()),
+            (40, 64, InputSize::IMAGENET)
         );
         assert_eq!(
             (config.lr, config.momentum, config.weight_decay),

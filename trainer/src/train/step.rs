@@ -364,7 +364,7 @@ mod tests {
         let config = TrainConfig {
             arch: Arch::Resnet18,
             width_mult: 4.0 / 64.0,
-            input_size: 32,
+            input_size: Some(32),
             batch_size: 4,
             accumulate: 2,
             ..TrainConfig::default()
