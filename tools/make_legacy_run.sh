@@ -19,20 +19,20 @@ root=/tmp/fashionai-legacy
 rm -rf "$root" "$out"
 mkdir -p "$root" "$out/expected"
 settings=(--arch resnet18 --base-width 8 --input-size 32 --epochs 3 --batch-size 8 --lr 0.01
-    --lr-steps 2 --device cpu)
+    --lr-steps 2 --pretrained none --device cpu)
 
-"$old" demo --out "$root/demo" --bundle "$root/demo-bundle" --per-class 3 --epochs 1 --device cpu \
+"$old" demo --out "$root/demo" --bundle "$root/demo-bundle" --per-class 5 --epochs 1 --device cpu \
     > /dev/null
 mv "$root/demo/data" "$root/data"
 rm -rf "$root/demo" "$root/demo-bundle" "$root/data/Tests"
 
 # The whole run, uninterrupted: what resuming must reach.
-"$old" prepare --data "$root/data" --out "$root/full" > /dev/null
+"$old" prepare --data "$root/data" --out "$root/full" --val-fraction 0.3 > /dev/null
 "$old" train --run "$root/full" "${settings[@]}" > /dev/null
 cp "$root/full/metrics.json" "$out/expected/metrics-uninterrupted.json"
 
 # The same run killed once epoch 1 is saved.
-"$old" prepare --data "$root/data" --out "$root/run" > /dev/null
+"$old" prepare --data "$root/data" --out "$root/run" --val-fraction 0.3 > /dev/null
 "$old" train --run "$root/run" "${settings[@]}" > /dev/null 2>&1 &
 trainer=$!
 until [ -e "$root/run/checkpoint/scheduler-1.bpk" ]; do sleep 0.01; done
@@ -46,7 +46,7 @@ rm -rf "$root/run/checkpoint"/*.tmp* "$root/run/logs" 2>/dev/null || true
 photo=$(find "$root/data/Images" -name '*.jpg' | sort | head -1)
 "$old" eval --run "$root/run" --device cpu > /dev/null
 cp "$root/run/eval.json" "$out/expected/eval-epoch-1.json"
-rm -f "$root/run/eval.json" "$root/run/confusion.png"
+rm -f "$root/run/eval.json" "$root/run/confusion.png" "$root/run/curves.png"
 "$old" classify --json --device cpu --model "$root/run/checkpoint/model-1.bpk" "$photo" \
     > "$out/expected/classify-epoch-1.json"
 cp -r "$root/data" "$root/run" "$out/"
