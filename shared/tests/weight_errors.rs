@@ -1,6 +1,6 @@
 //! Wrong weight files are refused with a message that names the file and what is wrong.
 
-use crate::common::{golden, temp_dir, write_safetensors};
+use crate::common::{golden, read_safetensors, temp_dir, write_safetensors};
 use burn::prelude::*;
 use shared::model::Arch;
 use shared::weights::{Head, WeightError, load_torchvision};
@@ -11,21 +11,7 @@ fn load(path: &std::path::Path, arch: Option<Arch>) -> Result<(), WeightError> {
 
 /// The narrow ResNet-18 state dict as (name, shape, values), to be edited.
 fn resnet18_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(golden("resnet18_w8.safetensors")).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<_> = file
-        .tensors()
-        .into_iter()
-        .filter(|(_, view)| view.dtype() == safetensors::Dtype::F32)
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            (name, view.shape().to_vec(), values)
-        })
-        .collect();
+    let mut tensors = read_safetensors(&golden("resnet18_w8.safetensors"));
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     tensors
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::common::{
-    FormulaTensor, golden, read_json, relative_error, temp_dir, write_safetensors,
+    FormulaTensor, golden, read_json, read_safetensors, relative_error, temp_dir, write_safetensors,
 };
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -310,16 +310,7 @@ fn full_size_models_match_torchvision_on_a_photo() {
             .collect();
         let stats = golden(&format!("{arch}_formula_stats.safetensors"));
         if stats.exists() {
-            let bytes = std::fs::read(&stats).unwrap();
-            let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-            tensors.extend(file.tensors().into_iter().map(|(name, view)| {
-                let values = view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
-                (name, view.shape().to_vec(), values)
-            }));
+            tensors.extend(read_safetensors(&stats));
         }
         let path = dir.join(format!("{arch}.safetensors"));
         write_safetensors(&path, &tensors);

@@ -56,6 +56,24 @@ fn unit(i: u64, seed: u32) -> f64 {
     f64::from(x) / 4_294_967_296.0 * 2.0 - 1.0
 }
 
+/// The float32 tensors of a `.safetensors` file as (name, shape, values).
+pub fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    file.tensors()
+        .into_iter()
+        .filter(|(_, view)| view.dtype() == safetensors::Dtype::F32)
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect()
+}
+
 /// Writes float32 tensors (torch layout, torch names) as a `.safetensors` file.
 pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
     let bytes: Vec<Vec<u8>> = tensors
