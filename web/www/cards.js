@@ -199,7 +199,7 @@ export class Cards {
     element.dataset.answers = JSON.stringify({
       garment: p.garment?.probabilities ?? null,
       tasks: p.tasks.map((t) => ({
-        task: t.task, probabilities: t.probabilities, unsure: t.unsure, out_of_distribution: t.out_of_distribution,
+        task: t.task, probabilities: t.probabilities, logits: t.logits, unsure: t.unsure, out_of_distribution: t.out_of_distribution,
       })),
     });
     element.dataset.state = 'done';
