@@ -16,14 +16,15 @@ use serde::Serialize;
 use shared::heads::Heads;
 use shared::model::Arch;
 use shared::precision::Precision;
-use shared::preprocess::{self, InputSize};
+use shared::preprocess::InputSize;
 use shared::tasks::Mark;
 
 use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::ranks;
+use crate::recipe::{Augmentation, Recipe, TrainConfig};
 use crate::train::loader::Batch;
 use crate::train::step::Classifier;
-use crate::train::{TrainConfig, schedule};
+use crate::train::{optimizer, schedule};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -90,6 +91,8 @@ struct Report {
     models: Vec<ModelResult>,
     allreduce: Option<AllReduce>,
     pipeline_images_per_s: Option<f64>,
+    /// With `--recipe modern`'s augmentation.
+    modern_pipeline_images_per_s: Option<f64>,
     pipeline_threads: usize,
 }
 
@@ -132,15 +135,18 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
     if !world.is_root() {
         return Ok(());
     }
-    let pipeline = (args.pipeline_images > 0).then(|| {
-        measure_pipeline(
-            args.pipeline_images,
-            args.arch.input_size().with_crop(args.input_size),
-        )
-    });
-    if let Some(rate) = pipeline {
+    // The tutorial's augmentation, then `--recipe modern`'s.
+    let size = args.arch.input_size().with_crop(args.input_size);
+    let mut modern = TrainConfig::default();
+    Recipe::Modern.apply(&mut modern, &Default::default());
+    let [pipeline, modern_pipeline] = [TrainConfig::default().augmentation, modern.augmentation]
+        .map(|augmentation| {
+            (args.pipeline_images > 0)
+                .then(|| measure_pipeline(args.pipeline_images, size, &augmentation))
+        });
+    if let Some((rate, modern)) = pipeline.zip(modern_pipeline) {
         println!(
-            "input pipeline (decode 600x800 JPEG, resize, crop, flip, normalise): {rate:.1} images/s on {} threads",
+            "input pipeline (decode 600x800 JPEG, resize, crop, flip, normalise): {rate:.1} images/s on {} threads; with --recipe modern's augmentation (random resized crop, colour jitter): {modern:.1} images/s",
             rayon::current_num_threads()
         );
     }
@@ -154,6 +160,7 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
         models,
         allreduce,
         pipeline_images_per_s: pipeline,
+        modern_pipeline_images_per_s: modern_pipeline,
         pipeline_threads: rayon::current_num_threads(),
     };
     if let Some(path) = &args.json {
@@ -165,19 +172,18 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
 /// The trainer's own step (forward, cross-entropy, backward, SGD) on a synthetic batch, then
 /// a forward pass without autodiff, each timed after a synchronisation.
 fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Result<ModelResult> {
-    let config = TrainConfig {
-        arch: args.arch,
-        pretrained: "none".into(),
+    let mut config = TrainConfig {
         epochs: 1,
         batch_size,
         accumulate: args.accumulate,
-        lr_steps: vec![],
-        input_size: Some(args.input_size),
         precision: args.precision,
         ..TrainConfig::default()
     };
+    config.model.arch = args.arch;
+    config.model.pretrained = "none".into();
+    config.model.input_size = Some(args.input_size);
     config.validate()?;
-    let shape = config.model(args.classes);
+    let shape = config.net(args.classes);
     let footprint = shape.footprint(args.input_size as usize, &Device::flex());
     // This rank's part of each batch.
     let per_rank = batch_size / ranks::world().size;
@@ -187,11 +193,9 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     let net = shape.init(&train_device);
     let classes = (0..args.classes).map(|class| class.to_string()).collect();
     let heads = Heads::single("bench", classes)?;
-    let mut learner = Learner::new(
-        Classifier::new(net, heads, &config),
-        schedule::sgd(&config),
-        schedule::lr_schedule(&config, 1)?,
-    );
+    let model = Classifier::new(net, heads, &config);
+    let optim = optimizer::optimizer(&config.optimizer, &model);
+    let mut learner = Learner::new(model, optim, schedule::Schedule::new(&config, 1));
     let side = args.input_size as usize;
     let batch = |device: &Device| Batch {
         images: Tensor::random(
@@ -272,8 +276,9 @@ fn measure_allreduce(values: usize) -> AllReduce {
     }
 }
 
-/// Training preprocessing of photo-sized JPEGs on every core, as the loader runs it.
-fn measure_pipeline(images: usize, size: InputSize) -> f64 {
+/// Training preprocessing of photo-sized JPEGs on every core, as the loader runs it, with
+/// `augmentation`.
+fn measure_pipeline(images: usize, size: InputSize, augmentation: &Augmentation) -> f64 {
     let photo = RgbImage::from_fn(600, 800, |x, y| {
         Rgb([(x % 251) as u8, (y % 241) as u8, ((x * y) % 239) as u8])
     });
@@ -287,7 +292,7 @@ fn measure_pipeline(images: usize, size: InputSize) -> f64 {
         .into_par_iter()
         .filter(|&i| {
             let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(i as u64);
-            preprocess::train_input(&jpeg, size, &mut rng).is_ok()
+            crate::augment::train_input(&jpeg, size, augmentation, &mut rng).is_ok()
         })
         .count();
     decoded as f64 / started.elapsed().as_secs_f64()

@@ -20,7 +20,7 @@ use crate::device::{self, DeviceChoice};
 use crate::infer::Options;
 use crate::predict::{OnError, TestSet};
 use crate::prepare::Holdout;
-use crate::train::TrainConfig;
+use crate::recipe::{ModelOptions, TrainConfig};
 use crate::trained::best_checkpoint;
 use crate::{evaluate, export, predict, prepare, train};
 
@@ -185,18 +185,21 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "train (a narrow {} on 64x64 crops, from random weights)",
         args.arch
     ));
-    let config = TrainConfig {
-        arch: args.arch,
-        pretrained: "none".into(),
+    let mut config = TrainConfig {
         epochs: args.epochs,
         batch_size: 16,
-        lr: 0.02,
-        lr_steps: vec![args.epochs * 2 / 3],
-        lr_factor: 0.5,
-        input_size: Some(64),
-        width_mult: 0.25,
         ..TrainConfig::default()
     };
+    config.model = ModelOptions {
+        arch: args.arch,
+        pretrained: "none".into(),
+        input_size: Some(64),
+        width_mult: 0.25,
+        ..ModelOptions::default()
+    };
+    config.optimizer.lr = 0.02;
+    config.schedule.lr_steps = vec![args.epochs * 2 / 3];
+    config.schedule.lr_factor = 0.5;
     let compute = device::pick(args.device)?;
     train::train(&run, &config, &compute)?;
     let best = best_checkpoint(&run)?;

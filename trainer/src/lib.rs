@@ -2,6 +2,7 @@
 //! code. Model, preprocessing and labels live in the `shared` crate.
 
 pub mod atomic;
+pub mod augment;
 pub mod bench;
 pub mod classify;
 pub mod data;
@@ -18,6 +19,7 @@ pub mod predict;
 pub mod prepare;
 pub mod pretrained;
 pub mod ranks;
+pub mod recipe;
 pub mod run;
 pub mod tasks;
 pub mod train;

@@ -1,7 +1,7 @@
 //! `trainer`: the command-line side of the product. Each subcommand is a module of the
 //! trainer library; the model and preprocessing live in the `shared` crate.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::{
     bench, classify, demo, devices, evaluate, export, predict, prepare, tasks, train, weights,
 };
@@ -24,7 +24,7 @@ enum Command {
     /// Read FashionAI labels (or an image folder), check the images, write a train/val split.
     Prepare(prepare::PrepareArgs),
     /// Fine-tune a network on a prepared run folder (GPU through wgpu, or the CPU).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate a trained model on a run's validation images (metrics, confusion matrix).
     Eval(evaluate::EvalArgs),
     /// Write the competition's submission CSV for a test set (ten-crop by default).
@@ -45,11 +45,18 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Prepare(args) => prepare::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(mut args) => {
+            // `--recipe` sets the options that the command line leaves out.
+            if let Some(train) = matches.subcommand_matches("train") {
+                args.apply_recipe(train);
+            }
+            train::run(*args)
+        }
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Export(args) => export::run(args),

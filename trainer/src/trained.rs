@@ -55,7 +55,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
     let config = run::read_settings(run)?;
     let dataset = DatasetInfo::read(run)?;
     let heads = dataset.heads()?;
-    let net = config.model(heads.width()).init(device);
+    let net = config.net(heads.width()).init(device);
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let record = upgrade_model(bytes)
         .map_err(anyhow::Error::from)
@@ -69,7 +69,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
             format!(
                 "{}: does not fit a {} with {} outputs",
                 path.display(),
-                config.arch,
+                config.model.arch,
                 heads.width()
             )
         })?;

@@ -12,5 +12,6 @@ mod end_to_end;
 mod legacy;
 mod multi_task;
 mod prepare;
+mod recipes;
 mod sgd_fidelity;
 mod workflow;

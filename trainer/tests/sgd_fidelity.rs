@@ -18,10 +18,10 @@ use shared::heads::Heads;
 use shared::model::{Arch, HeadPart, Net};
 use shared::tasks::Mark;
 use shared::weights::{Head, load_torchvision};
-use trainer::train::TrainConfig;
+use trainer::recipe::TrainConfig;
 use trainer::train::loader::Batch;
-use trainer::train::schedule;
 use trainer::train::step::Classifier;
+use trainer::train::{optimizer, schedule};
 
 /// The golden models: the folder `tools/make_train_golden.py` wrote, and the architecture.
 const MODELS: [(&str, Arch); 3] = [
@@ -39,17 +39,18 @@ fn golden(model: &str, name: &str) -> PathBuf {
 
 /// The optimiser's settings (the architecture comes from the weight file).
 fn config(settings: &serde_json::Value) -> TrainConfig {
-    TrainConfig {
-        pretrained: "none".into(),
+    let mut config = TrainConfig {
         epochs: 1,
         batch_size: 4,
-        lr: settings["lr"].as_f64().unwrap(),
-        momentum: settings["momentum"].as_f64().unwrap(),
-        weight_decay: settings["weight_decay"].as_f64().unwrap(),
-        lr_steps: vec![],
         seed: 0,
         ..TrainConfig::default()
-    }
+    };
+    config.model.pretrained = "none".into();
+    config.optimizer.lr = settings["lr"].as_f64().unwrap();
+    config.optimizer.momentum = settings["momentum"].as_f64().unwrap();
+    config.optimizer.weight_decay = settings["weight_decay"].as_f64().unwrap();
+    config.schedule.lr_steps = vec![];
+    config
 }
 
 /// The network's tensors by name, as f32.
@@ -107,11 +108,9 @@ fn sgd_steps_match(model: &str, arch: Arch) {
     let config = config(&settings);
     let classes = (0..net.num_classes()).map(|c| c.to_string()).collect();
     let heads = Heads::single("golden", classes).unwrap();
-    let mut learner = Learner::new(
-        Classifier::new(net, heads, &config),
-        schedule::sgd(&config),
-        schedule::lr_schedule(&config, 1).unwrap(),
-    );
+    let classifier = Classifier::new(net, heads, &config);
+    let optim = optimizer::optimizer(&config.optimizer, &classifier);
+    let mut learner = Learner::new(classifier, optim, schedule::Schedule::new(&config, 1));
 
     let batches_file = std::fs::read(golden("batches.safetensors")).unwrap();
     let batches = SafeTensors::deserialize(&batches_file).unwrap();

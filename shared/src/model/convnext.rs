@@ -104,8 +104,6 @@ impl ConvNeXtConfig {
             Layer::Conv(conv(3, first, 4, 4, 1, device)),
             Layer::Norm(norm(first, device)),
         ])];
-        let total: usize = STAGES.iter().map(|stage| stage.1).sum();
-        let mut index = 0;
         for (stage, &(channels, blocks)) in STAGES.iter().enumerate() {
             let channels = width(channels);
             if stage > 0 {
@@ -116,24 +114,21 @@ impl ConvNeXtConfig {
                 ]));
             }
             let blocks = (0..blocks)
-                .map(|_| {
-                    // torchvision: `stochastic_depth_prob * block_id / (total - 1)`.
-                    let probability = self.stochastic_depth * index as f64 / (total - 1) as f64;
-                    index += 1;
-                    CNBlock::new(channels, probability, device)
-                })
+                .map(|_| CNBlock::new(channels, 0.0, device))
                 .collect();
             features.push(Feature::Stage(blocks));
         }
         let last = width(STAGES[3].0);
-        ConvNeXt {
+        let mut net = ConvNeXt {
             features,
             classifier: vec![
                 HeadPart::Norm(norm(last, device)),
                 HeadPart::Flatten(Reshape),
                 HeadPart::Linear(zero_bias_linear(last, self.num_classes, INIT, device)),
             ],
-        }
+        };
+        net.set_stochastic_depth(self.stochastic_depth);
+        net
     }
 }
 
@@ -225,6 +220,24 @@ impl CNBlock {
 }
 
 impl ConvNeXt {
+    /// torchvision's `stochastic_depth_prob`: block `i` of `n` skips its branch with
+    /// probability `probability * i / (n - 1)` in training.
+    pub fn set_stochastic_depth(&mut self, probability: f64) {
+        let blocks: Vec<&mut CNBlock> = self
+            .features
+            .iter_mut()
+            .filter_map(|feature| match feature {
+                Feature::Stage(blocks) => Some(blocks),
+                Feature::Layers(_) => None,
+            })
+            .flatten()
+            .collect();
+        let last = (blocks.len() - 1).max(1) as f64;
+        for (index, block) in blocks.into_iter().enumerate() {
+            block.stochastic_depth = probability * index as f64 / last;
+        }
+    }
+
     /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classify(self.features_in(images, FloatDType::F32))

@@ -148,8 +148,6 @@ impl EfficientNetConfig {
             Act::Silu,
             device,
         ))];
-        let total: usize = blocks.iter().sum();
-        let mut index = 0;
         for ((ratio, kernel, stride, input, out, _), count) in STAGES.into_iter().zip(blocks) {
             let out = adjust(out);
             let mut input = adjust(input);
@@ -170,10 +168,8 @@ impl EfficientNetConfig {
                     }),
                     norm: NORM,
                 };
-                let probability = self.stochastic_depth * index as f64 / total as f64;
-                stage.push(InvertedResidual::new(spec, probability, device));
+                stage.push(InvertedResidual::new(spec, 0.0, device));
                 input = out;
-                index += 1;
             }
             features.push(Feature::Stage(stage));
         }
@@ -192,17 +188,46 @@ impl EfficientNetConfig {
             max: range,
         };
         let linear = zero_bias_linear(4 * last_in, self.num_classes, uniform, device);
-        EfficientNet {
+        let mut net = EfficientNet {
             features,
             classifier: vec![
                 HeadPart::Dropout(DropoutConfig::new(dropout).init()),
                 HeadPart::Linear(linear),
             ],
-        }
+        };
+        net.set_stochastic_depth(self.stochastic_depth);
+        net
     }
 }
 
 impl EfficientNet {
+    /// torchvision's `stochastic_depth_prob`: block `i` of `n` skips its branch with
+    /// probability `probability * i / n` in training.
+    pub fn set_stochastic_depth(&mut self, probability: f64) {
+        let blocks: Vec<&mut InvertedResidual> = self
+            .features
+            .iter_mut()
+            .filter_map(|feature| match feature {
+                Feature::Stage(blocks) => Some(blocks),
+                Feature::Conv(_) => None,
+            })
+            .flatten()
+            .collect();
+        let total = blocks.len() as f64;
+        for (index, block) in blocks.into_iter().enumerate() {
+            block.stochastic_depth = probability * index as f64 / total;
+        }
+    }
+
+    /// The classifier's dropout probability.
+    pub fn set_dropout(&mut self, probability: f64) {
+        for part in &mut self.classifier {
+            if let HeadPart::Dropout(dropout) = part {
+                *dropout = DropoutConfig::new(probability).init();
+            }
+        }
+    }
+
     /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classify(self.features_in(images, FloatDType::F32))

@@ -84,6 +84,15 @@ impl Variant {
         }
     }
 
+    /// The depth of `features[index]` for layer-wise learning rates: the log2 of its output's
+    /// downsampling (the stem 1, each stride-2 block one more; the last convolution that of
+    /// the last block).
+    pub(crate) fn depth_of_feature(self, index: usize) -> usize {
+        let rows = self.rows();
+        let blocks = index.min(rows.len());
+        1 + rows[..blocks].iter().filter(|row| row.6 == 2).count()
+    }
+
     /// The variant whose `features` has `entries` entries (the stem, the blocks, the last
     /// convolution).
     pub(crate) fn from_features(entries: usize) -> Option<Variant> {
@@ -215,6 +224,15 @@ fn linear(from: usize, to: usize, device: &Device) -> Linear {
 }
 
 impl MobileNetV3 {
+    /// The classifier's dropout probability.
+    pub fn set_dropout(&mut self, probability: f64) {
+        for part in &mut self.classifier {
+            if let HeadPart::Dropout(dropout) = part {
+                *dropout = DropoutConfig::new(probability).init();
+            }
+        }
+    }
+
     /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classify(self.features_in(images, FloatDType::F32))

@@ -101,6 +101,25 @@ fn efficientnet_width(scale: Scale, width_mult: f64) -> Option<f64> {
 }
 
 impl Net {
+    /// Training-time regularisation, where given and where the family has it
+    /// ([`Arch::has_stochastic_depth`], [`Arch::has_dropout`]): torchvision's
+    /// `stochastic_depth_prob` and the classifier's dropout. Both act only in training.
+    pub fn set_drop_rates(&mut self, stochastic_depth: Option<f64>, dropout: Option<f64>) {
+        match self {
+            Net::ResNet(_) => {}
+            Net::MobileNetV3(net) => dropout.into_iter().for_each(|p| net.set_dropout(p)),
+            Net::EfficientNet(net) => {
+                stochastic_depth
+                    .into_iter()
+                    .for_each(|p| net.set_stochastic_depth(p));
+                dropout.into_iter().for_each(|p| net.set_dropout(p));
+            }
+            Net::ConvNeXt(net) => stochastic_depth
+                .into_iter()
+                .for_each(|p| net.set_stochastic_depth(p)),
+        }
+    }
+
     /// Logits `[batch, num_classes]` for normalised images `[batch, 3, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.forward_in(images, FloatDType::F32)

@@ -99,6 +99,53 @@ impl Arch {
         }
     }
 
+    /// The depth of a parameter for layer-wise learning rates (timm's `layer_decay`), from
+    /// the top-level module of torchvision's model that holds it (`layer2`, `features`) and,
+    /// in a `features` list, its index: the stem 1, each stage one more (a stage starts where
+    /// the resolution halves; ConvNeXt's downsampling layers join the stage they start), the
+    /// classifier [`head_depth`](Self::head_depth).
+    pub fn depth_of(self, module: &str, index: Option<usize>) -> usize {
+        let index = index.unwrap_or(0);
+        match (self.family(), module) {
+            (_, "fc" | "classifier") => self.head_depth(),
+            (Family::ResNet(_), module) => module
+                .strip_prefix("layer")
+                .and_then(|stage| stage.parse::<usize>().ok())
+                .map_or(1, |stage| stage + 1),
+            (Family::MobileNetV3(variant), _) => variant.depth_of_feature(index),
+            (Family::EfficientNet(_), _) => index + 1,
+            (Family::ConvNeXt, _) if index == 0 => 1,
+            (Family::ConvNeXt, _) => (index + 4) / 2,
+        }
+    }
+
+    /// The classifier's depth: one more than the backbone's deepest stage.
+    pub fn head_depth(self) -> usize {
+        match self.family() {
+            // stem, layer1 to layer4
+            Family::ResNet(_) => 6,
+            // stride 2 to 32, and the last convolution at 32
+            Family::MobileNetV3(_) => 6,
+            // stem, seven stages, the last convolution
+            Family::EfficientNet(_) => 10,
+            // stem, four stages
+            Family::ConvNeXt => 6,
+        }
+    }
+
+    /// Whether torchvision's model has stochastic depth (`stochastic_depth_prob`).
+    pub fn has_stochastic_depth(self) -> bool {
+        matches!(self.family(), Family::EfficientNet(_) | Family::ConvNeXt)
+    }
+
+    /// Whether torchvision's classifier has a dropout (`dropout`).
+    pub fn has_dropout(self) -> bool {
+        matches!(
+            self.family(),
+            Family::MobileNetV3(_) | Family::EfficientNet(_)
+        )
+    }
+
     /// The prefix of the final Linear's parameters in torchvision's state dict: what
     /// fine-tuning replaces (`fc`, `classifier.3`, `classifier.1`, `classifier.2`).
     pub fn classifier(self) -> &'static str {
@@ -172,5 +219,94 @@ mod tests {
         }
         let err = "convnext_huge".parse::<Arch>().unwrap_err();
         assert!(err.contains("mobilenet_v3_small"), "{err}");
+    }
+
+    /// `Net::set_drop_rates` gives torchvision's per-block probabilities (the last block's is
+    /// the rate: `p * i / n` for EfficientNet's n blocks, `p * i / (n - 1)` for ConvNeXt's)
+    /// and the classifier's dropout, to a network built or loaded without them.
+    #[test]
+    fn drop_rates_are_torchvisions() {
+        use crate::model::{Net, NetConfig, convnext, efficientnet, mobilenet_v3};
+        let device = burn::prelude::Device::flex();
+        let net = |arch| {
+            let mut net = NetConfig::new().with_arch(arch).init(&device);
+            net.set_drop_rates(Some(0.2), Some(0.4));
+            net
+        };
+        let Net::EfficientNet(b0) = net(Arch::EfficientnetB0) else {
+            unreachable!()
+        };
+        let rates: Vec<f64> = b0
+            .features
+            .iter()
+            .filter_map(|f| match f {
+                efficientnet::Feature::Stage(blocks) => Some(blocks),
+                _ => None,
+            })
+            .flatten()
+            .map(|block| block.stochastic_depth)
+            .collect();
+        assert_eq!(rates.len(), 16);
+        assert_eq!((rates[0], rates[15]), (0.0, 0.2 * 15.0 / 16.0));
+        assert!(matches!(&b0.classifier[0],
+            efficientnet::HeadPart::Dropout(d) if d.prob == 0.4));
+        let Net::ConvNeXt(tiny) = net(Arch::ConvnextTiny) else {
+            unreachable!()
+        };
+        let rates: Vec<f64> = tiny
+            .features
+            .iter()
+            .filter_map(|f| match f {
+                convnext::Feature::Stage(blocks) => Some(blocks),
+                _ => None,
+            })
+            .flatten()
+            .map(|block| block.stochastic_depth)
+            .collect();
+        assert_eq!(rates.len(), 18);
+        assert_eq!((rates[0], rates[17]), (0.0, 0.2));
+        let Net::MobileNetV3(small) = net(Arch::MobilenetV3Small) else {
+            unreachable!()
+        };
+        assert!(
+            small
+                .classifier
+                .iter()
+                .any(|part| matches!(part, mobilenet_v3::HeadPart::Dropout(d) if d.prob == 0.4))
+        );
+    }
+
+    /// The depths of layer-wise learning rates: stem 1, stages in order, head last.
+    #[test]
+    fn depths_count_stages() {
+        let depths = |arch: Arch, module: &str, entries: usize| -> Vec<usize> {
+            (0..entries)
+                .map(|i| arch.depth_of(module, Some(i)))
+                .collect()
+        };
+        let resnet: Vec<usize> = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+            .map(|module| Arch::Resnet50.depth_of(module, None))
+            .into();
+        assert_eq!(resnet, [1, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            depths(Arch::ConvnextTiny, "features", 8),
+            [1, 2, 3, 3, 4, 4, 5, 5]
+        );
+        assert_eq!(
+            depths(Arch::EfficientnetB0, "features", 9),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        );
+        // Large: stride 2 at blocks 2, 4, 7 and 13 (features 2, 4, 7, 13).
+        assert_eq!(
+            depths(Arch::MobilenetV3Large, "features", 17),
+            [1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5]
+        );
+        assert_eq!(
+            depths(Arch::MobilenetV3Small, "features", 13),
+            [1, 2, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5]
+        );
+        for arch in Arch::ALL {
+            assert_eq!(arch.depth_of("classifier", Some(3)), arch.head_depth());
+        }
     }
 }

@@ -15,7 +15,7 @@ pub use decode::{
 };
 pub use geometry::{Window, resize_shorter_side, ten_crop};
 pub use normalize::{MEAN, STD, batch_tensor, normalize};
-pub use resample::Interpolation;
+pub use resample::{Interpolation, resize};
 
 use image::{RgbImage, imageops};
 use rand::{Rng, RngExt};
@@ -85,13 +85,28 @@ pub fn center_crop_input(resized: &RgbImage, crop: u32) -> Input {
 
 /// Training input: a random crop, mirrored with probability 1/2.
 pub fn train_input(bytes: &[u8], size: InputSize, rng: &mut impl Rng) -> Result<Input, ImageError> {
+    Ok(normalize(&train_crop(bytes, size, rng)?))
+}
+
+/// [`train_input`] before normalisation: the tutorial's random crop of the resized image,
+/// mirrored with probability 1/2.
+pub fn train_crop(
+    bytes: &[u8],
+    size: InputSize,
+    rng: &mut impl Rng,
+) -> Result<RgbImage, ImageError> {
     let resized = load_resized(bytes, size)?;
     let (width, height) = resized.dimensions();
     let mut crop = Window::random(width, height, size.crop, rng).crop(&resized);
+    flip_at_random(&mut crop, rng);
+    Ok(crop)
+}
+
+/// torchvision's `RandomHorizontalFlip()`: mirrors `image` with probability 1/2.
+pub fn flip_at_random(image: &mut RgbImage, rng: &mut impl Rng) {
     if rng.random_bool(0.5) {
-        imageops::flip_horizontal_in_place(&mut crop);
+        imageops::flip_horizontal_in_place(image);
     }
-    Ok(normalize(&crop))
 }
 
 /// Test-time augmentation input: ten crops (see [`ten_crop`]).

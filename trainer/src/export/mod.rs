@@ -74,7 +74,7 @@ pub fn export(
 
     let weights = torchvision_safetensors(&trained.net, precision)
         .map_err(|err| anyhow!("{}: {err}", checkpoint.display()))?;
-    let fitted = calibrate::fit(run, &trained, &weights, config.arch, compute)?;
+    let fitted = calibrate::fit(run, &trained, &weights, config.model.arch, compute)?;
     let heads = &trained.heads;
     let names: Vec<&str> = heads.tasks().iter().map(|t| t.name.as_str()).collect();
     // A model of one task keeps the format every page and trainer reads.
@@ -102,7 +102,7 @@ pub fn export(
     };
     let manifest = Manifest {
         format_version,
-        arch: config.arch,
+        arch: config.model.arch,
         width_mult: config.width(),
         task: names.join(","),
         classes,
@@ -127,7 +127,7 @@ pub fn export(
     println!(
         "{}: {} {} for {} ({} outputs), {} weights, {:.1} MB",
         out.display(),
-        config.arch,
+        config.model.arch,
         checkpoint.display(),
         names.join(", "),
         heads.width(),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::train::TrainConfig;
+use crate::recipe::TrainConfig;
 
 pub fn dataset_json(run: &Path) -> PathBuf {
     run.join("dataset.json")

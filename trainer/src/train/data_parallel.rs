@@ -8,7 +8,9 @@
 //! takes rank 0's. Validation, which uses them, is then the same on every rank, and rank 0's
 //! checkpoints hold what every rank computed with.
 
-use burn::module::{ModuleVisitor, Param};
+use std::collections::HashSet;
+
+use burn::module::{ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use shared::model::BatchNorm;
@@ -24,18 +26,21 @@ pub struct Combined {
     pub loss: f32,
 }
 
-/// `grads`, the gradient of this rank's mean loss `loss` over its `images` images, turned
-/// into the global batch's (each rank's weighted by its images); BatchNorm's running
+/// `grads`, the gradient of this rank's mean loss `loss` over its images, turned into the
+/// global batch's (each rank's weighted by `weight`: its images, or their total class weight);
+/// BatchNorm's running
 /// statistics become rank 0's.
 pub fn combine(
     model: &Classifier,
     grads: GradientsParams,
     loss: Option<Tensor<1>>,
-    images: usize,
+    weight: f32,
+    trained: Option<&HashSet<ParamId>>,
 ) -> Combined {
     let world = ranks::world();
     let device = model.net.device().without_autodiff();
     let mut flatten = Flatten {
+        trained,
         grads: &grads,
         device: &device,
         parts: Vec::new(),
@@ -58,8 +63,7 @@ pub fn combine(
         Err(err) => ranks::abort(&format!("{err:#}")),
     };
 
-    // [gradients x images | loss x images | images | BatchNorm statistics (rank 0's)]
-    let weight = images as f32;
+    // [gradients x weight | loss x weight | weight | BatchNorm statistics (rank 0's)]
     values[..=gradients].iter_mut().for_each(|v| *v *= weight);
     values.insert(gradients + 1, weight);
     if !world.is_root() {
@@ -81,6 +85,7 @@ pub fn combine(
         &device,
     );
     let mut unflatten = Unflatten {
+        trained,
         flat,
         start: 0,
         grads: GradientsParams::new(),
@@ -105,15 +110,16 @@ fn set_statistics(norms: &[&BatchNorm], mut values: &[f32], device: &Device) {
     }
 }
 
-/// Whether `param` is trained (BatchNorm's running statistics are visited too, as frozen
-/// tensors).
-fn trained<const D: usize>(param: &Param<Tensor<D>>) -> bool {
-    param.val().is_require_grad()
+/// Whether `param` is trained: among `only` where given (the classifier while the backbone is
+/// frozen), and not one of BatchNorm's running statistics (visited too, as frozen tensors).
+fn trained<const D: usize>(param: &Param<Tensor<D>>, only: Option<&HashSet<ParamId>>) -> bool {
+    only.is_none_or(|ids| ids.contains(&param.id)) && param.val().is_require_grad()
 }
 
 /// Every trained parameter's gradient as one vector, zeros where this rank has none (it had
 /// no image), so that every rank packs the same layout.
 struct Flatten<'a> {
+    trained: Option<&'a HashSet<ParamId>>,
     grads: &'a GradientsParams,
     device: &'a Device,
     parts: Vec<Tensor<1>>,
@@ -122,7 +128,7 @@ struct Flatten<'a> {
 
 impl ModuleVisitor for Flatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if !trained(param) {
+        if !trained(param, self.trained) {
             return;
         }
         let shape = param.val().shape();
@@ -137,15 +143,16 @@ impl ModuleVisitor for Flatten<'_> {
 }
 
 /// The inverse of [`Flatten`]: each trained parameter's part of `flat`, as its gradient.
-struct Unflatten {
+struct Unflatten<'a> {
+    trained: Option<&'a HashSet<ParamId>>,
     flat: Tensor<1>,
     start: usize,
     grads: GradientsParams,
 }
 
-impl ModuleVisitor for Unflatten {
+impl ModuleVisitor for Unflatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if !trained(param) {
+        if !trained(param, self.trained) {
             return;
         }
         let shape = param.val().shape();

@@ -20,8 +20,10 @@ use rayon::prelude::*;
 use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
 
+use crate::augment;
 use crate::data::Sample;
 use crate::ranks::{self, Ranks};
+use crate::recipe::{Augmentation, TrainConfig};
 
 /// Batches decoded ahead of the one the model is working on.
 const PREFETCH: usize = 3;
@@ -67,6 +69,8 @@ pub struct ImageLoader {
     batch_size: usize,
     size: InputSize,
     mode: Mode,
+    /// Training's augmentation beyond the tutorial's crop and flip.
+    augmentation: Augmentation,
     device: Device,
     /// The epoch the next `iter()` serves (1-based, like burn-train's epochs).
     next_epoch: Arc<AtomicUsize>,
@@ -89,11 +93,18 @@ impl ImageLoader {
             batch_size,
             size,
             mode,
+            augmentation: TrainConfig::default().augmentation,
             device: Device::default(),
             next_epoch: Arc::new(AtomicUsize::new(1)),
             bad,
             ranks: ranks::world(),
         }
+    }
+
+    /// Training images augmented with `augmentation` (`recipe::Augmentation`).
+    pub fn with_augmentation(mut self, augmentation: Augmentation) -> Self {
+        self.augmentation = augmentation;
+        self
     }
 
     /// Makes the next `iter()` serve `epoch`'s order (used when resuming).
@@ -164,10 +175,10 @@ impl ImageLoader {
     ) -> Result<Vec<f32>, preprocess::ImageError> {
         match self.mode {
             Mode::Train { seed } => {
-                // Each image's crop and flip depend on (seed, epoch, image) only, not on
+                // Each image's augmentation depends on (seed, epoch, image) only, not on
                 // which thread decodes it.
                 let mut rng = StdRng::seed_from_u64(mix(mix(seed, epoch as u64), index as u64));
-                preprocess::train_input(bytes, self.size, &mut rng)
+                augment::train_input(bytes, self.size, &self.augmentation, &mut rng)
             }
             Mode::Eval => preprocess::eval_input(bytes, self.size),
         }

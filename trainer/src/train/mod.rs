@@ -8,11 +8,14 @@
 
 pub mod checkpoint;
 mod data_parallel;
+mod depth;
+mod early_stop;
 pub mod history;
 pub mod loader;
 mod loss;
 pub mod metric_names;
 pub mod metrics;
+pub mod optimizer;
 pub mod precision;
 mod progress;
 pub mod schedule;
@@ -29,15 +32,12 @@ use burn::train::checkpoint::{
     MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, Metric};
 use burn::train::{Learner, SupervisedTraining, TrainingError};
 use clap::Args;
-use serde::{Deserialize, Serialize};
-use shared::bundle::{MAX_CROP, MIN_CROP};
+use clap::parser::ValueSource;
 use shared::heads::Heads;
-use shared::model::{Arch, Family, Net, NetConfig, RESNET_BASE_WIDTH};
-use shared::precision::Precision;
-use shared::preprocess::InputSize;
+use shared::model::Net;
 use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::atomic::write_atomic;
@@ -45,170 +45,13 @@ use crate::data::Manifest;
 use crate::device::{self, Compute, DeviceChoice, fit};
 use crate::pretrained::Pretrained;
 use crate::ranks;
+use crate::recipe::{ClassWeights, TrainConfig};
 use crate::run;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
 use loader::{BadImages, ImageLoader, Mode};
 use metrics::{Ranking, RankingMetric};
 use step::Classifier;
-
-/// The recipe: the tutorial's values are the defaults.
-#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrainConfig {
-    /// The architecture, by torchvision's name: resnet18, resnet34, resnet50, resnet101,
-    /// resnet152, mobilenet_v3_large, mobilenet_v3_small, efficientnet_b0 to efficientnet_b3.
-    #[arg(long, default_value = "resnet50")]
-    pub arch: Arch,
-    /// Starting weights: a torchvision `.pth`/`.safetensors` file, `imagenet` (torchvision's
-    /// V1 weights, downloaded once into torch.hub's cache), `imagenet-v2`, or `none`.
-    #[arg(long, default_value = "imagenet")]
-    pub pretrained: String,
-    /// Passes over the training images.
-    #[arg(long, default_value_t = 40)]
-    pub epochs: usize,
-    /// Images per SGD step (an incomplete last batch is dropped, as in the tutorial).
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Passes per SGD step: each step averages the gradients of K micro-batches of
-    /// batch-size/K images, for a batch that does not fit the device at once. The learning
-    /// rate keeps its meaning; BatchNorm normalises over each micro-batch, as in PyTorch.
-    #[arg(long, default_value_t = 1)]
-    #[serde(default = "one")]
-    pub accumulate: usize,
-    /// SGD learning rate.
-    #[arg(long, default_value_t = 0.001)]
-    pub lr: f64,
-    /// SGD momentum (PyTorch's: no dampening).
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f64,
-    /// L2 penalty added to every gradient, as torch.optim.SGD's weight_decay.
-    #[arg(long, default_value_t = 1e-4)]
-    pub weight_decay: f64,
-    /// Epochs after which the learning rate is multiplied by --lr-factor.
-    #[arg(long, value_delimiter = ',', default_value = "10,20,30")]
-    pub lr_steps: Vec<usize>,
-    /// Learning-rate multiplier applied at each of --lr-steps.
-    #[arg(long, default_value_t = 0.75)]
-    pub lr_factor: f64,
-    /// Seed of the batch order, the crops and flips, and the new classifier's initialisation.
-    #[arg(long, default_value_t = 1024)]
-    pub seed: u64,
-    /// Side of the square the network sees (default: the architecture's, as its ImageNet
-    /// weights were evaluated: 224, efficientnet_b1 240, b2 288, b3 300); images are first
-    /// resized by the architecture's ratio (ResNet: to 256/224 of it).
-    #[arg(long)]
-    pub input_size: Option<u32>,
-    /// torchvision's `width_mult`: every layer's channels times this (1 = torchvision's
-    /// models). Smaller values make a narrow model for quick experiments; a pretrained weight
-    /// file must have the same width.
-    #[arg(long, default_value_t = 1.0)]
-    #[serde(default = "full_width")]
-    pub width_mult: f64,
-    /// ResNet only: channels of the first stage (64 = torchvision), the same as
-    /// --width-mult N/64.
-    #[arg(long, conflicts_with = "width_mult")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_width: Option<usize>,
-    /// Arithmetic of the convolutions: f32, or f16 from f32 master weights with dynamic loss
-    /// scaling (mixed precision: faster on GPUs with f16 matrix units).
-    #[arg(long, value_enum, default_value = "f32")]
-    #[serde(default)]
-    pub precision: Precision,
-    /// Starting loss scale of `--precision f16` (PyTorch's GradScaler starts at 65536): it
-    /// halves, skipping the step, whenever a gradient overflows, and doubles after 2000
-    /// clean steps.
-    #[arg(long, default_value_t = precision::INITIAL_SCALE)]
-    #[serde(default = "precision::initial_scale")]
-    pub loss_scale: f32,
-}
-
-/// `accumulate` of run settings written before `--accumulate` existed.
-fn one() -> usize {
-    1
-}
-
-/// `width_mult` of run settings written before it existed (they say `base_width`).
-fn full_width() -> f64 {
-    1.0
-}
-
-impl Default for TrainConfig {
-    /// The tutorial's recipe: the command line's defaults, written once (above).
-    fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: TrainConfig,
-        }
-        <Defaults as clap::Parser>::parse_from(["train"]).config
-    }
-}
-
-impl TrainConfig {
-    /// The preprocessing: the architecture's, at `--input-size` when given.
-    pub fn input(&self) -> InputSize {
-        let size = self.arch.input_size();
-        self.input_size.map_or(size, |crop| size.with_crop(crop))
-    }
-
-    /// Settings that cannot train, refused before anything starts.
-    pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
-            bail!("--epochs, --batch-size and --accumulate must be at least 1");
-        }
-        let ranks = ranks::world().size;
-        if !self.batch_size.is_multiple_of(ranks * self.accumulate) {
-            let into = match ranks {
-                1 => String::new(),
-                _ => format!("{ranks} ranks x "),
-            };
-            bail!(
-                "--batch-size {} cannot be split into {into}--accumulate {} equal micro-batches",
-                self.batch_size,
-                self.accumulate
-            );
-        }
-        if !(MIN_CROP..=MAX_CROP).contains(&self.input().crop) {
-            bail!(
-                "--input-size must be from {MIN_CROP} to {MAX_CROP} (the networks downsample 32 \
-                 times)"
-            );
-        }
-        match (self.base_width, self.arch.family()) {
-            (Some(0), _) => bail!("--base-width must be at least 1"),
-            (Some(_), Family::ResNet(_)) | (None, _) => {}
-            (Some(_), _) => bail!("--base-width is ResNet's; {} takes --width-mult", self.arch),
-        }
-        let width = self.width();
-        if !(width.is_finite() && width > 0.0 && width <= 16.0) {
-            bail!("--width-mult must be a number above 0, at most 16");
-        }
-        if !(self.loss_scale.is_finite() && self.loss_scale > 0.0) {
-            bail!("--loss-scale must be a positive number");
-        }
-        Ok(())
-    }
-
-    /// Images per forward and backward pass (on each rank of a data-parallel run).
-    pub fn micro_batch(&self) -> usize {
-        self.batch_size / (ranks::world().size * self.accumulate)
-    }
-
-    /// torchvision's `width_mult` of the network (`--base-width N` is N/64).
-    pub fn width(&self) -> f64 {
-        self.base_width.map_or(self.width_mult, |base| {
-            base as f64 / RESNET_BASE_WIDTH as f64
-        })
-    }
-
-    /// The network this recipe trains, with `classes` outputs.
-    pub fn model(&self, classes: usize) -> NetConfig {
-        NetConfig::new()
-            .with_arch(self.arch)
-            .with_num_classes(classes)
-            .with_width_mult(self.width())
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -232,6 +75,19 @@ pub struct TrainArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl TrainArgs {
+    /// Applies `--recipe` to the options not given in `matches` (the `train` subcommand's).
+    pub fn apply_recipe(&mut self, matches: &clap::ArgMatches) {
+        let given = matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.as_str().to_string())
+            .collect();
+        let recipe = self.config.recipe;
+        recipe.apply(&mut self.config, &given);
+    }
+}
+
 /// `trainer train`, as one process or as one rank of several (`mpirun`, `srun`).
 pub fn run(args: TrainArgs) -> Result<()> {
     ranks::run_as_rank(args.device, |compute| run_rank(args, compute))
@@ -253,6 +109,16 @@ fn run_rank(args: TrainArgs, compute: &Compute) -> Result<()> {
         Some(resumed) => resumed,
         None => (new_settings(&args.run, &args.config)?, None),
     };
+    if last_epoch.is_some() && args.resume {
+        let metrics = crate::run::metrics::Metrics::read(&args.run)?;
+        if let Some(last) = stopped_early(&metrics, &config) {
+            ranks::say(format_args!(
+                "this run stopped early after epoch {last} (--early-stop-patience): nothing to \
+                 resume"
+            ));
+            return Ok(());
+        }
+    }
     let cache = args.cache_dir.as_deref();
     train_from(&args.run, &manifest, &config, last_epoch, cache, compute)
 }
@@ -293,7 +159,7 @@ fn train_from(
     };
     ranks::say(format_args!(
         "training {} on {what}: {} train / {} val images, on {on}",
-        config.arch,
+        config.model.arch,
         manifest.train.len(),
         manifest.val.len(),
     ));
@@ -305,12 +171,19 @@ fn train_from(
         );
     }
     let footprint = config
-        .model(heads.width())
+        .net(heads.width())
         .footprint(config.input().crop as usize, &Device::flex());
     let per_rank = config.batch_size / world.size;
     fit::check_training(per_rank, config.accumulate, &footprint, compute)?;
 
-    let model = starting_model(config, &heads, last_epoch, cache, &compute.device)?;
+    let iterations = manifest.train.len() / config.batch_size;
+    let mut model = starting_model(config, &heads, last_epoch, cache, &compute.device)?.frozen(
+        config.fine_tuning.freeze_epochs * iterations,
+        last_epoch.unwrap_or(0) * iterations,
+    );
+    if let Some(ClassWeights::Balanced) = config.regularisation.class_weights {
+        model = model.with_class_weights(loss::balanced_weights(&heads, &manifest.train));
+    }
     if world.size > 1 {
         let digest = starting_point(run, config, &model.net, last_epoch)?;
         ranks::check_same(&digest, "settings, data or starting weights")?;
@@ -323,12 +196,10 @@ fn train_from(
     if world.size == 1 {
         stop_on_ctrl_c(&training)?;
     }
-    let iterations = manifest.train.len() / config.batch_size;
-    let learner = Learner::new(
-        model,
-        schedule::sgd(config),
-        schedule::lr_schedule(config, iterations)?,
-    );
+
+    let optim = optimizer::optimizer(&config.optimizer, &model);
+    let lr_schedule = schedule::schedule(config, iterations, &model);
+    let learner = Learner::new(model, optim, lr_schedule);
     let result = training.launch(learner);
 
     if bad.count() > 0 {
@@ -348,7 +219,7 @@ fn train_from(
         bail!("interrupted; run the same command with --resume to continue");
     }
     match world.is_root() {
-        true => report_best(run),
+        true => report_best(run, config),
         false => Ok(()),
     }
 }
@@ -406,10 +277,11 @@ fn starting_model(
 ) -> Result<Classifier> {
     let train_device = device.clone().autodiff();
     let outputs = heads.width();
-    let net = match last_epoch {
-        Some(_) => config.model(outputs).init(&train_device),
+    let mut net = match last_epoch {
+        Some(_) => config.net(outputs).init(&train_device),
         None => initial_model(config, outputs, cache, &train_device)?,
     };
+    net.set_drop_rates(config.model.drop_path, config.model.dropout);
     Ok(Classifier::new(net, heads.clone(), config))
 }
 
@@ -432,6 +304,7 @@ fn supervised_training(
         Mode::Train { seed: config.seed },
         bad.clone(),
     )
+    .with_augmentation(config.augmentation.clone())
     .start_at_epoch(last_epoch.unwrap_or(0) + 1);
     // Validation batches as large as a training pass on each rank: what fits the device.
     let val_loader = ImageLoader::new(
@@ -489,6 +362,14 @@ fn supervised_training(
                 training = training.metric_valid_numeric(RankingMetric::of_task(kind, heads, task));
             }
         }
+    }
+    if let Some(patience) = config.early_stop_patience {
+        training = training.early_stopping(early_stop::NoImprovement {
+            name: RankingMetric::new(Ranking::FashionAiAp, heads)
+                .name()
+                .to_string(),
+            patience,
+        });
     }
     if let Some(epoch) = last_epoch {
         ranks::say(format_args!("resuming after epoch {epoch}"));
@@ -591,9 +472,10 @@ fn initial_model(
     let cpu = Device::flex();
     cpu.seed(config.seed);
     let cpu = cpu.autodiff();
-    let pretrained: Pretrained = config.pretrained.parse()?;
+    let pretrained: Pretrained = config.model.pretrained.parse()?;
     // One rank at a time, so that only the first downloads the weights.
-    let weights = ranks::in_turn(|| pretrained.resolve(config.arch, cache.map(Path::to_path_buf)))?;
+    let weights =
+        ranks::in_turn(|| pretrained.resolve(config.model.arch, cache.map(Path::to_path_buf)))?;
     let net = match weights {
         Some(path) => {
             let width = inspect(&path)?.width_mult;
@@ -608,9 +490,9 @@ fn initial_model(
             let head = Head::New {
                 num_classes: outputs,
             };
-            load_torchvision(&path, Some(config.arch), head, &cpu)?
+            load_torchvision(&path, Some(config.model.arch), head, &cpu)?
         }
-        None => config.model(outputs).init(&cpu),
+        None => config.net(outputs).init(&cpu),
     };
     net.visit(&mut Materialize);
     Ok(net.fork(device))
@@ -626,8 +508,28 @@ impl ModuleVisitor for Materialize {
     }
 }
 
-fn report_best(run: &Path) -> Result<()> {
+/// The last epoch of a run that `--early-stop-patience` ended before `--epochs`.
+fn stopped_early(metrics: &crate::run::metrics::Metrics, config: &TrainConfig) -> Option<usize> {
+    let patience = config.early_stop_patience?;
+    let last = metrics.epochs.iter().map(|e| e.epoch).max()?;
+    let value = |epoch| {
+        let record = metrics.epochs.iter().find(|e| e.epoch == epoch);
+        let value = record.and_then(|e| e.valid.get(metric_names::RunMetric::BEST.key()));
+        value.copied().unwrap_or(f64::NEG_INFINITY)
+    };
+    let best = early_stop::best_epoch((1..=last).map(value));
+    (last < config.epochs && last - best >= patience).then_some(last)
+}
+
+fn report_best(run: &Path, config: &TrainConfig) -> Result<()> {
     let metrics = crate::run::metrics::Metrics::read(run)?;
+    if let Some(last) = stopped_early(&metrics, config) {
+        println!(
+            "stopped early after epoch {last}: no better validation {} for {} epochs",
+            metric_names::RunMetric::BEST.display(),
+            config.early_stop_patience.unwrap_or_default()
+        );
+    }
     if let Some(best) = metrics.best_epoch {
         println!(
             "done: best validation {} at epoch {best}: {}",
@@ -640,48 +542,38 @@ fn report_best(run: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
 
-    #[test]
-    fn accumulation_must_split_the_batch_evenly() {
-        let config = |batch_size, accumulate| TrainConfig {
-            batch_size,
-            accumulate,
-            ..TrainConfig::default()
-        };
-        assert!(config(64, 4).validate().is_ok());
-        let uneven = config(64, 3).validate().unwrap_err().to_string();
-        assert!(
-            uneven.contains("--batch-size 64 cannot be split into --accumulate 3"),
-            "{uneven}"
-        );
-        assert!(config(64, 0).validate().is_err());
-        assert_eq!(config(64, 4).micro_batch(), 16);
+    use super::*;
+    use crate::recipe::{LrScheduler, Opt, Recipe};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
     }
 
-    /// The defaults are the tutorial's recipe, and they pass their own validation.
+    fn parse(flags: &[&str]) -> TrainConfig {
+        let command = ["train", "--run", "runs/x"].iter().chain(flags);
+        let matches = Cli::command().get_matches_from(command);
+        let mut cli = Cli::from_arg_matches(&matches).unwrap();
+        cli.args.apply_recipe(&matches);
+        cli.args.config
+    }
+
+    /// `--recipe modern` sets what the command line leaves out; given flags win, even when
+    /// they repeat a default of the tutorial's.
     #[test]
-    fn the_default_recipe_is_the_tutorials() {
-        let config = TrainConfig::default();
-        assert_eq!(config.arch, Arch::Resnet50);
-        assert_eq!(
-            (config.epochs, config.batch_size, config.input()),
-            (40, 64, InputSize::IMAGENET)
-        );
-        assert_eq!(
-            (config.lr, config.momentum, config.weight_decay),
-            (0.001, 0.9, 1e-4)
-        );
-        assert_eq!(
-            (config.lr_steps.as_slice(), config.lr_factor),
-            (&[10, 20, 30][..], 0.75)
-        );
-        assert_eq!(config.pretrained, "imagenet");
-        assert!(config.validate().is_ok());
-        let zero = TrainConfig {
-            batch_size: 0,
-            ..TrainConfig::default()
-        };
-        assert!(zero.validate().is_err());
+    fn the_command_line_overrides_the_preset() {
+        assert_eq!(parse(&[]), TrainConfig::default());
+        let modern = parse(&["--recipe", "modern", "--lr", "0.001", "--epochs", "5"]);
+        assert_eq!(modern.recipe, Recipe::Modern);
+        assert_eq!(modern.optimizer.opt, Opt::Adamw);
+        assert_eq!(modern.optimizer.lr, 0.001);
+        assert_eq!(modern.epochs, 5);
+        assert_eq!(modern.schedule.lr_scheduler, LrScheduler::Cosine);
+        assert_eq!(modern.regularisation.label_smoothing, 0.1);
+        let sgd = parse(&["--recipe", "modern", "--opt", "sgd"]);
+        assert_eq!(sgd.optimizer.opt, Opt::Sgd);
     }
 }

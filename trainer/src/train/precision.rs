@@ -11,14 +11,8 @@ use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-/// PyTorch's `GradScaler` defaults.
-pub const INITIAL_SCALE: f32 = 65536.0;
+/// PyTorch's `GradScaler` default (its starting scale is the recipe's `--loss-scale`).
 const GROWTH_INTERVAL: usize = 2000;
-
-/// [`INITIAL_SCALE`] for run settings written before `--loss-scale` existed.
-pub fn initial_scale() -> f32 {
-    INITIAL_SCALE
-}
 
 /// The loss scale, shared by the clones of the model that burn-train's steps receive.
 #[derive(Clone, Debug)]

@@ -10,17 +10,18 @@ use burn::tensor::ExecutionError;
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use shared::heads::Heads;
-use shared::model::Net;
+use shared::model::{Arch, Net};
 use shared::precision::Precision;
 use shared::tasks::Mark;
 
-use super::TrainConfig;
-use super::data_parallel;
 use super::loader::Batch;
-use super::loss::{Scored, score};
+use super::loss::{Criterion, Scored, score};
 use super::metrics::RankingInput;
+use super::optimizer::clip_grad_norm;
 use super::precision::LossScaler;
+use super::{data_parallel, depth};
 use crate::ranks;
+use crate::recipe::TrainConfig;
 
 /// The network as burn-train sees it. A wrapper because burn-train's step traits and the
 /// model live in other crates.
@@ -37,6 +38,22 @@ pub struct Classifier {
     /// batch.
     #[module(skip)]
     pub passes: usize,
+    /// The training loss (label smoothing, class weights).
+    #[module(skip)]
+    pub criterion: Criterion,
+    /// `--clip-grad-norm`.
+    #[module(skip)]
+    pub clip_grad_norm: Option<f64>,
+    /// `--freeze-epochs`: the training steps (from 0) before this one train the classifier
+    /// only.
+    #[module(skip)]
+    pub frozen_until: usize,
+    /// Training steps taken, shared by the clones burn-train's steps receive.
+    #[module(skip)]
+    pub steps: Arc<AtomicUsize>,
+    /// The network's architecture (which of its parameters are the classifier's).
+    #[module(skip)]
+    pub arch: Arch,
 }
 
 impl Classifier {
@@ -49,20 +66,59 @@ impl Classifier {
             heads,
             mixed,
             passes: config.accumulate,
+            criterion: Criterion {
+                label_smoothing: config.regularisation.label_smoothing,
+                class_weights: None,
+            },
+            clip_grad_norm: config.optimizer.clip_grad_norm,
+            frozen_until: 0,
+            steps: Arc::default(),
+            arch: config.model.arch,
         }
     }
 
-    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
-        let precision = match self.mixed {
+    /// Trains the classifier only until step `until` (`--freeze-epochs`), counting from
+    /// `taken` steps already taken (a resumed run's).
+    pub fn frozen(mut self, until: usize, taken: usize) -> Self {
+        self.frozen_until = until;
+        self.steps = Arc::new(AtomicUsize::new(taken));
+        self
+    }
+
+    /// The loss weighs each output's class by `weights` (`--class-weights`).
+    pub fn with_class_weights(mut self, weights: Vec<f32>) -> Self {
+        self.criterion.class_weights = Some(weights);
+        self
+    }
+
+    /// The logits, through a frozen backbone when `frozen`: it runs without autodiff (so
+    /// BatchNorm normalises with, and keeps, its running statistics, and nothing of it gets a
+    /// gradient), and only the classifier trains.
+    fn logits(&self, images: Tensor<4>, frozen: bool) -> Tensor<2> {
+        let dtype = match self.mixed {
             Some(_) => Precision::F16,
             None => Precision::F32,
-        };
-        self.net.forward_in(images, precision.dtype())
+        }
+        .dtype();
+        if !frozen {
+            return self.net.forward_in(images, dtype);
+        }
+        let features = self
+            .net
+            .valid()
+            .features_in(images.without_autodiff(), dtype);
+        self.net.classify(features.autodiff())
     }
 
     /// The images' scores against their classes and tasks (`loss::score`).
-    fn score(&self, images: Tensor<4>, classes: Tensor<1, Int>, tasks: &[usize]) -> Scored {
-        score(&self.heads, self.logits(images), classes, tasks)
+    fn score(
+        &self,
+        images: Tensor<4>,
+        classes: Tensor<1, Int>,
+        tasks: &[usize],
+        frozen: bool,
+    ) -> Scored {
+        score(&self.heads, self.logits(images, frozen), classes, tasks)
     }
 }
 
@@ -71,15 +127,19 @@ impl TrainStep for Classifier {
     type Output = ClassificationOutput;
 
     /// The batch's gradients, from one pass or, with `--accumulate`, summed over several:
-    /// each pass's loss is its part's mean, weighted by the part's share of the batch, so the
-    /// sum is the gradient of the whole batch's mean loss and the learning rate keeps its
-    /// meaning. Only one part's activations are alive at a time. (Parts are equal but for a
+    /// each pass's loss is its part's mean, weighted by the part's share of the batch (its
+    /// terms over the whole batch's weight, with the criterion's options), so the sum is the
+    /// gradient of the whole batch's loss and the learning rate keeps its meaning. Only one part's activations are alive at a time. (Parts are equal but for a
     /// batch that lost an unreadable image.)
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
         let fail = injected_failure_due();
+        let frozen = self.steps.fetch_add(1, Ordering::Relaxed) < self.frozen_until;
         // In mixed precision the loss is also scaled up (precision.rs).
         let scale = self.mixed.as_ref().map_or(1.0, LossScaler::scale);
         let images = batch.targets.dims()[0];
+        let total_weight =
+            self.criterion
+                .total_weight(&self.heads, batch.targets.clone(), &batch.tasks);
         let mut accumulated = GradientsAccumulator::new();
         let (mut logits, mut targets, mut losses) = (Vec::new(), Vec::new(), Vec::new());
         for pass in 0..self.passes {
@@ -92,16 +152,24 @@ impl TrainStep for Classifier {
                 batch.images.clone().narrow(0, start, len),
                 batch.targets.clone().narrow(0, start, len),
                 &batch.tasks[start..start + len],
+                frozen,
             );
-            // The mean cross-entropy, as PyTorch's `CrossEntropyLoss`.
-            let mut loss = part.log_likelihoods.mean().neg();
+            let mut share = match &total_weight {
+                // The mean cross-entropy, as PyTorch's `CrossEntropyLoss`.
+                None => part
+                    .log_likelihoods
+                    .clone()
+                    .mean()
+                    .neg()
+                    .mul_scalar(len as f32 / images as f32),
+                Some(total) => self.criterion.terms(&part).sum() / total.clone(),
+            };
             if fail {
                 // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails
                 // as it does when a device runs out of memory mid-run.
-                let huge = Tensor::<1>::zeros([1usize << 31], &loss.device());
-                loss = loss + huge.sum();
+                let huge = Tensor::<1>::zeros([1usize << 31], &share.device());
+                share = share + huge.sum();
             }
-            let share = loss.mul_scalar(len as f32 / images as f32);
             let grads = share.clone().mul_scalar(scale).backward();
             accumulated.accumulate(self, GradientsParams::from_grads(grads, self));
             logits.push(part.logits);
@@ -117,7 +185,22 @@ impl TrainStep for Classifier {
                 ClassificationOutput::new(loss, logits, targets),
             ),
             (_, loss, outputs) => {
-                let combined = data_parallel::combine(self, accumulated.grads(), loss, images);
+                // Each rank's gradient is of its part's weighted mean: weighted by the part's
+                // total weight, their sum is the global batch's.
+                let weight = match (&self.criterion.class_weights, total_weight) {
+                    (Some(_), Some(total)) => crate::device::read(total, "the batch's weight")
+                        .unwrap_or_else(|err| ranks::abort(&format!("{err:#}")))[0],
+                    _ => images as f32,
+                };
+                // A frozen backbone has no gradient on any rank.
+                let trained = frozen.then(|| depth::classifier_params(self.arch, self));
+                let combined = data_parallel::combine(
+                    self,
+                    accumulated.grads(),
+                    loss,
+                    weight,
+                    trained.as_ref(),
+                );
                 let classes = self.heads.width();
                 let local =
                     outputs.map(|(logits, targets)| vec![logits, targets.float().unsqueeze_dim(1)]);
@@ -137,6 +220,10 @@ impl TrainStep for Classifier {
         // ranks skip a step that overflowed on any of them, and keep the same loss scale.
         let grads = match &self.mixed {
             Some(scaler) => scaler.unscale(grads, self),
+            None => grads,
+        };
+        let grads = match self.clip_grad_norm {
+            Some(max_norm) => clip_grad_norm(grads, self, max_norm),
             None => grads,
         };
         TrainOutput { grads, item }
@@ -198,7 +285,12 @@ impl InferenceStep for Classifier {
     fn step(&self, batch: Batch) -> ValidationOutput {
         let images = batch.targets.dims()[0];
         let outputs = (images > 0).then(|| {
-            let scored = self.score(batch.images.clone(), batch.targets.clone(), &batch.tasks);
+            let scored = self.score(
+                batch.images.clone(),
+                batch.targets.clone(),
+                &batch.tasks,
+                false,
+            );
             // Per-image losses, so that burn weighs a smaller last batch by its size.
             (scored.probabilities(), scored.log_likelihoods.neg())
         });
@@ -361,16 +453,16 @@ mod tests {
     #[test]
     fn accumulated_gradients_are_the_mean_of_the_parts() {
         let device = Device::flex().autodiff();
-        let config = TrainConfig {
-            arch: Arch::Resnet18,
-            width_mult: 4.0 / 64.0,
-            input_size: Some(32),
+        let mut config = TrainConfig {
             batch_size: 4,
             accumulate: 2,
             ..TrainConfig::default()
         };
+        config.model.arch = Arch::Resnet18;
+        config.model.width_mult = 4.0 / 64.0;
+        config.model.input_size = Some(32);
         let heads = Heads::single("t", vec!["a".into(), "b".into(), "c".into()]).unwrap();
-        let net = config.model(3).init(&device);
+        let net = config.net(3).init(&device);
         let images = Tensor::<4>::random([4, 3, 32, 32], Distribution::Default, &device);
         let targets = [0, 2, 1, 1];
         let whole = gradients(
@@ -400,5 +492,77 @@ mod tests {
         assert_eq!(whole.len(), first.len());
         assert!(worst < 1e-4, "relative difference {worst:e}");
         assert!(whole.iter().any(|g| *g != 0.0));
+    }
+
+    /// Every parameter and BatchNorm statistic of `model`, flattened, by position.
+    fn weights(model: &Classifier) -> Vec<Vec<f32>> {
+        struct All(Vec<Vec<f32>>);
+        impl ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = param.val().into_data().convert::<f32>();
+                self.0.push(values.try_to_vec::<f32>().unwrap());
+            }
+        }
+        let mut all = All(Vec::new());
+        model.valid().visit(&mut all);
+        all.0
+    }
+
+    /// `--freeze-epochs`: during the frozen steps the backbone's weights and BatchNorm
+    /// statistics stay bit-identical while the classifier learns; after, everything moves.
+    #[test]
+    fn a_frozen_backbone_does_not_move() {
+        let device = Device::flex().autodiff();
+        let mut config = TrainConfig {
+            batch_size: 4,
+            ..TrainConfig::default()
+        };
+        config.model.arch = Arch::Resnet18;
+        config.model.width_mult = 4.0 / 64.0;
+        config.model.input_size = Some(32);
+        // AdamW's decoupled decay would move every weight it steps.
+        config.optimizer.opt = crate::recipe::Opt::Adamw;
+        config.optimizer.weight_decay = 0.05;
+        let heads = Heads::single("t", vec!["a".into(), "b".into(), "c".into()]).unwrap();
+        let model = Classifier::new(config.net(3).init(&device), heads, &config).frozen(2, 0);
+        let optim = super::super::optimizer::optimizer(&config.optimizer, &model);
+        let schedule = super::super::schedule::schedule(&config, 1, &model);
+        let mut learner = burn::train::Learner::new(model, optim, schedule);
+        let batch = |seed: u64| {
+            device.seed(seed);
+            Batch {
+                images: Tensor::random([4, 3, 32, 32], Distribution::Default, &device),
+                targets: Tensor::from_data(TensorData::from([0i64, 2, 1, 1]), &device),
+                marks: Arc::new(vec![vec![Mark::No; 3]; 4]),
+                tasks: Arc::new(vec![0; 4]),
+            }
+        };
+        let start = weights(&learner.model());
+        let head = depth::classifier_params(Arch::Resnet18, &learner.model()).len();
+        assert_eq!(head, 2, "fc's weight and bias");
+        let mut step = |seed| {
+            let output = learner.train_step(batch(seed));
+            learner.lr_step();
+            learner.optimizer_step(output.grads);
+            weights(&learner.model())
+        };
+        let (first, second, third) = (step(1), step(2), step(3));
+        // The last two tensors are fc's weight and bias (the module's order).
+        let backbone = start.len() - 2;
+        for frozen in [&first, &second] {
+            assert_eq!(
+                &frozen[..backbone],
+                &start[..backbone],
+                "the backbone moved"
+            );
+            assert_ne!(
+                &frozen[backbone..],
+                &start[backbone..],
+                "the classifier is stuck"
+            );
+        }
+        let moved = (0..backbone).filter(|&i| third[i] != second[i]).count();
+        // Every weight and statistic moves once unfrozen.
+        assert_eq!(moved, backbone);
     }
 }

@@ -1,0 +1,80 @@
+//! The training images' augmentation, by the names of torchvision's reference script (beside
+//! the tutorial's random crop and flip, which are always on).
+
+use anyhow::{Result, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[command(next_help_heading = "Augmentation")]
+pub struct Augmentation {
+    /// torchvision's RandomResizedCrop instead of the tutorial's resize and random crop: a
+    /// region of --rrc-scale of the image's area and --rrc-ratio aspect, resized to the input
+    /// size with the architecture's filter.
+    #[arg(long)]
+    #[serde(default)]
+    pub random_resized_crop: bool,
+    /// RandomResizedCrop's range of the region's share of the image's area.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.08,1.0",
+        value_name = "MIN,MAX"
+    )]
+    #[serde(default = "rrc_scale")]
+    pub rrc_scale: Vec<f64>,
+    /// RandomResizedCrop's range of the region's aspect ratio (width / height).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.75,1.3333333333333333",
+        value_name = "MIN,MAX"
+    )]
+    #[serde(default = "rrc_ratio")]
+    pub rrc_ratio: Vec<f64>,
+    /// torchvision's ColorJitter(brightness, contrast, saturation, hue), in a random order per
+    /// image: factors drawn from [1 - B, 1 + B] (and C, S), a hue shift from [-H, H].
+    #[arg(long, value_delimiter = ',', value_name = "B,C,S,H")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_jitter: Option<Vec<f64>>,
+}
+
+fn rrc_scale() -> Vec<f64> {
+    vec![0.08, 1.0]
+}
+
+fn rrc_ratio() -> Vec<f64> {
+    vec![3.0 / 4.0, 4.0 / 3.0]
+}
+
+impl Augmentation {
+    pub fn validate(&self) -> Result<()> {
+        let range = |values: &[f64]| match values {
+            &[low, high] => (low.is_finite() && high.is_finite() && low > 0.0 && low <= high)
+                .then_some((low, high)),
+            _ => None,
+        };
+        match range(&self.rrc_scale) {
+            Some((_, high)) if high <= 1.0 => {}
+            _ => bail!("--rrc-scale must be two numbers MIN,MAX with 0 < MIN <= MAX <= 1"),
+        }
+        if range(&self.rrc_ratio).is_none() {
+            bail!("--rrc-ratio must be two numbers MIN,MAX with 0 < MIN <= MAX");
+        }
+        if let Some(jitter) = &self.color_jitter {
+            let valid = match jitter.as_slice() {
+                &[b, c, s, h] => {
+                    [b, c, s].iter().all(|v| v.is_finite() && *v >= 0.0) && (0.0..=0.5).contains(&h)
+                }
+                _ => false,
+            };
+            if !valid {
+                bail!(
+                    "--color-jitter must be four numbers B,C,S,H: B, C and S at least 0, H from \
+                     0 to 0.5"
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! The recipe's options through the real binary: a run with every option that keeps state
+//! (AdamW's moments, the warm-up and cosine schedule's step, layer-wise rates, the frozen
+//! epochs, clipping, label smoothing and class weights) resumes after SIGKILL where the
+//! uninterrupted run went, and exports its best epoch; early stopping ends a run and its
+//! resumption.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{
+    assert_same_epochs, epochs, fashionai_root, prepare, read_json, temp_dir, train, trainer,
+};
+
+/// [`common::TRAIN`]'s tiny model with `--recipe modern` and every option that keeps state.
+#[rustfmt::skip]
+const MODERN: &[&str] = &[
+    "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
+    "--pretrained", "none", "--device", "cpu", "--epochs", "3",
+    "--recipe", "modern", "--lr", "0.002", "--lr-warmup-epochs", "1", "--freeze-epochs", "1",
+    "--layer-decay", "0.8", "--clip-grad-norm", "1.0", "--class-weights", "balanced",
+];
+
+#[test]
+fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
+    let dir = temp_dir("modern");
+    let (data, run, crashed) = (dir.join("data"), dir.join("run"), dir.join("crashed"));
+    fashionai_root(&data, 16, &[]);
+    for folder in [&run, &crashed] {
+        assert!(
+            prepare(&data, folder, &["--val-fraction", "0.25"])
+                .status
+                .success()
+        );
+    }
+    let whole = train(&run, MODERN);
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let settings = read_json(&run.join("train.json"));
+    assert_eq!(settings["recipe"], "modern");
+    assert_eq!(settings["opt"], "adamw");
+    assert_eq!(settings["lr"], 0.002);
+    assert_eq!(settings["label_smoothing"], 0.1);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "--run", crashed.to_str().unwrap()])
+        .args(MODERN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let saved = |epoch: usize| {
+        ["model", "optim", "scheduler"].iter().all(|part| {
+            crashed
+                .join(format!("checkpoint/{part}-{epoch}.bpk"))
+                .exists()
+        })
+    };
+    while !saved(1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "ended before the kill");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "finished before the kill");
+    // The resumed run reads every option from train.json.
+    let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_same_epochs(
+        &epochs(&crashed),
+        &epochs(&run),
+        &["train", "valid"],
+        "resumed",
+    );
+
+    let best = read_json(&run.join("metrics.json"))["best_epoch"]
+        .as_u64()
+        .unwrap();
+    let bundle = dir.join("bundle");
+    let exported = trainer(&[
+        "export",
+        "--model",
+        run.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let manifest = read_json(&bundle.join("manifest.json"));
+    assert_eq!(
+        manifest["metrics"]["epoch"].as_u64(),
+        Some(best),
+        "{manifest}"
+    );
+}
+
+/// `--early-stop-patience 1` with a learning rate too small to change the ranking: the run
+/// ends at the first epoch without a better validation FashionAI AP, and `--resume` then has
+/// nothing to do.
+#[test]
+fn early_stopping_ends_the_run() {
+    let dir = temp_dir("early-stop");
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    fashionai_root(&data, 8, &[]);
+    assert!(
+        prepare(&data, &run, &["--val-fraction", "0.25"])
+            .status
+            .success()
+    );
+    #[rustfmt::skip]
+    let flags = [
+        "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
+        "--pretrained", "none", "--device", "cpu", "--epochs", "8",
+        "--lr", "1e-9", "--early-stop-patience", "1",
+    ];
+    let trained = train(&run, &flags);
+    let stdout = String::from_utf8_lossy(&trained.stdout).to_string();
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let metrics = read_json(&run.join("metrics.json"));
+    let aps: Vec<f64> = metrics["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["valid"]["fashionai_ap"].as_f64().unwrap())
+        .collect();
+    let last = aps.len();
+    assert!(last < 8, "no early stop: {aps:?}");
+    // Every epoch but the last improved on all before it; the last did not.
+    let improved = |e: usize| aps[..e].iter().all(|&before| aps[e] > before);
+    assert!(
+        (1..last - 1).all(improved) && !improved(last - 1),
+        "{aps:?}"
+    );
+    assert!(
+        stdout.contains(&format!("stopped early after epoch {last}")),
+        "{stdout}"
+    );
+    let again = train(&run, &["--resume", "--device", "cpu"]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to resume"));
+    assert_eq!(
+        read_json(&run.join("metrics.json"))["epochs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        last
+    );
+}
