@@ -25,6 +25,11 @@ Writes trainer/tests/golden/recipe/:
   (bilinear and bicubic), adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue;
   and the statistics of 50000 draws of RandomResizedCrop.get_params on two image shapes
   (mean and standard deviation of the area share and of the log aspect ratio).
+* mixing.safetensors, mixing.json: RandomErasing's `erase` of a counting tensor for a fixed
+  region, and the statistics of 50000 RandomErasing.get_params draws on a 224x224 input; a
+  batch of four images and logits, MixUp at lambda 0.3 and CutMix with a fixed box (images
+  rolled and mixed as torchvision's transforms.v2 MixUp and CutMix do), and torch's
+  cross-entropy of the mixed one-hot targets with label smoothing 0.1.
 
 The Rust tests never need PyTorch.
 """
@@ -276,6 +281,54 @@ def augment():
         json.dump({"ops": AUGMENT_OPS, "draws": 50000, "rrc": shapes}, f, indent=1)
 
 
+def mixing():
+    from torchvision.transforms import RandomErasing
+    from torchvision.transforms import functional as F
+
+    tensors = {}
+    counting = torch.arange(3 * 8 * 8, dtype=torch.float32).reshape(3, 8, 8)
+    tensors["erase_input"] = counting
+    tensors["erased"] = F.erase(counting.clone(), 1, 2, 3, 5, torch.tensor(0.0))
+    torch.manual_seed(7)
+    image = torch.zeros(3, 224, 224)
+    shares, logs = [], []
+    for _ in range(50000):
+        i, j, h, w, _ = RandomErasing.get_params(image, (0.02, 0.33), (0.3, 3.3), [0.0])
+        if (h, w) != (224, 224):  # the failed draws leave the image as it is
+            shares.append(h * w / 224**2)
+            logs.append(__import__("math").log(h / w))
+    shares, logs = torch.tensor(shares, dtype=torch.float64), torch.tensor(logs, dtype=torch.float64)
+    erasing = {"share_mean": shares.mean().item(), "share_std": shares.std().item(),
+               "log_ratio_mean": logs.mean().item(), "log_ratio_std": logs.std().item()}
+
+    g = torch.Generator().manual_seed(8)
+    images = torch.randn(4, 3, 8, 8, generator=g)
+    logits = torch.randn(4, 5, generator=g, dtype=torch.float64)
+    targets = torch.tensor([0, 3, 1, 2])
+    one_hot = nn.functional.one_hot(targets, 5).double()
+    lam = 0.3
+    # transforms.v2.MixUp: rolled * (1 - lam) + images * lam, the same for the one-hot targets.
+    tensors["images"] = images
+    tensors["mixup"] = images.roll(1, 0).mul(1.0 - lam).add(images.mul(lam))
+    mixup_loss = nn.functional.cross_entropy(
+        logits, one_hot.roll(1, 0) * (1 - lam) + one_hot * lam, label_smoothing=0.1).item()
+    # transforms.v2.CutMix: the box [x1, x2) x [y1, y2) from the rolled batch.
+    x1, y1, x2, y2 = 2, 1, 7, 5
+    cut = images.clone()
+    cut[..., y1:y2, x1:x2] = images.roll(1, 0)[..., y1:y2, x1:x2]
+    tensors["cutmix"] = cut
+    cut_lam = 1.0 - (x2 - x1) * (y2 - y1) / (8 * 8)
+    cutmix_loss = nn.functional.cross_entropy(
+        logits, one_hot.roll(1, 0) * (1 - cut_lam) + one_hot * cut_lam, label_smoothing=0.1).item()
+    tensors["logits"] = logits.float()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(OUT, "mixing.safetensors"))
+    with open(os.path.join(OUT, "mixing.json"), "w") as f:
+        json.dump({"erase_region": [1, 2, 3, 5], "erasing": erasing, "targets": targets.tolist(),
+                   "label_smoothing": 0.1, "mixup_lambda": lam, "mixup_loss": mixup_loss,
+                   "cutmix_box": [x1, y1, x2, y2], "cutmix_lambda": cut_lam,
+                   "cutmix_loss": cutmix_loss}, f, indent=1)
+
+
 def main():
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT, exist_ok=True)
@@ -283,6 +336,7 @@ def main():
     schedules()
     losses()
     augment()
+    mixing()
     print("torch", torch.__version__)
 
 

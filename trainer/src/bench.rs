@@ -214,6 +214,7 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
         ),
         marks: std::sync::Arc::new(vec![vec![Mark::No; args.classes]; per_rank]),
         tasks: std::sync::Arc::new(vec![0; per_rank]),
+        mixed: None,
     };
     let mut step = || -> Result<()> {
         let output = learner.train_step(batch(&train_device));

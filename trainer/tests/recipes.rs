@@ -1,8 +1,8 @@
 //! The recipe's options through the real binary: a run with every option that keeps state
 //! (AdamW's moments, the warm-up and cosine schedule's step, layer-wise rates, the frozen
-//! epochs, clipping, label smoothing and class weights) resumes after SIGKILL where the
-//! uninterrupted run went, and exports its best epoch; early stopping ends a run and its
-//! resumption.
+//! epochs, clipping, label smoothing, every augmentation and batch mixing) resumes after
+//! SIGKILL where the uninterrupted run went, and exports its best epoch; class weights train;
+//! early stopping ends a run and its resumption.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +17,8 @@ const MODERN: &[&str] = &[
     "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
     "--pretrained", "none", "--device", "cpu", "--epochs", "3",
     "--recipe", "modern", "--lr", "0.002", "--lr-warmup-epochs", "1", "--freeze-epochs", "1",
-    "--layer-decay", "0.8", "--clip-grad-norm", "1.0", "--class-weights", "balanced",
+    "--layer-decay", "0.8", "--clip-grad-norm", "1.0", "--cutmix-alpha", "1.0",
+    "--mixup-alpha", "0.2",
 ];
 
 #[test]
@@ -109,9 +110,9 @@ fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
     );
 }
 
-/// `--early-stop-patience 1` with a learning rate too small to change the ranking: the run
-/// ends at the first epoch without a better validation FashionAI AP, and `--resume` then has
-/// nothing to do.
+/// `--early-stop-patience 1` with a learning rate too small to change the ranking (and class
+/// weights in the loss): the run ends at the first epoch without a better validation
+/// FashionAI AP, and `--resume` then has nothing to do.
 #[test]
 fn early_stopping_ends_the_run() {
     let dir = temp_dir("early-stop");
@@ -126,7 +127,7 @@ fn early_stopping_ends_the_run() {
     let flags = [
         "--arch", "resnet18", "--base-width", "8", "--input-size", "32", "--batch-size", "8",
         "--pretrained", "none", "--device", "cpu", "--epochs", "8",
-        "--lr", "1e-9", "--early-stop-patience", "1",
+        "--lr", "1e-9", "--early-stop-patience", "1", "--class-weights", "balanced",
     ];
     let trained = train(&run, &flags);
     let stdout = String::from_utf8_lossy(&trained.stdout).to_string();

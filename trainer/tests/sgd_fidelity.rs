@@ -143,6 +143,7 @@ fn sgd_steps_match(model: &str, arch: Arch) {
             targets: Tensor::from_data(TensorData::from(step_targets), &train_device),
             marks: Arc::new(vec![vec![Mark::No; 6]; batch]),
             tasks: Arc::new(vec![0; batch]),
+            mixed: None,
         };
         // What burn-train's epoch loop does for each batch.
         let output = learner.train_step(batch);

@@ -72,3 +72,47 @@ impl Region {
         resize(&crop.to_image(), side, side, filter)
     }
 }
+
+/// torchvision's RandomErasing(p, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0) on a
+/// normalised `[3, side, side]` input: with probability `p`, up to ten tries at a rectangle of
+/// that share of the area and aspect (height / width, log-uniform), placed uniformly and set
+/// to 0 (the mean colour); none when every try is too large.
+pub fn random_erase(input: &mut [f32], side: usize, p: f64, rng: &mut impl Rng) -> Option<Region> {
+    if rng.random::<f64>() >= p {
+        return None;
+    }
+    let area = (side * side) as f64;
+    let log_ratio = [0.3f64.ln(), 3.3f64.ln()];
+    for _ in 0..10 {
+        let target = area * rng.random_range(0.02..=0.33);
+        let aspect = rng.random_range(log_ratio[0]..=log_ratio[1]).exp();
+        let h = (target * aspect).sqrt().round_ties_even() as usize;
+        let w = (target / aspect).sqrt().round_ties_even() as usize;
+        if h < side && w < side {
+            let top = rng.random_range(0..=side - h);
+            let left = rng.random_range(0..=side - w);
+            let region = Region {
+                left: left as u32,
+                top: top as u32,
+                width: w as u32,
+                height: h as u32,
+            };
+            region.erase(input, side);
+            return Some(region);
+        }
+    }
+    None
+}
+
+impl Region {
+    /// torchvision's `erase(img, i, j, h, w, v=0)`: the region set to 0 in every channel.
+    pub fn erase(&self, input: &mut [f32], side: usize) {
+        let (left, width) = (self.left as usize, self.width as usize);
+        for channel in 0..3 {
+            for y in self.top as usize..(self.top + self.height) as usize {
+                let row = (channel * side + y) * side;
+                input[row + left..row + left + width].fill(0.0);
+            }
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! The training images' augmentation (`recipe::Augmentation`), on the decoded 8-bit image as
 //! torchvision applies it to a PIL image: the tutorial's crop and flip or RandomResizedCrop
-//! and flip, then ColorJitter, then normalisation. Every draw comes from the image's own
-//! seeded generator, so the same seed, epoch and image give the same input.
+//! and flip, then ColorJitter, then normalisation and RandomErasing; MixUp and CutMix then mix
+//! the batch (`mix`). Every draw comes from the image's (or the batch's) own seeded generator,
+//! so the same seed, epoch and image give the same input.
 
 pub mod color;
 pub mod crop;
+pub mod mix;
 
 use rand::Rng;
 use shared::preprocess::{
@@ -39,7 +41,16 @@ pub fn train_input(
     if let Some(jitter) = &augmentation.color_jitter {
         Jitter::new(jitter).draw(rng).apply(&mut image);
     }
-    Ok(normalize(&image))
+    let mut input = normalize(&image);
+    if augmentation.random_erase > 0.0 {
+        crop::random_erase(
+            &mut input,
+            size.crop as usize,
+            augmentation.random_erase,
+            rng,
+        );
+    }
+    Ok(input)
 }
 
 #[cfg(test)]
@@ -51,6 +62,7 @@ mod tests {
     use shared::preprocess::Interpolation;
 
     use super::color::Adjust;
+    use super::mix::Mix;
     use super::*;
 
     fn golden(name: &str) -> std::path::PathBuf {
@@ -226,5 +238,135 @@ mod tests {
         augmentation.color_jitter = Some(vec![0.4, 0.4, 0.4, 0.1]);
         assert_eq!(input(&augmentation, 2), input(&augmentation, 2));
         assert_ne!(input(&augmentation, 2), input(&augmentation, 3));
+    }
+
+    fn floats(file: &SafeTensors, name: &str) -> Vec<f32> {
+        file.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
+    /// RandomErasing's `erase` of a fixed region, and MixUp's and CutMix's images for a fixed
+    /// lambda and box, equal torchvision's (tools/make_recipe_golden.py).
+    #[test]
+    fn erasing_and_mixing_match_torchvision() {
+        let settings: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(golden("mixing.json")).unwrap()).unwrap();
+        let bytes = std::fs::read(golden("mixing.safetensors")).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let [top, left, height, width] =
+            serde_json::from_value::<[u32; 4]>(settings["erase_region"].clone()).unwrap();
+        let mut input = floats(&file, "erase_input");
+        let region = Region {
+            left,
+            top,
+            width,
+            height,
+        };
+        region.erase(&mut input, 8);
+        assert_eq!(input, floats(&file, "erased"));
+
+        let images = floats(&file, "images");
+        let batch = || -> Vec<Vec<f32>> { images.chunks(3 * 8 * 8).map(<[f32]>::to_vec).collect() };
+        let lambda = settings["mixup_lambda"].as_f64().unwrap();
+        let mut mixed = batch();
+        Mix::MixUp { lambda }.apply(&mut mixed, 8);
+        let expected = floats(&file, "mixup");
+        for (ours, theirs) in mixed.concat().iter().zip(&expected) {
+            assert!((ours - theirs).abs() < 1e-6, "{ours} vs {theirs}");
+        }
+        let area = serde_json::from_value::<[usize; 4]>(settings["cutmix_box"].clone()).unwrap();
+        let lambda = settings["cutmix_lambda"].as_f64().unwrap();
+        let mut cut = batch();
+        Mix::CutMix { lambda, area }.apply(&mut cut, 8);
+        assert_eq!(cut.concat(), floats(&file, "cutmix"));
+    }
+
+    /// RandomErasing's regions are drawn as torchvision's (area share and log aspect of 50000
+    /// draws), and one image in P is erased.
+    #[test]
+    fn random_erasing_draws_like_torchvision() {
+        let settings: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(golden("mixing.json")).unwrap()).unwrap();
+        let expected = &settings["erasing"];
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut input = vec![1.0f32; 3 * 224 * 224];
+        let regions: Vec<Region> = (0..50000)
+            .filter_map(|_| crop::random_erase(&mut input, 224, 1.0, &mut rng))
+            .collect();
+        // Some draws fail all ten tries (a region taller or wider than the input).
+        assert!(regions.len() > 49000, "{}", regions.len());
+        let share: Vec<f64> = regions
+            .iter()
+            .map(|r| f64::from(r.width * r.height) / 224.0 / 224.0)
+            .collect();
+        let log_ratio: Vec<f64> = regions
+            .iter()
+            .map(|r| (f64::from(r.height) / f64::from(r.width)).ln())
+            .collect();
+        for (name, values) in [("share", share), ("log_ratio", log_ratio)] {
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let their_mean = expected[format!("{name}_mean")].as_f64().unwrap();
+            let their_std = expected[format!("{name}_std")].as_f64().unwrap();
+            let error = 5.0 * 2f64.sqrt() * their_std / n.sqrt();
+            assert!(
+                (mean - their_mean).abs() < error,
+                "{name}: {mean} vs {their_mean}"
+            );
+        }
+        let erased = (0..10000)
+            .filter(|_| crop::random_erase(&mut input, 224, 0.25, &mut rng).is_some())
+            .count();
+        // Binomial(10000, 0.25): a standard deviation of about 43.
+        assert!((2300..2700).contains(&erased), "{erased}");
+    }
+
+    /// MixUp's and CutMix's lambdas: Beta(alpha, alpha), of mean 1/2 and variance
+    /// 1 / (8 alpha + 4); with both on, each batch takes one of them with even odds; CutMix's
+    /// box is within the image and its lambda the share the box leaves.
+    #[test]
+    fn mixing_draws_like_torchvision() {
+        let mut rng = StdRng::seed_from_u64(10);
+        let draws: Vec<Mix> = (0..20000)
+            .map(|_| Mix::draw(0.2, 1.0, 32, &mut rng).unwrap())
+            .collect();
+        let mixups: Vec<f64> = draws
+            .iter()
+            .filter_map(|mix| match mix {
+                Mix::MixUp { lambda } => Some(*lambda),
+                Mix::CutMix { .. } => None,
+            })
+            .collect();
+        // Binomial(20000, 1/2): a standard deviation of about 71.
+        assert!((9650..10350).contains(&mixups.len()), "{}", mixups.len());
+        let n = mixups.len() as f64;
+        let mean = mixups.iter().sum::<f64>() / n;
+        let variance = mixups.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n;
+        assert!((mean - 0.5).abs() < 0.01, "MixUp lambda mean {mean}");
+        let expected = 1.0 / (4.0 * (2.0 * 0.2 + 1.0));
+        assert!(
+            (variance - expected).abs() < 0.05 * expected,
+            "variance {variance}"
+        );
+        for mix in &draws {
+            if let Mix::CutMix {
+                lambda,
+                area: [x1, y1, x2, y2],
+            } = *mix
+            {
+                assert!(x1 <= x2 && x2 <= 32 && y1 <= y2 && y2 <= 32);
+                let left = 1.0 - ((x2 - x1) * (y2 - y1)) as f64 / 1024.0;
+                assert_eq!(lambda, left);
+            }
+        }
+        assert_eq!(Mix::draw(0.0, 0.0, 32, &mut rng), None);
+        assert!(matches!(
+            Mix::draw(0.0, 1.0, 32, &mut rng),
+            Some(Mix::CutMix { .. })
+        ));
     }
 }

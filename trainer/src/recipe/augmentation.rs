@@ -37,6 +37,22 @@ pub struct Augmentation {
     #[arg(long, value_delimiter = ',', value_name = "B,C,S,H")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color_jitter: Option<Vec<f64>>,
+    /// torchvision's RandomErasing(P) after normalisation: with probability P a rectangle of
+    /// 2% to 33% of the input, aspect 0.3 to 3.3, set to 0 (the mean colour).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    #[serde(default)]
+    pub random_erase: f64,
+    /// MixUp on each batch: each image and its target mixed with the previous image's, by a
+    /// share drawn from Beta(A, A) (torchvision's reference: 0.2); 0 is off.
+    #[arg(long, default_value_t = 0.0, value_name = "A")]
+    #[serde(default)]
+    pub mixup_alpha: f64,
+    /// CutMix on each batch: a box of the previous image pasted in, targets mixed by area,
+    /// the share drawn from Beta(A, A) (torchvision's reference: 1.0); with --mixup-alpha too,
+    /// each batch takes one of the two.
+    #[arg(long, default_value_t = 0.0, value_name = "A")]
+    #[serde(default)]
+    pub cutmix_alpha: f64,
 }
 
 fn rrc_scale() -> Vec<f64> {
@@ -48,6 +64,11 @@ fn rrc_ratio() -> Vec<f64> {
 }
 
 impl Augmentation {
+    /// Whether batches are mixed (MixUp or CutMix).
+    pub fn mixes(&self) -> bool {
+        self.mixup_alpha > 0.0 || self.cutmix_alpha > 0.0
+    }
+
     pub fn validate(&self) -> Result<()> {
         let range = |values: &[f64]| match values {
             &[low, high] => (low.is_finite() && high.is_finite() && low > 0.0 && low <= high)
@@ -60,6 +81,15 @@ impl Augmentation {
         }
         if range(&self.rrc_ratio).is_none() {
             bail!("--rrc-ratio must be two numbers MIN,MAX with 0 < MIN <= MAX");
+        }
+        if !(0.0..=1.0).contains(&self.random_erase) {
+            bail!("--random-erase must be a probability from 0 to 1");
+        }
+        if ![self.mixup_alpha, self.cutmix_alpha]
+            .iter()
+            .all(|alpha| alpha.is_finite() && *alpha >= 0.0)
+        {
+            bail!("--mixup-alpha and --cutmix-alpha must be numbers of at least 0");
         }
         if let Some(jitter) = &self.color_jitter {
             let valid = match jitter.as_slice() {

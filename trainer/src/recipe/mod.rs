@@ -237,6 +237,12 @@ impl TrainConfig {
         self.optimizer.validate()?;
         self.schedule.validate(self.epochs)?;
         self.regularisation.validate()?;
+        if self.augmentation.mixes() && self.regularisation.class_weights.is_some() {
+            bail!(
+                "--class-weights cannot be combined with --mixup-alpha or --cutmix-alpha: torch \
+                 weighs mixed (soft) targets otherwise than hard ones"
+            );
+        }
         self.fine_tuning.validate(self.epochs)
     }
 

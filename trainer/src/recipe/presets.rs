@@ -18,8 +18,8 @@ pub enum Recipe {
     Tutorial,
     /// Today's fine-tuning practice (README: where each value comes from): AdamW lr 1e-4,
     /// weight decay 0.05 off norms and biases, the classifier at 10x the rate, a 2-epoch linear
-    /// warm-up then cosine to 0, label smoothing 0.1, RandomResizedCrop (scale 0.25 to 1) and
-    /// colour jitter 0.4.
+    /// warm-up then cosine to 0, label smoothing 0.1, RandomResizedCrop (scale 0.25 to 1),
+    /// colour jitter 0.4 and random erasing 0.1.
     Modern,
 }
 

@@ -21,6 +21,7 @@ use shared::preprocess::{self, InputSize};
 use shared::tasks::Mark;
 
 use crate::augment;
+use crate::augment::mix::Mix;
 use crate::data::Sample;
 use crate::ranks::{self, Ranks};
 use crate::recipe::{Augmentation, TrainConfig};
@@ -35,6 +36,18 @@ pub struct Batch {
     pub images: Tensor<4>,
     pub targets: Tensor<1, Int>,
     pub marks: Arc<Vec<Vec<Mark>>>,
+    pub tasks: Arc<Vec<usize>>,
+    /// MixUp's or CutMix's second targets, where the batch is mixed.
+    pub mixed: Option<Mixed>,
+}
+
+/// A batch mixed by MixUp or CutMix (`augment::mix`): each image's second target is the
+/// previous image's.
+#[derive(Clone, Debug)]
+pub struct Mixed {
+    /// The share of each image's own target.
+    pub lambda: f32,
+    pub targets: Tensor<1, Int>,
     pub tasks: Arc<Vec<usize>>,
 }
 
@@ -136,7 +149,7 @@ impl ImageLoader {
 
     /// Decodes one batch; images that fail are reported and left out. A batch left without
     /// images is skipped, but for one of several ranks, which must all take part in each step.
-    fn load(&self, epoch: usize, indices: &[usize]) -> Option<Batch> {
+    fn load(&self, epoch: usize, number: usize, indices: &[usize]) -> Option<Batch> {
         let decoded: Vec<(Vec<f32>, &Sample)> = indices
             .par_iter()
             .filter_map(|&index| {
@@ -156,14 +169,59 @@ impl ImageLoader {
         if decoded.is_empty() && self.ranks.size == 1 {
             return None;
         }
-        let (inputs, samples): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
+        let (mut inputs, samples): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
         let targets: Vec<i64> = samples.iter().map(|s| s.label.class as i64).collect();
+        let tasks: Vec<usize> = samples.iter().map(|s| s.task).collect();
         let marks = samples.iter().map(|s| s.label.marks.clone()).collect();
+        let mixed = self.mix_batch(epoch, number, &mut inputs, &targets, &tasks);
         Some(Batch {
             images: preprocess::batch_tensor(&inputs, self.size.crop as usize, &self.device),
-            targets: Tensor::from_data(TensorData::from(targets.as_slice()), &self.device),
+            targets: self.int_tensor(&targets),
             marks: Arc::new(marks),
-            tasks: Arc::new(samples.iter().map(|s| s.task).collect()),
+            tasks: Arc::new(tasks),
+            mixed,
+        })
+    }
+
+    fn int_tensor(&self, values: &[i64]) -> Tensor<1, Int> {
+        Tensor::from_data(TensorData::from(values), &self.device)
+    }
+
+    /// MixUp or CutMix of a training batch (`--mixup-alpha`, `--cutmix-alpha`), drawn from the
+    /// batch's own generator (seed, epoch, batch number): `inputs` mixed in place, and each
+    /// image's second target.
+    fn mix_batch(
+        &self,
+        epoch: usize,
+        number: usize,
+        inputs: &mut [Vec<f32>],
+        targets: &[i64],
+        tasks: &[usize],
+    ) -> Option<Mixed> {
+        let Mode::Train { seed } = self.mode else {
+            return None;
+        };
+        if inputs.is_empty() {
+            return None;
+        }
+        // Apart from the images' generators, which take the image's index.
+        let batch_seed = mix(mix(seed, epoch as u64), !(number as u64));
+        let mut rng = StdRng::seed_from_u64(batch_seed);
+        let side = self.size.crop as usize;
+        let augmentation = &self.augmentation;
+        let drawn = Mix::draw(
+            augmentation.mixup_alpha,
+            augmentation.cutmix_alpha,
+            side,
+            &mut rng,
+        )?;
+        drawn.apply(inputs, side);
+        let roll = |i: usize| (i + inputs.len() - 1) % inputs.len();
+        let rolled: Vec<i64> = (0..inputs.len()).map(|i| targets[roll(i)]).collect();
+        Some(Mixed {
+            lambda: drawn.lambda() as f32,
+            targets: self.int_tensor(&rolled),
+            tasks: Arc::new((0..inputs.len()).map(|i| tasks[roll(i)]).collect()),
         })
     }
 
@@ -233,8 +291,8 @@ impl DataLoader<Batch> for ImageLoader {
         let loader = self.clone();
         std::thread::spawn(move || {
             let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                for indices in batches {
-                    if let Some(batch) = loader.load(epoch, &indices)
+                for (number, indices) in batches.into_iter().enumerate() {
+                    if let Some(batch) = loader.load(epoch, number, &indices)
                         && sender.send(Ok(batch)).is_err()
                     {
                         return; // The consumer stopped early.

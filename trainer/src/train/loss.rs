@@ -399,4 +399,48 @@ mod tests {
         assert_eq!(&weights[b..b + 2], &[1.0, 1.0]);
         assert!(weights[heads.garment().unwrap()].iter().all(|&w| w == 1.0));
     }
+
+    /// MixUp's and CutMix's loss, lambda of the label-smoothed cross-entropy of the images'
+    /// own targets and 1 - lambda of the previous images', equals torch's cross-entropy of the
+    /// mixed one-hot targets (tools/make_recipe_golden.py).
+    #[test]
+    fn mixed_targets_loss_matches_torch() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/recipe/");
+        let settings: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}mixing.json")).unwrap()).unwrap();
+        let bytes = std::fs::read(format!("{dir}mixing.safetensors")).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let logits: Vec<f32> = file
+            .tensor("logits")
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let device = Device::flex();
+        let heads = Heads::single("t", (0..5).map(|c| c.to_string()).collect()).unwrap();
+        let logits = Tensor::<2>::from_data(TensorData::new(logits, [4, 5]), &device);
+        let targets: Vec<i64> = serde_json::from_value(settings["targets"].clone()).unwrap();
+        // `roll(1, 0)`: each image's second target is the previous image's.
+        let rolled: Vec<i64> = (0..4).map(|i| targets[(i + 3) % 4]).collect();
+        let criterion = Criterion {
+            label_smoothing: settings["label_smoothing"].as_f64().unwrap(),
+            class_weights: None,
+        };
+        let loss = |targets: &[i64]| {
+            let targets = Tensor::<1, Int>::from_data(TensorData::from(targets), &device);
+            let scored = score(&heads, logits.clone(), targets.clone(), &[0; 4]);
+            let total = criterion.total_weight(&heads, targets, &[0; 4]).unwrap();
+            (criterion.terms(&scored).sum() / total).into_scalar::<f32>() as f64
+        };
+        for kind in ["mixup", "cutmix"] {
+            let lambda = settings[format!("{kind}_lambda")].as_f64().unwrap();
+            let ours = lambda * loss(&targets) + (1.0 - lambda) * loss(&rolled);
+            let theirs = settings[format!("{kind}_loss")].as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() < 1e-5 * theirs,
+                "{kind}: {ours} vs torch {theirs}"
+            );
+        }
+    }
 }

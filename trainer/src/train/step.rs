@@ -110,15 +110,30 @@ impl Classifier {
         self.net.classify(features.autodiff())
     }
 
-    /// The images' scores against their classes and tasks (`loss::score`).
-    fn score(
+    /// A pass's loss: the mean cross-entropy of its `len` images (as PyTorch's
+    /// `CrossEntropyLoss`) weighted by their share of the batch's `images`, or with the
+    /// criterion's options, its terms over the batch's `total` weight.
+    fn share(
         &self,
-        images: Tensor<4>,
-        classes: Tensor<1, Int>,
-        tasks: &[usize],
-        frozen: bool,
-    ) -> Scored {
-        score(&self.heads, self.logits(images, frozen), classes, tasks)
+        part: &Scored,
+        total: Option<&Tensor<1>>,
+        len: usize,
+        images: usize,
+    ) -> Tensor<1> {
+        match total {
+            None => part
+                .log_likelihoods
+                .clone()
+                .mean()
+                .neg()
+                .mul_scalar(len as f32 / images as f32),
+            Some(total) => self.criterion.terms(part).sum() / total.clone(),
+        }
+    }
+
+    /// The images' scores against their classes and tasks (`loss::score`), for validation.
+    fn score(&self, images: Tensor<4>, classes: Tensor<1, Int>, tasks: &[usize]) -> Scored {
+        score(&self.heads, self.logits(images, false), classes, tasks)
     }
 }
 
@@ -129,8 +144,9 @@ impl TrainStep for Classifier {
     /// The batch's gradients, from one pass or, with `--accumulate`, summed over several:
     /// each pass's loss is its part's mean, weighted by the part's share of the batch (its
     /// terms over the whole batch's weight, with the criterion's options), so the sum is the
-    /// gradient of the whole batch's loss and the learning rate keeps its meaning. Only one part's activations are alive at a time. (Parts are equal but for a
-    /// batch that lost an unreadable image.)
+    /// gradient of the whole batch's loss and the learning rate keeps its meaning. Only one
+    /// part's activations are alive at a time. (Parts are equal but for a batch that lost an
+    /// unreadable image.)
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
         let fail = injected_failure_due();
         let frozen = self.steps.fetch_add(1, Ordering::Relaxed) < self.frozen_until;
@@ -148,22 +164,33 @@ impl TrainStep for Classifier {
             if len == 0 {
                 continue;
             }
-            let part = self.score(
-                batch.images.clone().narrow(0, start, len),
+            let outputs = self.logits(batch.images.clone().narrow(0, start, len), frozen);
+            let part = score(
+                &self.heads,
+                outputs.clone(),
                 batch.targets.clone().narrow(0, start, len),
                 &batch.tasks[start..start + len],
-                frozen,
             );
-            let mut share = match &total_weight {
-                // The mean cross-entropy, as PyTorch's `CrossEntropyLoss`.
-                None => part
-                    .log_likelihoods
-                    .clone()
-                    .mean()
-                    .neg()
-                    .mul_scalar(len as f32 / images as f32),
-                Some(total) => self.criterion.terms(&part).sum() / total.clone(),
-            };
+            let mut share = self.share(&part, total_weight.as_ref(), len, images);
+            // MixUp and CutMix: the loss of the mixed targets, lambda of the image's own and
+            // 1 - lambda of the previous image's; the metrics take the larger share's.
+            let mut part = part;
+            if let Some(mixed) = &batch.mixed {
+                let other = score(
+                    &self.heads,
+                    outputs,
+                    mixed.targets.clone().narrow(0, start, len),
+                    &mixed.tasks[start..start + len],
+                );
+                let other_total =
+                    self.criterion
+                        .total_weight(&self.heads, mixed.targets.clone(), &mixed.tasks);
+                let other_share = self.share(&other, other_total.as_ref(), len, images);
+                share = share.mul_scalar(mixed.lambda) + other_share.mul_scalar(1.0 - mixed.lambda);
+                if mixed.lambda < 0.5 {
+                    part = other;
+                }
+            }
             if fail {
                 // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails
                 // as it does when a device runs out of memory mid-run.
@@ -285,12 +312,7 @@ impl InferenceStep for Classifier {
     fn step(&self, batch: Batch) -> ValidationOutput {
         let images = batch.targets.dims()[0];
         let outputs = (images > 0).then(|| {
-            let scored = self.score(
-                batch.images.clone(),
-                batch.targets.clone(),
-                &batch.tasks,
-                false,
-            );
+            let scored = self.score(batch.images.clone(), batch.targets.clone(), &batch.tasks);
             // Per-image losses, so that burn weighs a smaller last batch by its size.
             (scored.probabilities(), scored.log_likelihoods.neg())
         });
@@ -438,6 +460,7 @@ mod tests {
             targets: Tensor::from_data(TensorData::from(targets), &device),
             marks: Arc::new(vec![vec![Mark::No; 3]; targets.len()]),
             tasks: Arc::new(vec![0; targets.len()]),
+            mixed: None,
         };
         let grads = TrainStep::step(model, batch).grads;
         let mut flatten = Flatten {
@@ -535,6 +558,7 @@ mod tests {
                 targets: Tensor::from_data(TensorData::from([0i64, 2, 1, 1]), &device),
                 marks: Arc::new(vec![vec![Mark::No; 3]; 4]),
                 tasks: Arc::new(vec![0; 4]),
+                mixed: None,
             }
         };
         let start = weights(&learner.model());
