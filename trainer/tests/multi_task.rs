@@ -13,7 +13,7 @@ use trainer::data::Manifest;
 
 use crate::common::{
     TASKS, assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe, epochs,
-    floats, multi_task_root, multi_task_run, prepare, read_json, temp_dir, train, trainer,
+    export, floats, multi_task_root, multi_task_run, prepare, read_json, temp_dir, train, trainer,
 };
 
 #[test]
@@ -256,17 +256,7 @@ fn classify_and_export_answer_every_task() {
     let dir = temp_dir("multi-export");
     let run = copy_run(&trained.run, &dir);
     let bundle = dir.join("bundle");
-    let exported = trainer(&[
-        "export",
-        "--model",
-        run.to_str().unwrap(),
-        "--out",
-        bundle.to_str().unwrap(),
-        "--precision",
-        "f32",
-        "--device",
-        "cpu",
-    ]);
+    let exported = export(&run, &bundle, "f32");
     assert!(exported.status.success());
     let manifest = read_json(&bundle.join("manifest.json"));
     assert_eq!(manifest["format_version"], 2);

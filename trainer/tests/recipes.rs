@@ -4,11 +4,9 @@
 //! SIGKILL where the uninterrupted run went, and exports its best epoch; class weights train;
 //! early stopping ends a run and its resumption.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use crate::common::{
-    assert_same_epochs, epochs, fashionai_root, prepare, read_json, temp_dir, train, trainer,
+    assert_same_epochs, epochs, export, fashionai_root, prepare, read_json, temp_dir, train,
+    train_killed_after_epoch_one,
 };
 
 /// [`common::TRAIN`]'s tiny model with `--recipe modern` and every option that keeps state.
@@ -45,31 +43,7 @@ fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
     assert_eq!(settings["lr"], 0.002);
     assert_eq!(settings["label_smoothing"], 0.1);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "--run", crashed.to_str().unwrap()])
-        .args(MODERN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let saved = |epoch: usize| {
-        ["model", "optim", "scheduler"].iter().all(|part| {
-            crashed
-                .join(format!("checkpoint/{part}-{epoch}.bpk"))
-                .exists()
-        })
-    };
-    while !saved(1) {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "ended before the kill");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success(), "finished before the kill");
+    train_killed_after_epoch_one(&crashed, MODERN);
     // The resumed run reads every option from train.json.
     let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
     assert!(
@@ -88,15 +62,7 @@ fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
         .as_u64()
         .unwrap();
     let bundle = dir.join("bundle");
-    let exported = trainer(&[
-        "export",
-        "--model",
-        run.to_str().unwrap(),
-        "--out",
-        bundle.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+    let exported = export(&run, &bundle, "f16");
     assert!(
         exported.status.success(),
         "{}",

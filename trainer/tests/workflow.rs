@@ -5,15 +5,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use shared::ranking::argmax;
 
 use crate::common::{
-    TASK, TRAIN, assert_eval_matches, assert_same_epochs, classify_json, copy_dir, cpu_recipe,
-    epochs, fashionai_root, floats, prepare, read_json, temp_dir, train, trainer,
+    self, TASK, TRAIN, assert_eval_matches, assert_same_epochs, classify_json, copy_dir,
+    cpu_recipe, epochs, fashionai_root, floats, prepare, read_json, temp_dir, train,
+    train_killed_after_epoch_one, trainer,
 };
 
 /// A prepared and trained run, shared by the tests below (training takes most of their time).
@@ -424,17 +424,7 @@ fn damaged_or_newer_bundles_are_refused() {
 /// `trainer export` of `run`'s best epoch into `<dir>/bundle-<precision>`.
 fn export(run: &Path, dir: &Path, precision: &str) -> PathBuf {
     let bundle = dir.join(format!("bundle-{precision}"));
-    let exported = trainer(&[
-        "export",
-        "--model",
-        run.to_str().unwrap(),
-        "--out",
-        bundle.to_str().unwrap(),
-        "--precision",
-        precision,
-        "--device",
-        "cpu",
-    ]);
+    let exported = common::export(run, &bundle, precision);
     assert!(exported.status.success(), "export failed");
     bundle
 }
@@ -477,36 +467,7 @@ fn resume_after_sigkill_matches_the_uninterrupted_run() {
     let trained = trained();
     let dir = temp_dir("crash");
     let crashed = trained.copy_split(&dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "--run", crashed.to_str().unwrap()])
-        .args(cpu_recipe())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let epoch_one_saved = || {
-        ["model", "optim", "scheduler"]
-            .iter()
-            .all(|part| crashed.join(format!("checkpoint/{part}-1.bpk")).exists())
-    };
-    while !epoch_one_saved() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint after 2 minutes"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "training ended before epoch 1 was seen complete: no crash to test"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    let killed = child.wait().unwrap();
-    assert!(
-        !killed.success(),
-        "training finished before it was killed: no crash to test"
-    );
+    train_killed_after_epoch_one(&crashed, &cpu_recipe());
     let resumed = train(&crashed, &["--resume", "--device", "cpu"]);
     assert!(resumed.status.success());
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming after epoch"));

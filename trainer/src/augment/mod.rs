@@ -127,6 +127,26 @@ mod tests {
         }
     }
 
+    /// Our draws of a parameter against torchvision's (`expected["<name>_mean"]` and
+    /// `["<name>_std"]` over as many draws): the means within five standard errors of a
+    /// difference of two such means, the spreads within 5%.
+    fn assert_drawn_like(values: &[f64], expected: &serde_json::Value, name: &str, what: &str) {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let their_mean = expected[format!("{name}_mean")].as_f64().unwrap();
+        let their_std = expected[format!("{name}_std")].as_f64().unwrap();
+        let error = 5.0 * 2f64.sqrt() * their_std / n.sqrt();
+        assert!(
+            (mean - their_mean).abs() < error,
+            "{what} {name}: mean {mean}, torchvision {their_mean}"
+        );
+        assert!(
+            (std - their_std).abs() < 0.05 * their_std,
+            "{what} {name}: spread {std}, torchvision {their_std}"
+        );
+    }
+
     /// RandomResizedCrop's regions have torchvision's distribution: the mean and spread of
     /// their area share and log aspect ratio match 50000 of torchvision's draws, within five
     /// standard errors of a difference of two such means; on a tall image most tries fail and
@@ -156,22 +176,8 @@ mod tests {
                 .iter()
                 .map(|r| (f64::from(r.width) / f64::from(r.height)).ln())
                 .collect();
-            for (name, values) in [("share", share), ("log_ratio", log_ratio)] {
-                let n = values.len() as f64;
-                let mean = values.iter().sum::<f64>() / n;
-                let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-                let their_mean = expected[format!("{name}_mean")].as_f64().unwrap();
-                let their_std = expected[format!("{name}_std")].as_f64().unwrap();
-                let error = 5.0 * (2.0f64).sqrt() * their_std / n.sqrt();
-                assert!(
-                    (mean - their_mean).abs() < error,
-                    "{shape} {name} mean {mean} vs {their_mean}"
-                );
-                assert!(
-                    (std - their_std).abs() < 0.05 * their_std,
-                    "{shape} {name} std {std} vs {their_std}"
-                );
-            }
+            assert_drawn_like(&share, expected, "share", shape);
+            assert_drawn_like(&log_ratio, expected, "log_ratio", shape);
         }
     }
 
@@ -307,17 +313,8 @@ mod tests {
             .iter()
             .map(|r| (f64::from(r.height) / f64::from(r.width)).ln())
             .collect();
-        for (name, values) in [("share", share), ("log_ratio", log_ratio)] {
-            let n = values.len() as f64;
-            let mean = values.iter().sum::<f64>() / n;
-            let their_mean = expected[format!("{name}_mean")].as_f64().unwrap();
-            let their_std = expected[format!("{name}_std")].as_f64().unwrap();
-            let error = 5.0 * 2f64.sqrt() * their_std / n.sqrt();
-            assert!(
-                (mean - their_mean).abs() < error,
-                "{name}: {mean} vs {their_mean}"
-            );
-        }
+        assert_drawn_like(&share, expected, "share", "erasing");
+        assert_drawn_like(&log_ratio, expected, "log_ratio", "erasing");
         let erased = (0..10000)
             .filter(|_| crop::random_erase(&mut input, 224, 0.25, &mut rng).is_some())
             .count();

@@ -33,15 +33,13 @@ pub const INITIAL_LOSS_SCALE: f32 = 65536.0;
 
 /// The recipe: the tutorial's values are the defaults.
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[command(next_help_heading = "Training")]
 pub struct TrainConfig {
     /// A preset of the options below: `tutorial` (their defaults) or `modern` (README: "The
     /// recipe"); options given on the command line override it.
     #[arg(long, value_enum, default_value = "tutorial")]
     #[serde(default)]
     pub recipe: Recipe,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub model: ModelOptions,
     /// Passes over the training images.
     #[arg(long, default_value_t = 40)]
     pub epochs: usize,
@@ -73,6 +71,9 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop_patience: Option<usize>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub model: ModelOptions,
     #[command(flatten)]
     #[serde(flatten)]
     pub augmentation: Augmentation,

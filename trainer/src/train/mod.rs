@@ -59,8 +59,6 @@ pub struct TrainArgs {
     /// curves.png go there too.
     #[arg(long)]
     pub run: PathBuf,
-    #[command(flatten)]
-    pub config: TrainConfig,
     /// Continue an interrupted run from its last complete checkpoint, with the settings
     /// saved in the run folder (other training flags are ignored).
     #[arg(long)]
@@ -73,6 +71,8 @@ pub struct TrainArgs {
     /// Where downloaded ImageNet weights are cached (default: torch.hub's folder).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: TrainConfig,
 }
 
 impl TrainArgs {

@@ -237,6 +237,7 @@ mod tests {
 
     use super::*;
     use crate::recipe::TrainConfig;
+    use crate::train::step::tests::flat_gradients;
 
     /// The golden files' network: torch's Conv2d 3->4 3x3, BatchNorm2d 4, Linear 4->5.
     #[derive(Module, Debug)]
@@ -424,31 +425,6 @@ mod tests {
         }
     }
 
-    /// Every gradient of `module`, flattened, in the module's order.
-    struct Flatten<'a> {
-        grads: &'a GradientsParams,
-        values: Vec<f32>,
-    }
-
-    impl ModuleVisitor for Flatten<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            // BatchNorm's running statistics have none.
-            if let Some(grad) = self.grads.get::<D>(param.id) {
-                let values = grad.into_data().try_to_vec::<f32>().unwrap();
-                self.values.extend(values);
-            }
-        }
-    }
-
-    fn flatten(grads: &GradientsParams, module: &Tiny) -> Vec<f32> {
-        let mut flatten = Flatten {
-            grads,
-            values: Vec::new(),
-        };
-        module.visit(&mut flatten);
-        flatten.values
-    }
-
     /// The global norm clipping of torch.nn.utils.clip_grad_norm_; gradients within the bound
     /// are left as they are.
     #[test]
@@ -458,14 +434,14 @@ mod tests {
         let model = tiny(&golden, &device);
         for step in 0..3 {
             let grads = gradients(&golden, &model, &format!("grad.{step}"), &device);
-            let clipped = flatten(&clip_grad_norm(grads, &model, 0.5), &model);
+            let clipped = flat_gradients(&clip_grad_norm(grads, &model, 0.5), &model);
             let expected = gradients(&golden, &model, &format!("clipped.{step}"), &device);
-            let error = relative_error(&clipped, &flatten(&expected, &model));
+            let error = relative_error(&clipped, &flat_gradients(&expected, &model));
             assert!(error < 1e-6, "step {step}: {error:e}");
             let grads = gradients(&golden, &model, &format!("grad.{step}"), &device);
-            let original = flatten(&grads, &model);
+            let original = flat_gradients(&grads, &model);
             assert_eq!(
-                flatten(&clip_grad_norm(grads, &model, 100.0), &model),
+                flat_gradients(&clip_grad_norm(grads, &model, 100.0), &model),
                 original
             );
         }

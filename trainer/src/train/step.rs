@@ -430,15 +430,24 @@ impl Adaptor<RankingInput> for ValidationOutput {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::module::{ModuleVisitor, Param};
     use burn::tensor::Distribution;
     use shared::model::Arch;
 
     use super::*;
 
-    /// Every gradient, in the module's order (parameters without one, such as frozen ones,
-    /// are left out).
+    /// Every gradient of `module`, flattened, in the module's order (parameters without one,
+    /// such as frozen ones and BatchNorm's running statistics, are left out).
+    pub(crate) fn flat_gradients<M: Module>(grads: &GradientsParams, module: &M) -> Vec<f32> {
+        let mut flatten = Flatten {
+            grads,
+            values: Vec::new(),
+        };
+        module.visit(&mut flatten);
+        flatten.values
+    }
+
     struct Flatten<'a> {
         grads: &'a GradientsParams,
         values: Vec<f32>,
@@ -463,12 +472,7 @@ mod tests {
             mixed: None,
         };
         let grads = TrainStep::step(model, batch).grads;
-        let mut flatten = Flatten {
-            grads: &grads,
-            values: Vec::new(),
-        };
-        model.visit(&mut flatten);
-        flatten.values
+        flat_gradients(&grads, model)
     }
 
     /// `--accumulate 2`: a step's gradient is the mean of its two halves' gradients, each

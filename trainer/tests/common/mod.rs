@@ -2,7 +2,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use burn::prelude::Device;
 use rand::SeedableRng;
@@ -160,6 +161,57 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+/// `trainer export --model <run> --out <bundle> --precision <precision>` on the CPU (the run's
+/// best epoch).
+pub fn export(run: &Path, bundle: &Path, precision: &str) -> Output {
+    trainer(&[
+        "export",
+        "--model",
+        run.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+        "--precision",
+        precision,
+        "--device",
+        "cpu",
+    ])
+}
+
+/// `trainer train --run <run> <args...>`, killed with SIGKILL as soon as epoch 1's checkpoint
+/// is complete (and before the run ends, or the test has no crash to test).
+pub fn train_killed_after_epoch_one(run: &Path, args: &[&str]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "--run", run.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let epoch_one_saved = || {
+        ["model", "optim", "scheduler"]
+            .iter()
+            .all(|part| run.join(format!("checkpoint/{part}-1.bpk")).exists())
+    };
+    while !epoch_one_saved() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training ended before epoch 1 was seen complete: no crash to test"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let killed = child.wait().unwrap();
+    assert!(
+        !killed.success(),
+        "training finished before it was killed: no crash to test"
+    );
 }
 
 /// `trainer prepare --data <data> --out <run> <extra...>`.
