@@ -79,6 +79,11 @@ def main():
             line += (f"; {ours['pipeline_images_per_s'] / burn[64]['train_images_per_s']:.1f}x "
                      "burn's training rate at b64 (target >= 2x)")
         print(line)
+        if ours.get("modern_pipeline_images_per_s"):
+            line = f"with --recipe modern's augmentation: ours {ours['modern_pipeline_images_per_s']:.0f}"
+            if theirs and theirs.get("modern_pipeline_images_per_s"):
+                line += f", PIL + torchvision {theirs['modern_pipeline_images_per_s']:.0f}"
+            print(line + " images/s")
 
 
 if __name__ == "__main__":
