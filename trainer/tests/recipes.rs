@@ -42,6 +42,12 @@ fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
     assert_eq!(settings["opt"], "adamw");
     assert_eq!(settings["lr"], 0.002);
     assert_eq!(settings["label_smoothing"], 0.1);
+    assert_eq!(settings["random_resized_crop"], true);
+    assert_eq!(
+        settings["color_jitter"],
+        serde_json::json!([0.4, 0.4, 0.4, 0.0])
+    );
+    assert_eq!(settings["random_erase"], 0.1);
 
     train_killed_after_epoch_one(&crashed, MODERN);
     // The resumed run reads every option from train.json.

@@ -57,6 +57,14 @@ impl Recipe {
         set("label_smoothing", &|c| {
             c.regularisation.label_smoothing = 0.1
         });
+        set("random_resized_crop", &|c| {
+            c.augmentation.random_resized_crop = true
+        });
+        set("rrc_scale", &|c| c.augmentation.rrc_scale = vec![0.25, 1.0]);
+        set("color_jitter", &|c| {
+            c.augmentation.color_jitter = Some(vec![0.4, 0.4, 0.4, 0.0])
+        });
+        set("random_erase", &|c| c.augmentation.random_erase = 0.1);
         config.recipe = self;
     }
 }

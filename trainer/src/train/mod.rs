@@ -575,5 +575,18 @@ mod tests {
         assert_eq!(modern.regularisation.label_smoothing, 0.1);
         let sgd = parse(&["--recipe", "modern", "--opt", "sgd"]);
         assert_eq!(sgd.optimizer.opt, Opt::Sgd);
+        // A preset's switch turns off as it turns on.
+        assert!(
+            parse(&["--recipe", "modern"])
+                .augmentation
+                .random_resized_crop
+        );
+        let off = parse(&["--recipe", "modern", "--random-resized-crop", "false"]);
+        assert!(!off.augmentation.random_resized_crop);
+        assert!(
+            parse(&["--random-resized-crop"])
+                .augmentation
+                .random_resized_crop
+        );
     }
 }
