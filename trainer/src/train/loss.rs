@@ -118,13 +118,10 @@ impl Criterion {
     }
 
     /// Each image's loss term (its weight included): the sum over a batch, divided by the sum
-    /// of the batch's [`weights`](Self::weights), is the batch's loss.
+    /// of the batch's [`weights`](Self::weights), is the batch's loss. (The plain
+    /// cross-entropy takes `Scored::log_likelihoods`' mean instead: the very operations of
+    /// burn's `CrossEntropyLoss`, so that training without the options is what it always was.)
     pub fn terms(&self, scored: &Scored) -> Tensor<1> {
-        if self.is_plain() {
-            // The very operations of burn's CrossEntropyLoss: single-task training without the
-            // options is what it always was.
-            return scored.log_likelihoods.clone().neg();
-        }
         let task = self.smoothed(scored.logits.clone(), scored.targets.clone(), true);
         match &scored.garment_logits {
             // The garment head's cross-entropy (smoothed, unweighted) counts by the image's

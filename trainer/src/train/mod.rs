@@ -512,12 +512,8 @@ impl ModuleVisitor for Materialize {
 fn stopped_early(metrics: &crate::run::metrics::Metrics, config: &TrainConfig) -> Option<usize> {
     let patience = config.early_stop_patience?;
     let last = metrics.epochs.iter().map(|e| e.epoch).max()?;
-    let value = |epoch| {
-        let record = metrics.epochs.iter().find(|e| e.epoch == epoch);
-        let value = record.and_then(|e| e.valid.get(metric_names::RunMetric::BEST.key()));
-        value.copied().unwrap_or(f64::NEG_INFINITY)
-    };
-    let best = early_stop::best_epoch((1..=last).map(value));
+    // `best_epoch` is chosen as the early stopping chooses: the first of the highest.
+    let best = metrics.best_epoch?;
     (last < config.epochs && last - best >= patience).then_some(last)
 }
 

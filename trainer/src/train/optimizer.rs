@@ -3,7 +3,7 @@
 //! Weight decay follows torchvision's reference script (`set_weight_decay`): the biases take
 //! `--bias-weight-decay`, the normalisation layers' other weights `--norm-weight-decay`, every
 //! other tensor `--weight-decay`; each group is its own optimiser over the parameters' module
-//! paths, which stay the same when a checkpoint is loaded (their ids would not).
+//! paths (`depth::named`).
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::decay::WeightDecayConfig;
@@ -14,6 +14,7 @@ use burn::optim::{
 };
 use burn::prelude::*;
 
+use super::depth;
 use crate::recipe::{Opt, OptimizerOptions};
 
 /// torch.optim.AdamW's defaults.
@@ -102,8 +103,7 @@ fn grouped<M: Module, O: Optimizer>(
     module: &M,
     make: impl Fn(f64) -> O,
 ) -> ModuleOptimizer {
-    let mut kinds = Kinds::default();
-    module.visit(&mut kinds);
+    let kinds = Kinds::of(module);
     let mut optim = ModuleOptimizer::from(make(options.weight_decay));
     let groups = [
         (options.norm_weight_decay, kinds.norm_weights),
@@ -119,12 +119,9 @@ fn grouped<M: Module, O: Optimizer>(
     optim
 }
 
-/// The module paths of the biases and of the normalisation layers' weights, named as burn's
-/// optimiser names them (field names from the root, joined by dots).
+/// The module paths of the biases and of the normalisation layers' weights.
 #[derive(Default)]
 struct Kinds {
-    /// (field name, type of the module that holds it) from the root.
-    path: Vec<(String, String)>,
     norm_weights: Vec<String>,
     biases: Vec<String>,
 }
@@ -132,35 +129,24 @@ struct Kinds {
 /// The types of normalisation layers, as burn's visitors name them.
 const NORMS: [&str; 2] = ["Struct:BatchNorm", "Struct:LayerNorm"];
 
-impl ModuleVisitor for Kinds {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path
-            .push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        let Some((name, owner)) = self.path.last() else {
-            return;
-        };
-        let path = self
-            .path
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
-        // burn's norms call torch's `bias` `beta` and its `weight` `gamma` (their running
-        // statistics are visited too, and never optimised).
-        let norm = NORMS.contains(&owner.as_str());
-        match name.as_str() {
-            "bias" => self.biases.push(path),
-            "beta" if norm => self.biases.push(path),
-            "gamma" if norm => self.norm_weights.push(path),
-            _ => {}
+impl Kinds {
+    fn of<M: Module>(module: &M) -> Kinds {
+        let mut kinds = Kinds::default();
+        for param in depth::named(module) {
+            let Some(name) = param.path.last() else {
+                continue;
+            };
+            // burn's norms call torch's `bias` `beta` and its `weight` `gamma` (their running
+            // statistics are visited too, and never optimised).
+            let norm = NORMS.contains(&param.owner.as_str());
+            match name.as_str() {
+                "bias" => kinds.biases.push(param.joined()),
+                "beta" if norm => kinds.biases.push(param.joined()),
+                "gamma" if norm => kinds.norm_weights.push(param.joined()),
+                _ => {}
+            }
         }
+        kinds
     }
 }
 
@@ -456,8 +442,7 @@ mod tests {
             bn: BatchNorm::new(4, &device),
             fc: LinearConfig::new(4, 5).init(&device),
         };
-        let mut kinds = Kinds::default();
-        tiny.visit(&mut kinds);
+        let kinds = Kinds::of(&tiny);
         assert_eq!(kinds.biases, ["conv.bias", "bn.beta", "fc.bias"]);
         assert_eq!(kinds.norm_weights, ["bn.gamma"]);
     }

@@ -156,6 +156,11 @@ impl TrainStep for Classifier {
         let total_weight =
             self.criterion
                 .total_weight(&self.heads, batch.targets.clone(), &batch.tasks);
+        // The mixed batch's second targets' weight, once for all passes.
+        let other_total = batch.mixed.as_ref().and_then(|mixed| {
+            self.criterion
+                .total_weight(&self.heads, mixed.targets.clone(), &mixed.tasks)
+        });
         let mut accumulated = GradientsAccumulator::new();
         let (mut logits, mut targets, mut losses) = (Vec::new(), Vec::new(), Vec::new());
         for pass in 0..self.passes {
@@ -165,7 +170,7 @@ impl TrainStep for Classifier {
                 continue;
             }
             let outputs = self.logits(batch.images.clone().narrow(0, start, len), frozen);
-            let part = score(
+            let mut part = score(
                 &self.heads,
                 outputs.clone(),
                 batch.targets.clone().narrow(0, start, len),
@@ -174,7 +179,6 @@ impl TrainStep for Classifier {
             let mut share = self.share(&part, total_weight.as_ref(), len, images);
             // MixUp and CutMix: the loss of the mixed targets, lambda of the image's own and
             // 1 - lambda of the previous image's; the metrics take the larger share's.
-            let mut part = part;
             if let Some(mixed) = &batch.mixed {
                 let other = score(
                     &self.heads,
@@ -182,9 +186,6 @@ impl TrainStep for Classifier {
                     mixed.targets.clone().narrow(0, start, len),
                     &mixed.tasks[start..start + len],
                 );
-                let other_total =
-                    self.criterion
-                        .total_weight(&self.heads, mixed.targets.clone(), &mixed.tasks);
                 let other_share = self.share(&other, other_total.as_ref(), len, images);
                 share = share.mul_scalar(mixed.lambda) + other_share.mul_scalar(1.0 - mixed.lambda);
                 if mixed.lambda < 0.5 {
