@@ -5,7 +5,7 @@ same inference pass, timed the same way (warm-up, then synchronised timing); and
 pipeline (decode a 600x800 JPEG, Resize(256, bicubic), RandomCrop(224), RandomHorizontalFlip,
 ToTensor, Normalize) on a process pool, as a DataLoader's workers run it, and the same with
 `--recipe modern`'s augmentation (RandomResizedCrop(224, scale (0.25, 1), bicubic),
-RandomHorizontalFlip, ColorJitter(0.4, 0.4, 0.4), then after Normalize RandomErasing(0.1)).
+RandomHorizontalFlip, TrivialAugmentWide (bilinear), then after Normalize RandomErasing(0.1)).
 
 Precisions: fp32 (TF32 off), tf32 (TF32 matmuls and convolutions), bf16 (autocast to bf16
 with fp32 master weights, channels_last: PyTorch's fastest usual recipe).
@@ -98,9 +98,9 @@ def train_input(jpeg, modern=False):
     bicubic = T.InterpolationMode.BICUBIC
     crop = ([T.RandomResizedCrop(224, scale=(0.25, 1.0), interpolation=bicubic)] if modern
             else [T.Resize(256, interpolation=bicubic), T.RandomCrop(224)])
-    jitter = [T.ColorJitter(0.4, 0.4, 0.4)] if modern else []
+    policy = [T.TrivialAugmentWide(interpolation=T.InterpolationMode.BILINEAR)] if modern else []
     erase = [T.RandomErasing(0.1)] if modern else []
-    transform = T.Compose(crop + [T.RandomHorizontalFlip()] + jitter + [
+    transform = T.Compose(crop + [T.RandomHorizontalFlip()] + policy + [
         T.ToTensor(),
         T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     ] + erase)

@@ -25,6 +25,11 @@ Writes trainer/tests/golden/recipe/:
   (bilinear and bicubic), adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue;
   and the statistics of 50000 draws of RandomResizedCrop.get_params on two image shapes
   (mean and standard deviation of the area share and of the log aspect ratio).
+* auto_augment.safetensors, auto_augment.json: torchvision's TrivialAugmentWide and
+  RandAugment ops (`autoaugment._apply_op`, bilinear) on augment.png, and on its left 60x60
+  square, for fixed magnitudes; each policy's magnitude bins for a 32x48 input; and the
+  statistics of 50000 ops drawn by each policy (how often each op is chosen, the share of
+  negated magnitudes, and the mean and standard deviation of the chosen bin but Posterize's).
 * mixing.safetensors, mixing.json: RandomErasing's `erase` of a counting tensor for a fixed
   region, and the statistics of 50000 RandomErasing.get_params draws on a 224x224 input; a
   batch of four images and logits, MixUp at lambda 0.3 and CutMix with a fixed box (images
@@ -281,6 +286,68 @@ def augment():
         json.dump({"ops": AUGMENT_OPS, "draws": 50000, "rrc": shapes}, f, indent=1)
 
 
+AUTO_AUGMENT_OPS = [
+    ["Identity", 0.0], ["ShearX", 0.3], ["ShearX", -0.66], ["ShearY", 0.5], ["ShearY", -0.99],
+    ["TranslateX", 13.0], ["TranslateX", -7.6], ["TranslateY", 32.0], ["TranslateY", -20.2],
+    ["Rotate", 30.0], ["Rotate", -4.5], ["Rotate", 90.0], ["Rotate", 135.0],
+    ["Rotate", 90.0, "square"], ["Rotate", -90.0, "square"], ["Rotate", 13.5, "square"],
+    ["Brightness", -0.5], ["Brightness", 0.99], ["Color", -0.99], ["Color", 0.6],
+    ["Contrast", 0.45], ["Contrast", -0.9], ["Sharpness", 0.9], ["Sharpness", -0.9],
+    ["Sharpness", 0.3, "square"], ["Posterize", 2.0], ["Posterize", 4.0], ["Posterize", 7.0],
+    ["Solarize", 246.5], ["Solarize", 128.0], ["Solarize", 0.0], ["AutoContrast", 0.0],
+    ["Equalize", 0.0], ["Equalize", 0.0, "square"],
+]
+
+
+def auto_augment():
+    import numpy as np
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode, RandAugment, TrivialAugmentWide
+    from torchvision.transforms import autoaugment
+
+    image = Image.open(os.path.join(OUT, "augment.png")).convert("RGB")
+    outputs = {}
+    for index, (op, magnitude, *rest) in enumerate(AUTO_AUGMENT_OPS):
+        source = image.crop((0, 0, 60, 60)) if rest else image
+        out = autoaugment._apply_op(source, op, magnitude, InterpolationMode.BILINEAR, None)
+        outputs[str(index)] = torch.from_numpy(np.array(out)).contiguous()
+    save_file(outputs, os.path.join(OUT, "auto_augment.safetensors"))
+
+    policies = {
+        "ta_wide": TrivialAugmentWide(interpolation=InterpolationMode.BILINEAR),
+        "ra": RandAugment(interpolation=InterpolationMode.BILINEAR, magnitude=9),
+    }
+    bins, draws = {}, {}
+    small = Image.new("RGB", (32, 48))
+    for name, policy in policies.items():
+        space = (policy._augmentation_space(31, (48, 32)) if name == "ra"
+                 else policy._augmentation_space(31))
+        bins[name] = {op: m.tolist() if m.ndim > 0 else None for op, (m, _) in space.items()}
+        chosen = []
+        original = autoaugment._apply_op
+        autoaugment._apply_op = lambda img, op, m, **_: chosen.append((op, m)) or img
+        torch.manual_seed(9)
+        for _ in range(50000 if name == "ta_wide" else 25000):
+            policy(small)
+        autoaugment._apply_op = original
+        names = list(space)
+        counts = [sum(op == n for op, _ in chosen) for n in names]
+        signed = [(op, m) for op, m in chosen if space[op][1] and m != 0]
+        # (Posterize's bins repeat values: its bin cannot be told from its magnitude.)
+        index = [int(torch.argmin((space[op][0].double() - abs(m)).abs())) for op, m in chosen
+                 if space[op][0].ndim > 0 and op != "Posterize"]
+        index = torch.tensor(index, dtype=torch.float64)
+        draws[name] = {
+            "ops": len(chosen),
+            "op_share": [c / len(chosen) for c in counts],
+            "negative_share": sum(m < 0 for _, m in signed) / len(signed),
+            "bin_mean": index.mean().item(),
+            "bin_std": index.std().item(),
+        }
+    with open(os.path.join(OUT, "auto_augment.json"), "w") as f:
+        json.dump({"ops": AUTO_AUGMENT_OPS, "bins": bins, "draws": draws}, f, indent=1)
+
+
 def mixing():
     from torchvision.transforms import RandomErasing
     from torchvision.transforms import functional as F
@@ -336,6 +403,7 @@ def main():
     schedules()
     losses()
     augment()
+    auto_augment()
     mixing()
     print("torch", torch.__version__)
 

@@ -3,13 +3,15 @@
 `--recipe tutorial` and `--recipe modern`, in PyTorch with torchvision's transforms and
 torch.optim, on a run folder prepared by `trainer prepare` (the same split), from random
 weights, on a narrow ResNet-18 (`--base-width`). Prints and writes (`--json`) each epoch's
-validation accuracy and FashionAI AP, computed as the trainer computes them.
+validation accuracy and FashionAI AP, computed as the trainer computes them (and with the
+modern recipe, of the EMA of the weights too).
 
     python3 tools/train_torch.py --run runs/digits --recipe modern --epochs 10 --seed 1 \
         --input-size 64 --base-width 8 --batch-size 32 --json torch-modern-1.json
 """
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -53,7 +55,8 @@ def transforms(recipe, crop):
         train = [T.Resize(resize, bicubic), T.RandomCrop(crop), T.RandomHorizontalFlip()] + normalise
     else:
         train = [T.RandomResizedCrop(crop, scale=(0.25, 1.0), interpolation=bicubic),
-                 T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4)] + normalise + [T.RandomErasing(0.1)]
+                 T.RandomHorizontalFlip(), T.TrivialAugmentWide(interpolation=T.InterpolationMode.BILINEAR)
+                 ] + normalise + [T.RandomErasing(0.1)]
     valid = [T.Resize(resize, bicubic), T.CenterCrop(crop)] + normalise
     return T.Compose(train), T.Compose(valid)
 
@@ -83,6 +86,35 @@ def optimiser(recipe, model, lr, epochs, steps):
         torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=epochs * steps - warmup, eta_min=0.0),
     ], milestones=[warmup])
     return optim, schedule
+
+
+class Ema:
+    """timm's ModelEmaV3 with its warm-up, decay 0.9998: every parameter and buffer, after each
+    optimiser step."""
+
+    def __init__(self, model):
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model):
+        self.steps += 1
+        decay = 0.0 if self.steps == 1 else min(1 - self.steps ** (-2 / 3), 0.9998)
+        for ema, value in zip(self.module.state_dict().values(), model.state_dict().values()):
+            if ema.is_floating_point():
+                ema.lerp_(value, 1.0 - decay)
+            else:
+                ema.copy_(value)
+
+
+def evaluate(model, valid):
+    """Validation accuracy and FashionAI AP."""
+    model.eval()
+    with torch.no_grad():
+        outputs = [(model(images).softmax(1), labels) for images, labels in valid]
+    probabilities = torch.cat([p for p, _ in outputs])
+    labels = torch.cat([l for _, l in outputs])
+    return (probabilities.argmax(1) == labels).double().mean().item(), fashionai_ap(probabilities, labels)
 
 
 def fashionai_ap(probabilities, labels):
@@ -122,6 +154,7 @@ def main():
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
     optim, schedule = optimiser(args.recipe, model, args.lr, args.epochs, len(train))
     smoothing = 0.1 if args.recipe == "modern" else 0.0
+    ema = Ema(model) if args.recipe == "modern" else None
     epochs = []
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -130,16 +163,15 @@ def main():
             nn.functional.cross_entropy(model(images), labels, label_smoothing=smoothing).backward()
             optim.step()
             schedule.step()
-        model.eval()
-        with torch.no_grad():
-            outputs = [(model(images).softmax(1), labels) for images, labels in valid]
-        probabilities = torch.cat([p for p, _ in outputs])
-        labels = torch.cat([l for _, l in outputs])
-        record = {"epoch": epoch,
-                  "accuracy": (probabilities.argmax(1) == labels).double().mean().item(),
-                  "fashionai_ap": fashionai_ap(probabilities, labels)}
-        print(f"epoch {epoch}: val accuracy {record['accuracy']:.4f}, FashionAI AP {record['fashionai_ap']:.4f}",
-              flush=True)
+            if ema:
+                ema.update(model)
+        record = {"epoch": epoch}
+        record["accuracy"], record["fashionai_ap"] = evaluate(model, valid)
+        line = f"epoch {epoch}: val accuracy {record['accuracy']:.4f}, FashionAI AP {record['fashionai_ap']:.4f}"
+        if ema:
+            record["ema_accuracy"], record["ema_fashionai_ap"] = evaluate(ema.module, valid)
+            line += f"; EMA: accuracy {record['ema_accuracy']:.4f}, FashionAI AP {record['ema_fashionai_ap']:.4f}"
+        print(line, flush=True)
         epochs.append(record)
     if args.json:
         with open(args.json, "w") as f:

@@ -146,7 +146,7 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
         });
     if let Some((rate, modern)) = pipeline.zip(modern_pipeline) {
         println!(
-            "input pipeline (decode 600x800 JPEG, resize, crop, flip, normalise): {rate:.1} images/s on {} threads; with --recipe modern's augmentation (random resized crop, colour jitter): {modern:.1} images/s",
+            "input pipeline (decode 600x800 JPEG, resize, crop, flip, normalise): {rate:.1} images/s on {} threads; with --recipe modern's augmentation (random resized crop, TrivialAugment, random erasing): {modern:.1} images/s",
             rayon::current_num_threads()
         );
     }

@@ -104,17 +104,22 @@ pub fn curves(epochs: &[EpochRecord]) -> Result<Vec<u8>> {
                 Series::of(VALID, RunMetric::Loss, BLUE),
             ],
         )?;
-        panel(
-            &right,
-            "accuracy and AP",
-            epochs,
-            &[
-                Series::of(TRAIN, RunMetric::Accuracy, RGBColor(240, 150, 150)),
-                Series::of(VALID, RunMetric::Accuracy, BLUE),
-                Series::of(VALID, RunMetric::MrrAp, GREEN),
-                Series::of(VALID, RunMetric::FashionAiAp, MAGENTA),
-            ],
-        )?;
+        let mut rankings = vec![
+            Series::of(TRAIN, RunMetric::Accuracy, RGBColor(240, 150, 150)),
+            Series::of(VALID, RunMetric::Accuracy, BLUE),
+            Series::of(VALID, RunMetric::MrrAp, GREEN),
+            Series::of(VALID, RunMetric::FashionAiAp, MAGENTA),
+        ];
+        if epochs.iter().any(EpochRecord::has_average) {
+            let name = RunMetric::FashionAiAp;
+            rankings.push(Series {
+                label: format!("{} {}", VALID.0, RunMetric::of_average(name.display())),
+                pick: VALID,
+                key: name.average_key(),
+                color: RGBColor(90, 0, 90),
+            });
+        }
+        panel(&right, "accuracy and AP", epochs, &rankings)?;
         if tasks.is_empty() {
             return Ok(());
         }

@@ -18,8 +18,9 @@ use shared::weights::{Head, inspect, load_torchvision};
 
 use crate::data::DatasetInfo;
 use crate::run;
-use crate::run::metrics::Metrics;
+use crate::run::metrics::{Metrics, Weights};
 use crate::train::checkpoint::upgrade_model;
+use crate::train::metric_names::RunMetric;
 use crate::train::step::Classifier;
 
 pub struct Trained {
@@ -32,6 +33,9 @@ pub struct Trained {
     pub calibrations: Vec<Option<Calibration>>,
     /// Where it came from, for messages.
     pub source: PathBuf,
+    /// A checkpoint of a `--model-ema` run: whether it holds the trained weights or their
+    /// average (whichever scored higher in its epoch).
+    pub weights: Option<Weights>,
 }
 
 /// The checkpoint of the run's best epoch (by validation FashionAI AP).
@@ -73,13 +77,43 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Trained> {
                 heads.width()
             )
         })?;
+    let weights = averaged_won(run, path);
+    let net = match (weights, model.ema) {
+        (Some(Weights::Ema), Some(average)) => average,
+        _ => model.net,
+    };
     Ok(Trained {
-        net: model.net,
+        net,
         calibrations: vec![None; heads.tasks().len()],
         heads,
         size: config.input(),
         source: path.to_path_buf(),
+        weights,
     })
+}
+
+/// With `--model-ema`: which of the checkpoint's weights scored the higher validation
+/// FashionAI AP in its epoch (said on stdout where it is the average).
+fn averaged_won(run: &Path, checkpoint: &Path) -> Option<Weights> {
+    let epoch = run::checkpoint_epoch(checkpoint, "model")?;
+    let metrics = Metrics::read(run).ok()?;
+    let record = metrics.epochs.into_iter().find(|e| e.epoch == epoch)?;
+    if !record.has_average() {
+        return None;
+    }
+    let (ap, weights) = record.best()?;
+    if weights == Weights::Ema {
+        println!(
+            "epoch {epoch}: the --model-ema average's validation FashionAI AP {ap:.4} beats the \
+             trained weights' {:.4}: using the average",
+            record
+                .valid
+                .get(RunMetric::BEST.key())
+                .copied()
+                .unwrap_or(f64::NAN)
+        );
+    }
+    Some(weights)
 }
 
 /// Loads a bundle folder written by `trainer export`, checking its manifest version, the
@@ -108,6 +142,7 @@ pub fn load_bundle(dir: &Path, device: &Device) -> Result<Trained> {
         size: manifest.preprocessing.input_size(),
         calibrations: manifest.calibrations(),
         source: dir.to_path_buf(),
+        weights: None,
     })
 }
 
@@ -158,5 +193,6 @@ pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result
         size,
         calibrations: vec![None],
         source: path.to_path_buf(),
+        weights: None,
     })
 }

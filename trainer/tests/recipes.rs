@@ -2,7 +2,10 @@
 //! (AdamW's moments, the warm-up and cosine schedule's step, layer-wise rates, the frozen
 //! epochs, clipping, label smoothing, every augmentation and batch mixing) resumes after
 //! SIGKILL where the uninterrupted run went, and exports its best epoch; class weights train;
-//! early stopping ends a run and its resumption.
+//! early stopping ends a run and its resumption. With `--model-ema` (in the modern recipe) the
+//! export takes whichever of the trained weights and their average won.
+
+use std::path::Path;
 
 use crate::common::{
     assert_same_epochs, epochs, export, fashionai_root, prepare, read_json, temp_dir, train,
@@ -43,11 +46,9 @@ fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
     assert_eq!(settings["lr"], 0.002);
     assert_eq!(settings["label_smoothing"], 0.1);
     assert_eq!(settings["random_resized_crop"], true);
-    assert_eq!(
-        settings["color_jitter"],
-        serde_json::json!([0.4, 0.4, 0.4, 0.0])
-    );
+    assert_eq!(settings["auto_augment"], "ta_wide");
     assert_eq!(settings["random_erase"], 0.1);
+    assert_eq!(settings["model_ema"], true);
 
     train_killed_after_epoch_one(&crashed, MODERN);
     // The resumed run reads every option from train.json.
@@ -80,6 +81,46 @@ fn a_modern_run_resumes_where_it_would_have_gone_and_exports() {
         Some(best),
         "{manifest}"
     );
+    let metrics = read_json(&run.join("metrics.json"));
+    assert_eq!(manifest["metrics"]["weights"], metrics["best_weights"]);
+    exports_the_weights_that_won(&run, best, &dir);
+}
+
+/// `--model-ema`: each epoch validates the average beside the trained weights, and `export`
+/// takes whichever of a checkpoint's two scored higher in its epoch, and says so. (The run's
+/// record is edited so that each wins once.)
+fn exports_the_weights_that_won(run: &Path, epoch: u64, dir: &Path) {
+    let metrics_file = run.join("metrics.json");
+    let mut metrics = read_json(&metrics_file);
+    for record in metrics["epochs"].as_array().unwrap() {
+        assert!(record["valid"]["ema_fashionai_ap"].is_f64(), "{record}");
+        assert!(record["valid"]["ema_loss"].is_f64(), "{record}");
+    }
+    let checkpoint = run.join(format!("checkpoint/model-{epoch}.bpk"));
+    let mut weights = Vec::new();
+    for (average, whose) in [(1.0, "ema"), (-1.0, "trained")] {
+        let record = metrics["epochs"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|e| e["epoch"].as_u64() == Some(epoch))
+            .unwrap();
+        record["valid"]["ema_fashionai_ap"] = average.into();
+        std::fs::write(&metrics_file, metrics.to_string()).unwrap();
+        let bundle = dir.join(format!("bundle-{whose}"));
+        let exported = export(&checkpoint, &bundle, "f32");
+        let stdout = String::from_utf8_lossy(&exported.stdout).to_string();
+        assert!(exported.status.success(), "{stdout}");
+        let manifest = read_json(&bundle.join("manifest.json"));
+        assert_eq!(manifest["metrics"]["weights"], whose, "{manifest}");
+        assert_eq!(
+            stdout.contains("--model-ema average"),
+            whose == "ema",
+            "{stdout}"
+        );
+        weights.push(std::fs::read(bundle.join("model.safetensors")).unwrap());
+    }
+    assert_ne!(weights[0], weights[1], "the average is the trained weights");
 }
 
 /// `--early-stop-patience 1` with a learning rate too small to change the ranking (and class

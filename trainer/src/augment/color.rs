@@ -71,16 +71,16 @@ impl Adjust {
     pub fn apply(&self, image: &mut RgbImage) {
         match *self {
             // ImageEnhance.Brightness: a blend with black.
-            Adjust::Brightness(factor) => blend_each(image, factor, |_| [0; 3]),
+            Adjust::Brightness(factor) => blend_with(image, factor, |_, _, _| [0; 3]),
             // ImageEnhance.Contrast: a blend with the mean grey level, rounded.
             Adjust::Contrast(factor) => {
                 let pixels = (image.width() as u64 * image.height() as u64).max(1);
                 let sum: u64 = image.pixels().map(|p| u64::from(luma(p.0))).sum();
                 let mean = (sum as f64 / pixels as f64 + 0.5) as u8;
-                blend_each(image, factor, |_| [mean; 3]);
+                blend_with(image, factor, |_, _, _| [mean; 3]);
             }
             // ImageEnhance.Color: a blend with each pixel's grey level.
-            Adjust::Saturation(factor) => blend_each(image, factor, |p| [luma(p); 3]),
+            Adjust::Saturation(factor) => blend_with(image, factor, |_, _, p| [luma(p); 3]),
             Adjust::Hue(shift) => {
                 // `np.int32(hue_factor * 255).astype(np.uint8)`: truncated, then wrapped.
                 let shift = (shift * 255.0) as i32 as u8;
@@ -98,12 +98,16 @@ fn luma([r, g, b]: [u8; 3]) -> u8 {
     ((u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 0x8000) >> 16) as u8
 }
 
-/// `Image.blend(degenerate, image, factor)` for every pixel, with `degenerate(pixel)`:
+/// `Image.blend(degenerate, image, factor)` for every pixel, with `degenerate(x, y, pixel)`:
 /// Pillow interpolates in f32 and truncates, clipping when extrapolating.
-fn blend_each(image: &mut RgbImage, factor: f64, degenerate: impl Fn([u8; 3]) -> [u8; 3]) {
+pub fn blend_with(
+    image: &mut RgbImage,
+    factor: f64,
+    degenerate: impl Fn(u32, u32, [u8; 3]) -> [u8; 3],
+) {
     let alpha = factor as f32;
-    for pixel in image.pixels_mut() {
-        let base = degenerate(pixel.0);
+    for (x, y, pixel) in image.enumerate_pixels_mut() {
+        let base = degenerate(x, y, pixel.0);
         for (value, base) in pixel.0.iter_mut().zip(base) {
             let (from, to) = (f32::from(base), f32::from(*value));
             *value = (from + alpha * (to - from)).clamp(0.0, 255.0) as u8;

@@ -1,12 +1,15 @@
 //! The training images' augmentation (`recipe::Augmentation`), on the decoded 8-bit image as
 //! torchvision applies it to a PIL image: the tutorial's crop and flip or RandomResizedCrop
-//! and flip, then ColorJitter, then normalisation and RandomErasing; MixUp and CutMix then mix
-//! the batch (`mix`). Every draw comes from the image's (or the batch's) own seeded generator,
+//! and flip, then TrivialAugment or RandAugment (`auto`), then ColorJitter, then normalisation
+//! and RandomErasing; MixUp and CutMix then mix the batch (`mix`). Every draw comes from the image's (or the batch's) own seeded generator,
 //! so the same seed, epoch and image give the same input.
 
+pub mod auto;
 pub mod color;
 pub mod crop;
+pub mod geometry;
 pub mod mix;
+pub mod tone;
 
 use rand::Rng;
 use shared::preprocess::{
@@ -38,6 +41,12 @@ pub fn train_input(
             crop
         }
     };
+    if let Some(policy) = augmentation.auto_augment {
+        let (width, height) = image.dimensions();
+        for op in auto::Space::new(policy, width, height).draw(augmentation.ra_magnitude, rng) {
+            op.apply(&mut image);
+        }
+    }
     if let Some(jitter) = &augmentation.color_jitter {
         Jitter::new(jitter).draw(rng).apply(&mut image);
     }
@@ -64,8 +73,9 @@ mod tests {
     use super::color::Adjust;
     use super::mix::Mix;
     use super::*;
+    use crate::recipe::augmentation::AutoAugment;
 
-    fn golden(name: &str) -> std::path::PathBuf {
+    pub(super) fn golden(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden/recipe")
             .join(name)
@@ -130,7 +140,12 @@ mod tests {
     /// Our draws of a parameter against torchvision's (`expected["<name>_mean"]` and
     /// `["<name>_std"]` over as many draws): the means within five standard errors of a
     /// difference of two such means, the spreads within 5%.
-    fn assert_drawn_like(values: &[f64], expected: &serde_json::Value, name: &str, what: &str) {
+    pub(super) fn assert_drawn_like(
+        values: &[f64],
+        expected: &serde_json::Value,
+        name: &str,
+        what: &str,
+    ) {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -244,6 +259,10 @@ mod tests {
         augmentation.color_jitter = Some(vec![0.4, 0.4, 0.4, 0.1]);
         assert_eq!(input(&augmentation, 2), input(&augmentation, 2));
         assert_ne!(input(&augmentation, 2), input(&augmentation, 3));
+        for policy in [AutoAugment::TaWide, AutoAugment::Ra] {
+            augmentation.auto_augment = Some(policy);
+            assert_eq!(input(&augmentation, 4), input(&augmentation, 4));
+        }
     }
 
     fn floats(file: &SafeTensors, name: &str) -> Vec<f32> {

@@ -63,6 +63,7 @@ pub fn fit(
         size: trained.size,
         calibrations: none.calibrations.clone(),
         source: trained.source.clone(),
+        weights: trained.weights,
     };
     let images: Vec<PathBuf> = split.val.iter().map(|s| s.image.clone()).collect();
     let bar = ProgressBar::new(images.len() as u64).with_style(

@@ -25,7 +25,7 @@ use shared::weights::torchvision_safetensors;
 use crate::atomic::write_atomic;
 use crate::device::{self, Compute, DeviceChoice};
 use crate::run;
-use crate::run::metrics::Metrics;
+use crate::run::metrics::{Metrics, Weights};
 use crate::trained::{best_checkpoint, load_checkpoint};
 
 #[derive(Args, Debug)]
@@ -114,7 +114,7 @@ pub fn export(
             bytes: weights.len() as u64,
             sha256: shared::sha256::hex(&weights),
         },
-        metrics: epoch_metrics(run, checkpoint),
+        metrics: epoch_metrics(run, checkpoint, trained.weights),
         calibration,
         heatmap_scale: fitted.heatmap_scale,
     };
@@ -124,8 +124,12 @@ pub fn export(
         &out.join(MANIFEST_FILE),
         &serde_json::to_vec_pretty(&manifest)?,
     )?;
+    let whose = match trained.weights {
+        Some(Weights::Ema) => " (its --model-ema average)",
+        _ => "",
+    };
     println!(
-        "{}: {} {} for {} ({} outputs), {} weights, {:.1} MB",
+        "{}: {} {}{whose} for {} ({} outputs), {} weights, {:.1} MB",
         out.display(),
         config.model.arch,
         checkpoint.display(),
@@ -137,14 +141,22 @@ pub fn export(
     Ok(())
 }
 
-/// The validation numbers the run logged for the checkpoint's epoch.
-fn epoch_metrics(run: &Path, checkpoint: &Path) -> serde_json::Value {
+/// The validation numbers the run logged for the checkpoint's epoch, and with `--model-ema`
+/// which of its weights these are.
+fn epoch_metrics(run: &Path, checkpoint: &Path, weights: Option<Weights>) -> serde_json::Value {
     let epoch = run::checkpoint_epoch(checkpoint, "model");
     let record = Metrics::read(run)
         .ok()
         .and_then(|m| m.epochs.into_iter().find(|e| Some(e.epoch) == epoch));
-    match record {
-        Some(record) => serde_json::json!({ "epoch": record.epoch, "validation": record.valid }),
-        None => serde_json::Value::Null,
+    match (record, weights) {
+        (Some(record), None) => {
+            serde_json::json!({ "epoch": record.epoch, "validation": record.valid })
+        }
+        (Some(record), Some(weights)) => serde_json::json!({
+            "epoch": record.epoch,
+            "validation": record.valid,
+            "weights": weights,
+        }),
+        (None, _) => serde_json::Value::Null,
     }
 }

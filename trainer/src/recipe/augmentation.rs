@@ -2,7 +2,7 @@
 //! the tutorial's random crop and flip, which are always on).
 
 use anyhow::{Result, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 #[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,6 +37,16 @@ pub struct Augmentation {
     #[arg(long, value_delimiter = ',', value_name = "B,C,S,H")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color_jitter: Option<Vec<f64>>,
+    /// An automatic augmentation policy after the crop and flip, as torchvision's
+    /// `TrivialAugmentWide` (`ta_wide`: one op of 14 at a random strength) or `RandAugment`
+    /// (`ra`: two ops at --ra-magnitude), bilinear.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_augment: Option<AutoAugment>,
+    /// RandAugment's strength, a bin of 31 from 0 to 30 (torchvision's reference default).
+    #[arg(long, default_value_t = RA_MAGNITUDE, value_name = "M")]
+    #[serde(default = "ra_magnitude")]
+    pub ra_magnitude: usize,
     /// torchvision's RandomErasing(P) after normalisation: with probability P a rectangle of
     /// 2% to 33% of the input, aspect 0.3 to 3.3, set to 0 (the mean colour).
     #[arg(long, default_value_t = 0.0, value_name = "P")]
@@ -57,6 +67,26 @@ pub struct Augmentation {
 
 fn rrc_scale() -> Vec<f64> {
     vec![0.08, 1.0]
+}
+
+/// `--auto-augment`'s policies, by the names of torchvision's reference script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+pub enum AutoAugment {
+    /// TrivialAugmentWide.
+    #[value(name = "ta_wide")]
+    #[serde(rename = "ta_wide")]
+    TaWide,
+    /// RandAugment.
+    #[value(name = "ra")]
+    #[serde(rename = "ra")]
+    Ra,
+}
+
+/// torchvision's reference `--ra-magnitude`.
+const RA_MAGNITUDE: usize = 9;
+
+fn ra_magnitude() -> usize {
+    RA_MAGNITUDE
 }
 
 fn rrc_ratio() -> Vec<f64> {
@@ -81,6 +111,9 @@ impl Augmentation {
         }
         if range(&self.rrc_ratio).is_none() {
             bail!("--rrc-ratio must be two numbers MIN,MAX with 0 < MIN <= MAX");
+        }
+        if self.ra_magnitude > 30 {
+            bail!("--ra-magnitude must be from 0 to 30");
         }
         if !(0.0..=1.0).contains(&self.random_erase) {
             bail!("--random-erase must be a probability from 0 to 1");

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
+use super::augmentation::AutoAugment;
 use super::{LrScheduler, Opt, TrainConfig, WarmupMethod};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -19,7 +20,8 @@ pub enum Recipe {
     /// Today's fine-tuning practice (README: where each value comes from): AdamW lr 1e-4,
     /// weight decay 0.05 off norms and biases, the classifier at 10x the rate, a 2-epoch linear
     /// warm-up then cosine to 0, label smoothing 0.1, RandomResizedCrop (scale 0.25 to 1),
-    /// colour jitter 0.4 and random erasing 0.1.
+    /// TrivialAugmentWide, random erasing 0.1, and an EMA of the weights (decay 0.9998 with
+    /// timm's warm-up).
     Modern,
 }
 
@@ -61,10 +63,14 @@ impl Recipe {
             c.augmentation.random_resized_crop = true
         });
         set("rrc_scale", &|c| c.augmentation.rrc_scale = vec![0.25, 1.0]);
-        set("color_jitter", &|c| {
-            c.augmentation.color_jitter = Some(vec![0.4, 0.4, 0.4, 0.0])
+        set("auto_augment", &|c| {
+            c.augmentation.auto_augment = Some(AutoAugment::TaWide)
         });
         set("random_erase", &|c| c.augmentation.random_erase = 0.1);
+        set("model_ema", &|c| c.regularisation.model_ema = true);
+        set("model_ema_warmup", &|c| {
+            c.regularisation.model_ema_warmup = true
+        });
         config.recipe = self;
     }
 }

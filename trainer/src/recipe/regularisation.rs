@@ -1,4 +1,5 @@
-//! Settings of the loss that regularise: label smoothing and class weights.
+//! Settings that regularise: the loss's label smoothing and class weights, and the averaged
+//! weights of `--model-ema`.
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
@@ -14,7 +15,7 @@ pub enum ClassWeights {
     Balanced,
 }
 
-#[derive(Args, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[command(next_help_heading = "Regularisation")]
 pub struct Regularisation {
     /// Label smoothing of the cross-entropy, as torch's `CrossEntropyLoss(label_smoothing)`:
@@ -27,12 +28,44 @@ pub struct Regularisation {
     #[arg(long, value_enum)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_weights: Option<ClassWeights>,
+    /// Keep an exponential moving average of the weights and BatchNorm statistics (timm's
+    /// `--model-ema`, ModelEmaV3), updated after every step: each epoch validates it beside
+    /// the trained weights, the checkpoints hold both, and the best epoch and `trainer export`
+    /// take whichever scored the higher FashionAI AP (`--model-ema false` turns a preset's off).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(default)]
+    pub model_ema: bool,
+    /// The average's decay per step (timm's default); the first step copies the weights.
+    #[arg(long, default_value_t = MODEL_EMA_DECAY, value_name = "D")]
+    #[serde(default = "model_ema_decay")]
+    pub model_ema_decay: f64,
+    /// Warm the decay up as timm's `--model-ema-warmup`: at step n, 1 - n^(-2/3) until that
+    /// reaches --model-ema-decay, so that a short fine-tuning's average forgets its start.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(default)]
+    pub model_ema_warmup: bool,
+}
+
+/// timm's `--model-ema-decay`.
+const MODEL_EMA_DECAY: f64 = 0.9998;
+
+fn model_ema_decay() -> f64 {
+    MODEL_EMA_DECAY
+}
+
+impl Default for Regularisation {
+    fn default() -> Self {
+        super::TrainConfig::default().regularisation
+    }
 }
 
 impl Regularisation {
     pub fn validate(&self) -> Result<()> {
         if !(0.0..1.0).contains(&self.label_smoothing) {
             bail!("--label-smoothing must be from 0 to below 1");
+        }
+        if !(0.0..1.0).contains(&self.model_ema_decay) {
+            bail!("--model-ema-decay must be from 0 to below 1");
         }
         Ok(())
     }

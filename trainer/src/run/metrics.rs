@@ -17,11 +17,42 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// Which weights of an epoch: the trained ones, or `--model-ema`'s average of them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Weights {
+    Trained,
+    Ema,
+}
+
+impl EpochRecord {
+    /// The epoch's validation FashionAI AP and whose it is: `--model-ema`'s average's where
+    /// that is higher than the trained weights'.
+    pub fn best(&self) -> Option<(f64, Weights)> {
+        let trained = self.valid.get(RunMetric::BEST.key()).copied();
+        let average = self.valid.get(&RunMetric::BEST.average_key()).copied();
+        match (trained, average) {
+            (Some(trained), Some(average)) if average > trained => Some((average, Weights::Ema)),
+            (Some(trained), _) => Some((trained, Weights::Trained)),
+            (None, average) => average.map(|average| (average, Weights::Ema)),
+        }
+    }
+
+    /// Whether the epoch validated `--model-ema`'s average.
+    pub fn has_average(&self) -> bool {
+        self.valid.contains_key(&RunMetric::BEST.average_key())
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Metrics {
     pub epochs: Vec<EpochRecord>,
-    /// The epoch with the highest validation FashionAI AP.
+    /// The epoch with the highest validation FashionAI AP (of the trained weights or, with
+    /// `--model-ema`, of their average; the first of equal ones).
     pub best_epoch: Option<usize>,
+    /// With `--model-ema`: which weights of the best epoch scored it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_weights: Option<Weights>,
 }
 
 impl Metrics {
@@ -33,18 +64,21 @@ impl Metrics {
     }
 
     pub fn update_best(&mut self) {
-        self.best_epoch = self
+        let best = self
             .epochs
             .iter()
-            .filter_map(|e| Some((e.epoch, *e.valid.get(RunMetric::BEST.key())?)))
+            .filter_map(|e| Some((e, e.best()?)))
             .fold(
                 None,
-                |best: Option<(usize, f64)>, (epoch, value)| match best {
-                    Some((_, b)) if b >= value => best,
-                    _ => Some((epoch, value)),
+                |best: Option<(&EpochRecord, (f64, Weights))>, (e, value)| match best {
+                    Some((_, b)) if b.0 >= value.0 => best,
+                    _ => Some((e, value)),
                 },
-            )
-            .map(|(epoch, _)| epoch);
+            );
+        self.best_epoch = best.map(|(e, _)| e.epoch);
+        self.best_weights = best
+            .filter(|(e, _)| e.has_average())
+            .map(|(_, (_, weights))| weights);
     }
 
     /// `metrics.csv`: a column per metric and split (`train_loss`, `val_fashionai_ap`, ...).
@@ -71,5 +105,47 @@ impl Metrics {
             writer.write_record(row)?;
         }
         Ok(writer.into_inner()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(epoch: usize, trained: f64, average: Option<f64>) -> EpochRecord {
+        let mut valid = BTreeMap::from([("fashionai_ap".to_string(), trained)]);
+        if let Some(average) = average {
+            valid.insert("ema_fashionai_ap".to_string(), average);
+        }
+        EpochRecord {
+            epoch,
+            valid,
+            ..EpochRecord::default()
+        }
+    }
+
+    /// The best epoch is the first of the highest AP, the trained weights' or the average's;
+    /// the trained weights win a tie.
+    #[test]
+    fn the_best_epoch_may_be_the_average_s() {
+        let mut metrics = Metrics {
+            epochs: vec![epoch(1, 0.5, Some(0.7)), epoch(2, 0.6, Some(0.6))],
+            ..Metrics::default()
+        };
+        metrics.update_best();
+        assert_eq!(metrics.best_epoch, Some(1));
+        assert_eq!(metrics.best_weights, Some(Weights::Ema));
+        metrics.epochs.push(epoch(3, 0.8, Some(0.8)));
+        metrics.update_best();
+        assert_eq!(metrics.best_epoch, Some(3));
+        assert_eq!(metrics.best_weights, Some(Weights::Trained));
+        let plain = epoch(1, 0.5, None);
+        assert_eq!(plain.best(), Some((0.5, Weights::Trained)));
+        let mut metrics = Metrics {
+            epochs: vec![plain],
+            ..Metrics::default()
+        };
+        metrics.update_best();
+        assert_eq!(metrics.best_weights, None, "no average, nothing to say");
     }
 }

@@ -97,8 +97,12 @@ fn summary_line(record: &EpochRecord, total: usize) -> String {
             .collect::<Vec<_>>()
             .join("  ")
     };
+    let average = match record.valid.get(&FashionAiAp.average_key()) {
+        Some(ap) => format!("  |  EMA: {} {ap:.4}", FashionAiAp.short()),
+        None => String::new(),
+    };
     format!(
-        "epoch {}/{total}  train: {}  |  val: {}  |  {:.1} s",
+        "epoch {}/{total}  train: {}  |  val: {}{average}  |  {:.1} s",
         record.epoch,
         show(&record.train, &[Loss, Accuracy]),
         show(
@@ -119,7 +123,7 @@ impl MetricLogger for History {
             let Some(definition) = self.definitions.get(&numeric.entry.metric_id) else {
                 continue;
             };
-            let Some((name, task)) = RunMetric::parse(&definition.name) else {
+            let Some(key) = RunMetric::key_of(&definition.name) else {
                 continue;
             };
             let percent = matches!(&definition.attributes,
@@ -129,7 +133,7 @@ impl MetricLogger for History {
                 Split::Train => &mut self.current.train,
                 _ => &mut self.current.valid,
             };
-            values.insert(name.record_key(task), value);
+            values.insert(key, value);
         }
     }
 
@@ -139,7 +143,7 @@ impl MetricLogger for History {
         epoch: usize,
         split: &Split,
     ) -> Result<Vec<NumericEntry>, String> {
-        let key = RunMetric::parse(name).map(|(name, task)| name.record_key(task));
+        let key = RunMetric::key_of(name);
         let record = self.metrics.epochs.iter().find(|e| e.epoch == epoch);
         let value = record.zip(key).and_then(|(e, key)| match split {
             Split::Train => e.train.get(&key),

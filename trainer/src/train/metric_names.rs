@@ -3,7 +3,11 @@
 //! and the progress bar abbreviate it, the curves label it, and the best epoch is chosen by
 //! one of them: all from here, so renaming one is one edit. A run over several tasks also
 //! records each task's validation metrics, as `<name> [<task>]` and `<task>.<key>`; the plain
-//! names are then the mean over the tasks.
+//! names are then the mean over the tasks. With `--model-ema` the average's validation
+//! metrics are recorded too, as `EMA <name>` and `ema_<key>`.
+
+/// What the names of `--model-ema`'s average's metrics start with.
+const AVERAGE: &str = "EMA ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunMetric {
@@ -73,6 +77,34 @@ impl RunMetric {
         }
     }
 
+    /// The display name of the metric of `--model-ema`'s average, whose is `display`.
+    pub fn of_average(display: &str) -> String {
+        format!("{AVERAGE}{display}")
+    }
+
+    /// Its key in `metrics.json` for `--model-ema`'s average.
+    pub fn average_key(self) -> String {
+        format!("ema_{}", self.key())
+    }
+
+    /// The `metrics.json` key of what burn-train reports as `display`: a metric's, one task's
+    /// or the average's.
+    pub fn key_of(display: &str) -> Option<String> {
+        let (average, display) = match display.strip_prefix(AVERAGE) {
+            Some(display) => (true, display),
+            None => (false, display),
+        };
+        let (name, task) = Self::parse(display)?;
+        let key = match average {
+            true => name.average_key(),
+            false => name.key().to_string(),
+        };
+        Some(match task {
+            Some(task) => format!("{task}.{key}"),
+            None => key,
+        })
+    }
+
     /// The metric burn-train reports as `display`.
     pub fn from_display(display: &str) -> Option<RunMetric> {
         Self::ALL.into_iter().find(|name| name.display() == display)
@@ -106,7 +138,7 @@ mod tests {
     use shared::heads::{Heads, TaskClasses};
 
     use super::RunMetric;
-    use crate::train::metrics::{Ranking, RankingMetric};
+    use crate::train::metrics::{OfEma, Ranking, RankingMetric};
 
     /// Every metric the Learner reports is known by the name it reports (a metric renamed in
     /// burn, or here, would otherwise vanish from the files and the best-epoch choice).
@@ -154,6 +186,11 @@ mod tests {
             RunMetric::FashionAiAp.record_key(Some("b")),
             "b.fashionai_ap"
         );
+        assert_eq!(RunMetric::key_of(&of_task).unwrap(), "b.fashionai_ap");
+        let average = OfEma::new(RankingMetric::new(Ranking::FashionAiAp, &heads)).name();
+        assert_eq!(RunMetric::key_of(&average).unwrap(), "ema_fashionai_ap");
+        let loss = OfEma::new(LossMetric::new()).name();
+        assert_eq!(RunMetric::key_of(&loss).unwrap(), "ema_loss");
         let keys: std::collections::BTreeSet<_> = RunMetric::ALL.map(RunMetric::key).into();
         assert_eq!(keys.len(), RunMetric::ALL.len());
     }

@@ -278,6 +278,68 @@ impl Numeric for RankingMetric {
     }
 }
 
+/// A metric's input from `--model-ema`'s average, where the model has one.
+pub struct OfAverage<T>(pub Option<T>);
+
+/// A metric of `--model-ema`'s average, named `EMA <metric>`.
+#[derive(Clone)]
+pub struct OfEma<M> {
+    metric: M,
+    name: MetricName,
+}
+
+impl<M: Metric> OfEma<M> {
+    pub fn new(metric: M) -> Self {
+        let name = Arc::new(RunMetric::of_average(&metric.name()));
+        OfEma { metric, name }
+    }
+}
+
+impl<M: Metric> Metric for OfEma<M> {
+    type Input = OfAverage<M::Input>;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        self.metric.attributes()
+    }
+
+    fn update(
+        &mut self,
+        input: &OfAverage<M::Input>,
+        metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        match &input.0 {
+            Some(input) => self.metric.update(input, metadata),
+            None => Ok(SerializedEntry::not_available(None)),
+        }
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        self.metric.compute()
+    }
+
+    fn clear(&mut self) {
+        self.metric.clear()
+    }
+}
+
+impl<M: Numeric> Numeric for OfEma<M> {
+    fn value(&self) -> Option<NumericEntry> {
+        self.metric.value()
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        self.metric.running_value()
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        self.metric.final_value()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,12 @@
 //! atomic checkpoints (`checkpoint`), the metrics file and curves (`history`) and
 //! the progress bars (`progress`).
 
+mod best;
 pub mod checkpoint;
 mod data_parallel;
 mod depth;
 mod early_stop;
+mod ema;
 pub mod history;
 pub mod loader;
 mod loss;
@@ -29,10 +31,8 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::train::checkpoint::{
     CheckpointerError, ComposedCheckpointingStrategy, KeepLastNCheckpoints,
-    MetricCheckpointingStrategy,
 };
-use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, Metric};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingError};
 use clap::Args;
 use clap::parser::ValueSource;
@@ -47,10 +47,11 @@ use crate::pretrained::Pretrained;
 use crate::ranks;
 use crate::recipe::{ClassWeights, TrainConfig};
 use crate::run;
+use crate::run::metrics::Weights;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
 use loader::{BadImages, ImageLoader, Mode};
-use metrics::{Ranking, RankingMetric};
+use metrics::{OfEma, Ranking, RankingMetric};
 use step::Classifier;
 
 #[derive(Args, Debug)]
@@ -243,7 +244,7 @@ fn starting_point(
         digests.push(shared::sha256::hex(&bytes));
     }
     if last_epoch.is_none() {
-        let mut weights = Weights::default();
+        let mut weights = Flattened::default();
         net.visit(&mut weights);
         // One read of all of them: a read is a round trip to the device.
         let values = device::read(Tensor::cat(weights.0, 0), "the starting weights")?;
@@ -253,11 +254,11 @@ fn starting_point(
     Ok(digests.concat())
 }
 
-/// Every weight and statistic of a module, flattened, in its order.
+/// Every weight and statistic of a module, flattened, outside autodiff, in its order.
 #[derive(Default)]
-struct Weights(Vec<Tensor<1>>);
+struct Flattened(Vec<Tensor<1>>);
 
-impl ModuleVisitor for Weights {
+impl ModuleVisitor for Flattened {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.0
             .push(param.val().without_autodiff().flatten(0, D - 1));
@@ -314,8 +315,6 @@ fn supervised_training(
         Mode::Eval,
         bad.clone(),
     );
-    // Over several tasks, the mean of the tasks' APs.
-    let best = RankingMetric::new(Ranking::FashionAiAp, heads);
     let root = ranks::world().is_root();
     let bar = match root {
         true => indicatif::ProgressBar::new(0),
@@ -323,12 +322,7 @@ fn supervised_training(
     };
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
-        .add(MetricCheckpointingStrategy::new(
-            &best,
-            Aggregate::Mean,
-            Direction::Highest,
-            Split::Valid,
-        ))
+        .add(best::KeepBest::default())
         .build();
     let mut training = SupervisedTraining::new(run, Arc::new(train_loader), Arc::new(val_loader))
         .metric_train_numeric(LossMetric::new())
@@ -337,7 +331,8 @@ fn supervised_training(
         .metric_valid_numeric(LossMetric::new())
         .metric_valid_numeric(RankingMetric::new(Ranking::Accuracy, heads))
         .metric_valid_numeric(RankingMetric::new(Ranking::MrrAp, heads))
-        .metric_valid_numeric(best)
+        // Over several tasks, the mean of the tasks' APs.
+        .metric_valid_numeric(RankingMetric::new(Ranking::FashionAiAp, heads))
         .metric_valid_numeric(RankingMetric::new(Ranking::BasicPrecision, heads))
         .with_metric_logger(History::open(
             run,
@@ -363,13 +358,15 @@ fn supervised_training(
             }
         }
     }
+    if config.regularisation.model_ema {
+        training = training
+            .metric_valid_numeric(OfEma::new(LossMetric::new()))
+            .metric_valid_numeric(OfEma::new(RankingMetric::new(Ranking::Accuracy, heads)))
+            .metric_valid_numeric(OfEma::new(RankingMetric::new(Ranking::MrrAp, heads)))
+            .metric_valid_numeric(OfEma::new(RankingMetric::new(Ranking::FashionAiAp, heads)));
+    }
     if let Some(patience) = config.early_stop_patience {
-        training = training.early_stopping(early_stop::NoImprovement {
-            name: RankingMetric::new(Ranking::FashionAiAp, heads)
-                .name()
-                .to_string(),
-            patience,
-        });
+        training = training.early_stopping(early_stop::NoImprovement { patience });
     }
     if let Some(epoch) = last_epoch {
         ranks::say(format_args!("resuming after epoch {epoch}"));
@@ -527,8 +524,13 @@ fn report_best(run: &Path, config: &TrainConfig) -> Result<()> {
         );
     }
     if let Some(best) = metrics.best_epoch {
+        let whose = match metrics.best_weights {
+            Some(Weights::Ema) => " (of the --model-ema average, which export takes)",
+            Some(Weights::Trained) => " (of the trained weights, not their average)",
+            None => "",
+        };
         println!(
-            "done: best validation {} at epoch {best}: {}",
+            "done: best validation {} at epoch {best}{whose}: {}",
             metric_names::RunMetric::BEST.display(),
             run::checkpoint(run, "model", best).display()
         );

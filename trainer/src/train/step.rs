@@ -1,10 +1,12 @@
-//! What burn-train's Learner calls: one training step (forward, the loss of `loss`, backward)
-//! and one validation step, on whatever device the batch lives on.
+//! What burn-train's Learner calls: one training step (forward, the loss of `loss`, backward),
+//! the optimiser's step (and `--model-ema`'s update after it) and one validation step, on
+//! whatever device the batch lives on.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::ExecutionError;
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
@@ -16,10 +18,10 @@ use shared::tasks::Mark;
 
 use super::loader::Batch;
 use super::loss::{Criterion, Scored, score};
-use super::metrics::RankingInput;
+use super::metrics::{OfAverage, RankingInput};
 use super::optimizer::clip_grad_norm;
 use super::precision::LossScaler;
-use super::{data_parallel, depth};
+use super::{data_parallel, depth, ema};
 use crate::ranks;
 use crate::recipe::TrainConfig;
 
@@ -28,6 +30,11 @@ use crate::recipe::TrainConfig;
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub net: Net,
+    /// `--model-ema`'s average of `net`, validated and checkpointed beside it.
+    pub ema: Option<Net>,
+    /// The decay of the average's updates.
+    #[module(skip)]
+    pub ema_decay: ema::Decay,
     /// The tasks and classes of `net`'s outputs.
     #[module(skip)]
     pub heads: Heads,
@@ -61,7 +68,10 @@ impl Classifier {
     pub fn new(net: Net, heads: Heads, config: &TrainConfig) -> Self {
         let mixed =
             (config.precision == Precision::F16).then(|| LossScaler::new(config.loss_scale));
+        let regularisation = &config.regularisation;
         Self {
+            ema: regularisation.model_ema.then(|| ema::copy_of(&net)),
+            ema_decay: ema::Decay::of(regularisation),
             net,
             heads,
             mixed,
@@ -95,11 +105,7 @@ impl Classifier {
     /// BatchNorm normalises with, and keeps, its running statistics, and nothing of it gets a
     /// gradient), and only the classifier trains.
     fn logits(&self, images: Tensor<4>, frozen: bool) -> Tensor<2> {
-        let dtype = match self.mixed {
-            Some(_) => Precision::F16,
-            None => Precision::F32,
-        }
-        .dtype();
+        let dtype = self.dtype();
         if !frozen {
             return self.net.forward_in(images, dtype);
         }
@@ -131,9 +137,13 @@ impl Classifier {
         }
     }
 
-    /// The images' scores against their classes and tasks (`loss::score`), for validation.
-    fn score(&self, images: Tensor<4>, classes: Tensor<1, Int>, tasks: &[usize]) -> Scored {
-        score(&self.heads, self.logits(images, false), classes, tasks)
+    /// The arithmetic of the convolutions.
+    fn dtype(&self) -> burn::tensor::FloatDType {
+        match self.mixed {
+            Some(_) => Precision::F16,
+            None => Precision::F32,
+        }
+        .dtype()
     }
 }
 
@@ -256,6 +266,22 @@ impl TrainStep for Classifier {
         };
         TrainOutput { grads, item }
     }
+
+    /// The optimiser's step, then the average's update (timm's order).
+    fn optimize(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        grads: GradientsParams,
+    ) -> Self {
+        let mut model = optim.step(lr, self, grads);
+        if let Some(average) = model.ema.take() {
+            // `step` counted this step: updates are numbered from 1.
+            let decay = model.ema_decay.at(model.steps.load(Ordering::Relaxed));
+            model.ema = Some(ema::update(average, &model.net, decay));
+        }
+        model
+    }
 }
 
 /// Per-image values from every rank, in rank order: the global batch's, for its metrics.
@@ -310,17 +336,33 @@ impl InferenceStep for Classifier {
     type Input = Batch;
     type Output = ValidationOutput;
 
+    /// The trained weights' results and, with `--model-ema`, the average's.
     fn step(&self, batch: Batch) -> ValidationOutput {
+        let mut output = self.validate(&self.net, &batch);
+        if let Some(average) = &self.ema {
+            output.ema = Some(Box::new(self.validate(average, &batch)));
+        }
+        output
+    }
+}
+
+impl Classifier {
+    /// `net`'s results on a validation batch.
+    fn validate(&self, net: &Net, batch: &Batch) -> ValidationOutput {
         let images = batch.targets.dims()[0];
         let outputs = (images > 0).then(|| {
-            let scored = self.score(batch.images.clone(), batch.targets.clone(), &batch.tasks);
+            let logits = net.forward_in(batch.images.clone(), self.dtype());
+            let scored = score(&self.heads, logits, batch.targets.clone(), &batch.tasks);
             // Per-image losses, so that burn weighs a smaller last batch by its size.
             (scored.probabilities(), scored.log_likelihoods.neg())
         });
         match (ranks::world().size, outputs) {
-            (1, Some((probabilities, losses))) => {
-                ValidationOutput::new(losses, probabilities, batch.marks, batch.tasks)
-            }
+            (1, Some((probabilities, losses))) => ValidationOutput::new(
+                losses,
+                probabilities,
+                batch.marks.clone(),
+                batch.tasks.clone(),
+            ),
             // Several ranks: each validates its part of the batch, and every rank's metrics
             // see the whole batch, as one process would.
             (_, outputs) => {
@@ -387,6 +429,8 @@ pub struct ValidationOutput {
     tasks: Arc<Vec<usize>>,
     /// `probabilities` read from the device once, for every metric.
     read: Arc<OnceLock<Vec<f32>>>,
+    /// The same of `--model-ema`'s average.
+    ema: Option<Box<ValidationOutput>>,
 }
 
 impl ValidationOutput {
@@ -402,6 +446,7 @@ impl ValidationOutput {
             marks,
             tasks,
             read: Arc::default(),
+            ema: None,
         }
     }
 }
@@ -427,6 +472,20 @@ impl Adaptor<RankingInput> for ValidationOutput {
             tasks: self.tasks.clone(),
             read: self.read.clone(),
         }
+    }
+}
+
+/// The average's results, for the `EMA` metrics.
+impl<T> Adaptor<OfAverage<T>> for ValidationOutput
+where
+    ValidationOutput: Adaptor<T>,
+{
+    fn adapt(&self) -> OfAverage<T> {
+        OfAverage(
+            self.ema
+                .as_ref()
+                .map(|ema| Adaptor::<T>::adapt(ema.as_ref())),
+        )
     }
 }
 
@@ -522,8 +581,8 @@ pub(crate) mod tests {
         assert!(whole.iter().any(|g| *g != 0.0));
     }
 
-    /// Every parameter and BatchNorm statistic of `model`, flattened, by position.
-    fn weights(model: &Classifier) -> Vec<Vec<f32>> {
+    /// Every parameter and BatchNorm statistic of `module`, flattened, by position.
+    fn weights<M: Module>(module: &M) -> Vec<Vec<f32>> {
         struct All(Vec<Vec<f32>>);
         impl ModuleVisitor for All {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -532,15 +591,12 @@ pub(crate) mod tests {
             }
         }
         let mut all = All(Vec::new());
-        model.valid().visit(&mut all);
+        module.valid().visit(&mut all);
         all.0
     }
 
-    /// `--freeze-epochs`: during the frozen steps the backbone's weights and BatchNorm
-    /// statistics stay bit-identical while the classifier learns; after, everything moves.
-    #[test]
-    fn a_frozen_backbone_does_not_move() {
-        let device = Device::flex().autodiff();
+    /// A ResNet-18 four channels wide on 32-pixel images, in batches of 4 over 3 classes.
+    fn tiny() -> (TrainConfig, Heads) {
         let mut config = TrainConfig {
             batch_size: 4,
             ..TrainConfig::default()
@@ -548,31 +604,91 @@ pub(crate) mod tests {
         config.model.arch = Arch::Resnet18;
         config.model.width_mult = 4.0 / 64.0;
         config.model.input_size = Some(32);
+        let heads = Heads::single("t", vec!["a".into(), "b".into(), "c".into()]).unwrap();
+        (config, heads)
+    }
+
+    /// burn-train's Learner over `model` as `config` trains it, one step per epoch.
+    fn learner(model: Classifier, config: &TrainConfig) -> burn::train::Learner<Classifier> {
+        let optim = super::super::optimizer::optimizer(&config.optimizer, &model);
+        let schedule = super::super::schedule::schedule(config, 1, &model);
+        burn::train::Learner::new(model, optim, schedule)
+    }
+
+    /// A batch of 4 random images, the same for the same seed.
+    fn batch(seed: u64, device: &Device) -> Batch {
+        device.seed(seed);
+        Batch {
+            images: Tensor::random([4, 3, 32, 32], Distribution::Default, device),
+            targets: Tensor::from_data(TensorData::from([0i64, 2, 1, 1]), device),
+            marks: Arc::new(vec![vec![Mark::No; 3]; 4]),
+            tasks: Arc::new(vec![0; 4]),
+            mixed: None,
+        }
+    }
+
+    /// One training step of `learner` through its optimiser, as burn-train's loop takes it.
+    fn train_step(learner: &mut burn::train::Learner<Classifier>, batch: Batch) {
+        let output = learner.train_step(batch);
+        learner.lr_step();
+        learner.optimizer_step(output.grads);
+    }
+
+    /// `--model-ema`: after each optimiser step the average moves towards the trained weights
+    /// and statistics by that step's decay; the first copies them.
+    #[test]
+    fn the_average_follows_each_optimiser_step() {
+        let device = Device::flex().autodiff();
+        let (mut config, heads) = tiny();
+        config.regularisation.model_ema = true;
+        config.regularisation.model_ema_decay = 0.6;
+        let model = Classifier::new(config.net(3).init(&device), heads, &config);
+        let mut learner = learner(model, &config);
+        let mut expected: Option<Vec<Vec<f32>>> = None;
+        for step in 1..=3 {
+            train_step(&mut learner, batch(step as u64, &device));
+            let model = learner.model();
+            let trained = weights(&model.net);
+            let decay = model.ema_decay.at(step) as f32;
+            let next = match expected {
+                None => trained.clone(),
+                Some(previous) => previous
+                    .iter()
+                    .zip(&trained)
+                    .map(|(p, t)| p.iter().zip(t).map(|(p, t)| decay * p + (1.0 - decay) * t))
+                    .map(Iterator::collect)
+                    .collect(),
+            };
+            let average = weights(model.ema.as_ref().unwrap());
+            for (got, want) in average.iter().flatten().zip(next.iter().flatten()) {
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1e-2),
+                    "step {step}"
+                );
+            }
+            if step > 1 {
+                assert_ne!(average, weights(&model.net), "step {step}: no average");
+            }
+            expected = Some(next);
+        }
+    }
+
+    /// `--freeze-epochs`: during the frozen steps the backbone's weights and BatchNorm
+    /// statistics stay bit-identical while the classifier learns; after, everything moves.
+    #[test]
+    fn a_frozen_backbone_does_not_move() {
+        let device = Device::flex().autodiff();
+        let (mut config, heads) = tiny();
         // AdamW's decoupled decay would move every weight it steps.
         config.optimizer.opt = crate::recipe::Opt::Adamw;
         config.optimizer.weight_decay = 0.05;
-        let heads = Heads::single("t", vec!["a".into(), "b".into(), "c".into()]).unwrap();
         let model = Classifier::new(config.net(3).init(&device), heads, &config).frozen(2, 0);
-        let optim = super::super::optimizer::optimizer(&config.optimizer, &model);
-        let schedule = super::super::schedule::schedule(&config, 1, &model);
-        let mut learner = burn::train::Learner::new(model, optim, schedule);
-        let batch = |seed: u64| {
-            device.seed(seed);
-            Batch {
-                images: Tensor::random([4, 3, 32, 32], Distribution::Default, &device),
-                targets: Tensor::from_data(TensorData::from([0i64, 2, 1, 1]), &device),
-                marks: Arc::new(vec![vec![Mark::No; 3]; 4]),
-                tasks: Arc::new(vec![0; 4]),
-                mixed: None,
-            }
-        };
+        let mut learner = learner(model, &config);
         let start = weights(&learner.model());
         let head = depth::classifier_params(Arch::Resnet18, &learner.model()).len();
         assert_eq!(head, 2, "fc's weight and bias");
         let mut step = |seed| {
-            let output = learner.train_step(batch(seed));
-            learner.lr_step();
-            learner.optimizer_step(output.grads);
+            train_step(&mut learner, batch(seed, &device));
             weights(&learner.model())
         };
         let (first, second, third) = (step(1), step(2), step(3));
