@@ -237,11 +237,12 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     train_device.sync()?;
     let train_images_per_s = (args.steps * batch_size) as f64 / started.elapsed().as_secs_f64();
 
-    let model = learner.model().valid();
+    // Inference as `eval`, `predict` and `classify` run it: BatchNorms folded.
+    let net = learner.model().valid().net.folded();
     let input = batch(device).images;
     for _ in 0..args.warmup.max(1) {
         device::read(
-            model.net.forward_in(input.clone(), args.precision.dtype()),
+            net.forward_in(input.clone(), args.precision.dtype()),
             "inference",
         )?;
     }
@@ -249,7 +250,7 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     let started = Instant::now();
     for _ in 0..args.steps {
         device::read(
-            model.net.forward_in(input.clone(), args.precision.dtype()),
+            net.forward_in(input.clone(), args.precision.dtype()),
             "inference",
         )?;
     }

@@ -40,7 +40,8 @@ pub fn scores(
     compute: &Compute,
     progress: &ProgressBar,
 ) -> Result<Vec<Result<Scores, String>>> {
-    let (net, size) = (&model.net, model.size);
+    // Only evaluated: each BatchNorm folded into its convolution.
+    let (net, size) = (&model.net.clone().folded(), model.size);
     let batch_size = options.batch_size.max(1);
     let views = options.tta.views();
     let crop = size.crop as usize;

@@ -55,7 +55,9 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(bundle: Bundle) -> Model {
+    /// The bundle, its network made for inference only (BatchNorms folded).
+    pub fn new(mut bundle: Bundle) -> Model {
+        bundle.net = bundle.net.folded();
         Model {
             heads: bundle.manifest.heads(),
             calibrations: bundle.manifest.calibrations(),

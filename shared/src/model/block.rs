@@ -170,6 +170,28 @@ impl Block {
         }
     }
 
+    /// Folds every BatchNorm into its convolution, for inference.
+    pub fn fold_batch_norms(&mut self) {
+        let (mut pairs, downsample) = match self {
+            Block::Basic(b) => (
+                vec![(&mut b.bn1, &mut b.conv1), (&mut b.bn2, &mut b.conv2)],
+                &mut b.downsample,
+            ),
+            Block::Bottleneck(b) => (
+                vec![
+                    (&mut b.bn1, &mut b.conv1),
+                    (&mut b.bn2, &mut b.conv2),
+                    (&mut b.bn3, &mut b.conv3),
+                ],
+                &mut b.downsample,
+            ),
+        };
+        pairs.extend(downsample.as_mut().map(|d| (&mut d.bn, &mut d.conv)));
+        for (norm, conv) in pairs {
+            norm.fold_into(conv);
+        }
+    }
+
     /// The block's BatchNorms, in the module's order.
     pub fn batch_norms(&self) -> Vec<&BatchNorm> {
         let (mut norms, downsample) = match self {

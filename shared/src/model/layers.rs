@@ -137,6 +137,13 @@ pub fn forward_conv_norm_act(units: &[ConvUnit], x: Tensor<4>, dtype: FloatDType
     })
 }
 
+/// Folds a [`ConvNormAct`]'s BatchNorm into its convolution ([`BatchNorm::fold_into`]).
+pub fn fold_conv_norm_act(units: &mut [ConvUnit]) {
+    if let [ConvUnit::Conv(conv), ConvUnit::Norm(norm), ..] = units {
+        norm.fold_into(conv);
+    }
+}
+
 /// The BatchNorm of a [`ConvNormAct`].
 pub fn norm_of(units: &[ConvUnit]) -> &BatchNorm {
     units
@@ -285,6 +292,15 @@ impl InvertedResidual {
             return out;
         }
         drop_rows(out, self.stochastic_depth) + x
+    }
+
+    /// Folds every BatchNorm into its convolution, for inference.
+    pub fn fold_batch_norms(&mut self) {
+        for part in &mut self.block {
+            if let BlockPart::Conv(units) = part {
+                fold_conv_norm_act(units);
+            }
+        }
     }
 
     /// The block's BatchNorms, in the module's order.

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::footprint::{Footprint, Walk};
 use super::layers::{
     Act, BlockSpec, ConvNormAct, ConvSpec, InvertedResidual, NormSpec, Squeeze, conv_norm_act,
-    forward_conv_norm_act, global_average, make_divisible, norm_of, zero_bias_linear,
+    fold_conv_norm_act, forward_conv_norm_act, global_average, make_divisible, norm_of,
+    zero_bias_linear,
 };
 use super::norm::BatchNorm;
 
@@ -315,6 +316,16 @@ impl MobileNetV3 {
             walk.linear(linear);
         }
         walk.finish()
+    }
+
+    /// Folds every BatchNorm into its convolution, for inference.
+    pub fn fold_batch_norms(&mut self) {
+        for feature in &mut self.features {
+            match feature {
+                Feature::Conv(units) => fold_conv_norm_act(units),
+                Feature::Block(block) => block.fold_batch_norms(),
+            }
+        }
     }
 
     /// Every BatchNorm, in the module's order.

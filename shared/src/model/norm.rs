@@ -2,8 +2,10 @@
 //! training, the running variance is updated with the *unbiased* batch variance
 //! (`n / (n - 1)` times the biased one used to normalise). The struct keeps burn's name and
 //! field names, so torchvision weights map onto it as onto burn's own (`weight` -> `gamma`).
+//! For inference it can be folded into the convolution before it ([`BatchNorm::fold_into`]).
 
 use burn::module::{Param, RunningState};
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 /// torchvision's `BatchNorm2d`: eps 1e-5 and momentum 0.1 unless a family sets others.
@@ -15,6 +17,8 @@ pub struct BatchNorm {
     pub running_var: RunningState<Tensor<1>>,
     pub momentum: f64,
     pub epsilon: f64,
+    /// Folded into the convolution before it: the identity.
+    pub folded: bool,
 }
 
 impl BatchNorm {
@@ -32,13 +36,37 @@ impl BatchNorm {
             running_var: RunningState::new(Tensor::ones([channels], device)),
             momentum,
             epsilon,
+            folded: false,
         }
+    }
+
+    /// Folds this BatchNorm's inference into `conv`, whose output it normalises (as ONNX
+    /// Runtime does on loading a model): each output channel's weights times
+    /// gamma / sqrt(var + eps), its bias times that plus beta - mean x that. The BatchNorm
+    /// becomes the identity. For a network that is only evaluated: training would need the
+    /// batch statistics back.
+    pub fn fold_into(&mut self, conv: &mut Conv2d) {
+        let device = self.gamma.val().device();
+        let variance = self.running_var.value().to_device(&device);
+        let scale = self.gamma.val() / variance.add_scalar(self.epsilon).sqrt();
+        let shift = self.beta.val() - self.running_mean.value().to_device(&device) * scale.clone();
+        let [channels] = scale.dims();
+        let per_output = scale.clone().reshape([channels, 1, 1, 1]);
+        conv.weight = conv.weight.clone().map(|weight| weight * per_output);
+        let bias = match conv.bias.take() {
+            Some(bias) => bias.val() * scale + shift,
+            None => shift,
+        };
+        conv.bias = Some(Param::from_tensor(bias));
+        self.folded = true;
     }
 
     /// Batch statistics (and a running-statistics update) when the input can be trained, i.e.
     /// lives on an autodiff device; the running statistics otherwise.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        if input.device().is_autodiff() {
+        if self.folded {
+            input
+        } else if input.device().is_autodiff() {
             self.forward_train(input)
         } else {
             let device = input.device();

@@ -167,6 +167,19 @@ impl ResNet {
             .chain(&self.layer4)
     }
 
+    /// Folds every BatchNorm into its convolution, for inference.
+    pub fn fold_batch_norms(&mut self) {
+        self.bn1.fold_into(&mut self.conv1);
+        for stage in [
+            &mut self.layer1,
+            &mut self.layer2,
+            &mut self.layer3,
+            &mut self.layer4,
+        ] {
+            stage.iter_mut().for_each(Block::fold_batch_norms);
+        }
+    }
+
     /// Every BatchNorm, in the module's order: their running statistics are the network's
     /// state outside its parameters.
     pub fn batch_norms(&self) -> Vec<&BatchNorm> {

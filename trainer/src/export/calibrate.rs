@@ -163,7 +163,8 @@ fn heatmap_scale(
     images: &[(PathBuf, usize)],
     compute: &Compute,
 ) -> Result<Option<f32>> {
-    let net = &model.net;
+    // As the page runs it: BatchNorms folded.
+    let net = &model.net.clone().folded();
     let crop = model.size.crop as usize;
     let (inputs, tasks): (Vec<Vec<f32>>, Vec<usize>) = images
         .iter()
