@@ -12,6 +12,7 @@ use shared::tasks::{SKIRT_LENGTH, Task};
 
 use crate::atomic::write_atomic;
 use crate::data::{self, BadRow, Manifest, Sample};
+use crate::run::lock::RunLock;
 
 /// Bad rows printed; all of them go to `bad_rows.txt`.
 const SHOWN_BAD_ROWS: usize = 10;
@@ -71,6 +72,7 @@ pub fn prepare(roots: &[PathBuf], tasks: &str, holdout: Holdout, out: &Path) -> 
         bail!("--val-fraction must be in [0, 1), got {}", holdout.fraction);
     }
     let (heads, samples, bad_rows) = read_roots(roots, tasks)?;
+    let _lock = RunLock::acquire(out, "prepare")?;
     report_bad_rows(&bad_rows, out)?;
     if samples.len() < 2 {
         bail!("only {} usable images: nothing to train on", samples.len());

@@ -1,5 +1,5 @@
 //! Crash safety of `trainer train`: SIGKILL at random moments, then `--resume`, again and
-//! again; and a disk that fills up while a checkpoint is written. On the CPU backend with a
+//! again; a disk that fills up while a checkpoint is written; two trainers on one run folder. On the CPU backend with a
 //! tiny model, through the real binary.
 //!
 //! `TRAINER_TEST_KILLS` sets the number of kills (5 by default; `scripts/kill-resume.sh`
@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use crate::common::{
-    TRAIN, check_checkpoints, check_finished_checkpoints, copy_dir, fashionai_root, prepare,
-    read_json, temp_dir,
+    TRAIN, assert_same_epochs, check_checkpoints, check_finished_checkpoints, copy_dir, epochs,
+    fashionai_root, prepare, read_json, temp_dir,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -236,4 +236,71 @@ fn disk_usage(dir: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+/// Waits until `child`, still running, holds the run's lock (its pid is written there).
+fn wait_for_lock(run: &Path, child: &mut Child) {
+    let holder = format!("pid {} ", child.id());
+    let started = std::time::Instant::now();
+    while !fs::read_to_string(run.join("trainer.lock")).is_ok_and(|text| text.contains(&holder)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the trainer ended first"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no lock after 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// One trainer per run folder: a second `trainer train` on a run being trained is refused at
+/// once (without waiting for the first), naming the first one's process, and the first ends
+/// with the numbers of a lone run; the lock dies with a SIGKILLed trainer, so `--resume` takes
+/// its run at once.
+#[test]
+fn a_second_trainer_is_refused_and_a_killed_one_leaves_no_lock() {
+    let dir = temp_dir("lock");
+    let data = dir.join("data");
+    fashionai_root(&data, 16, &[]);
+    let [run, lone, killed] = ["run", "lone", "killed"].map(|name| dir.join(name));
+    for folder in [&run, &lone, &killed] {
+        assert!(prepare(&data, folder, &[]).status.success());
+    }
+    let log = dir.join("train.log");
+    let mut first = spawn_train(&run, 8, false, &log);
+    wait_for_lock(&run, &mut first);
+    let started = std::time::Instant::now();
+    let second = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["train", "--run", run.to_str().unwrap()])
+        .args(TRAIN)
+        .args(["--pretrained", "none", "--device", "cpu", "--epochs", "8"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(
+        stderr.contains("is in use by `trainer train`")
+            && stderr.contains(&format!("pid {} ", first.id())),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the second trainer waited"
+    );
+    assert!(
+        first.wait().unwrap().success(),
+        "{}",
+        fs::read_to_string(&log).unwrap()
+    );
+    assert!(spawn_train(&lone, 8, false, &log).wait().unwrap().success());
+    assert_same_epochs(&epochs(&run), &epochs(&lone), &["train", "valid"], "locked");
+
+    let mut doomed = spawn_train(&killed, 8, false, &log);
+    wait_for_lock(&killed, &mut doomed);
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let resumed = spawn_train(&killed, 8, true, &log).wait().unwrap();
+    assert!(resumed.success(), "{}", fs::read_to_string(&log).unwrap());
 }

@@ -9,8 +9,10 @@
 //!       curves.png                         the learning curves
 //!       checkpoint/{model,optim,scheduler}-<epoch>.bpk
 //!       eval.json, confusion.png           what `eval` found
+//!       trainer.lock                       held by the trainer writing the run (`lock`)
 //! ```
 
+pub mod lock;
 pub mod metrics;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +35,10 @@ pub fn val_split(run: &Path) -> PathBuf {
 
 pub fn bad_rows(run: &Path) -> PathBuf {
     run.join("bad_rows.txt")
+}
+
+pub fn lock_file(run: &Path) -> PathBuf {
+    run.join("trainer.lock")
 }
 
 pub fn settings_json(run: &Path) -> PathBuf {

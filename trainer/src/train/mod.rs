@@ -47,6 +47,7 @@ use crate::pretrained::Pretrained;
 use crate::ranks;
 use crate::recipe::{ClassWeights, TrainConfig};
 use crate::run;
+use crate::run::lock::RunLock;
 use crate::run::metrics::Weights;
 use checkpoint::{AtomicCheckpointer, latest_complete};
 use history::History;
@@ -95,6 +96,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 fn run_rank(args: TrainArgs, compute: &Compute) -> Result<()> {
+    let _lock = lock(&args.run)?;
     if let Some(workers) = args.workers {
         // Only fails if the pool already exists, which it does not at this point.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -127,9 +129,19 @@ fn run_rank(args: TrainArgs, compute: &Compute) -> Result<()> {
 /// Trains a new run in the prepared folder `run` with `config` (refused if `run` already
 /// holds checkpoints); ImageNet weights come from torch.hub's cache.
 pub fn train(run: &Path, config: &TrainConfig, compute: &Compute) -> Result<()> {
+    let _lock = lock(run)?;
     let manifest = Manifest::read(run)?;
     let config = new_settings(run, config)?;
     train_from(run, &manifest, &config, None, None, compute)
+}
+
+/// The run folder's lock, taken before anything of the run is read or written; with several
+/// ranks, by rank 0 alone (the others write nothing).
+fn lock(run: &Path) -> Result<Option<RunLock>> {
+    ranks::world()
+        .is_root()
+        .then(|| RunLock::acquire(run, "train"))
+        .transpose()
 }
 
 /// Trains `run` on its split `manifest` from the start, or after `last_epoch` when resuming.
