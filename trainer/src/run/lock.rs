@@ -43,9 +43,12 @@ impl RunLock {
                     run.display()
                 );
             }
-            Err(TryLockError::Error(err)) => {
-                return Err(err).with_context(|| format!("locking {}", path.display()));
-            }
+            // A file system without locks (some cluster file systems): train all the same.
+            Err(TryLockError::Error(err)) => eprintln!(
+                "note: {} cannot be locked ({err}): a second trainer on this run would not be \
+                 stopped",
+                path.display()
+            ),
         }
         // Who holds it, for the message of the next one that tries.
         let holder = format!(
