@@ -46,6 +46,10 @@ impl BatchNorm {
     /// becomes the identity. For a network that is only evaluated: training would need the
     /// batch statistics back.
     pub fn fold_into(&mut self, conv: &mut Conv2d) {
+        // Once: its statistics stay, and would scale the convolution again.
+        if self.folded {
+            return;
+        }
         let device = self.gamma.val().device();
         let variance = self.running_var.value().to_device(&device);
         let scale = self.gamma.val() / variance.add_scalar(self.epsilon).sqrt();

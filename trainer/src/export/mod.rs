@@ -148,15 +148,12 @@ fn epoch_metrics(run: &Path, checkpoint: &Path, weights: Option<Weights>) -> ser
     let record = Metrics::read(run)
         .ok()
         .and_then(|m| m.epochs.into_iter().find(|e| Some(e.epoch) == epoch));
-    match (record, weights) {
-        (Some(record), None) => {
-            serde_json::json!({ "epoch": record.epoch, "validation": record.valid })
-        }
-        (Some(record), Some(weights)) => serde_json::json!({
-            "epoch": record.epoch,
-            "validation": record.valid,
-            "weights": weights,
-        }),
-        (None, _) => serde_json::Value::Null,
+    let Some(record) = record else {
+        return serde_json::Value::Null;
+    };
+    let mut metrics = serde_json::json!({ "epoch": record.epoch, "validation": record.valid });
+    if let Some(weights) = weights {
+        metrics["weights"] = serde_json::json!(weights);
     }
+    metrics
 }

@@ -27,12 +27,11 @@ impl Decay {
     /// The decay of update `step` (from 1, one per optimiser step): 0 for the first, which
     /// copies the weights, then `decay`, or with the warm-up 1 - step^(-2/3) up to `decay`.
     pub fn at(self, step: usize) -> f64 {
-        let after_first = step.saturating_sub(1);
-        if after_first == 0 {
+        if step <= 1 {
             return 0.0;
         }
         match self.warmup {
-            true => (1.0 - (1.0 + after_first as f64).powf(-2.0 / 3.0)).clamp(0.0, self.decay),
+            true => (1.0 - (step as f64).powf(-2.0 / 3.0)).clamp(0.0, self.decay),
             false => self.decay,
         }
     }
