@@ -5,11 +5,16 @@
 # there is one. `cargo test` replays the same seeds and regressions through the same entry
 # points on the stable toolchain (shared/tests/fuzz_corpus.rs); this is the long search.
 #
-#   fuzz/run.sh 600       # installs the nightly toolchain and cargo-fuzz when missing
+#   fuzz/run.sh 600             # installs the nightly toolchain and cargo-fuzz when missing
+#   fuzz/run.sh 3600 settings   # some targets only
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
-targets=(label_csv manifest image weights bundle)
+all=(label_csv manifest image weights bundle settings dataset)
+targets=("${@:2}")
+if [ $# -le 1 ]; then
+    targets=("${all[@]}")
+fi
 corpus=../trainer/tests/bad_inputs
 
 if ! rustup toolchain list | grep -q '^nightly'; then
@@ -20,14 +25,20 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
 fi
 cargo +nightly fuzz build -O 2>&1 | tail -n 3
 
-# Seeds: the corpus files each target reads.
+# Seeds: the corpus files each target reads, the weight files of every family, and
+# fuzz/seeds/<target>/ (run-folder files, a manifest naming each architecture, bundles).
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds"/{label_csv,manifest,image,weights,bundle}
+mkdir -p "${all[@]/#/$seeds/}"
 cp "$corpus"/*.csv "$seeds/label_csv/"
 cp "$corpus"/bad-checksum/manifest.json "$seeds/manifest/"
 cp "$corpus"/*.{jpg,png,gif,webp} ../shared/tests/golden/preprocess/* "$seeds/image/"
-cp "$corpus"/*.pth "$corpus"/*.safetensors "$seeds/weights/"
+cp "$corpus"/*.pth "$corpus"/*.safetensors ../shared/tests/golden/*.{pth,safetensors} "$seeds/weights/"
+for target in "${all[@]}"; do
+    if [ -d "seeds/$target" ]; then
+        cp "seeds/$target"/* "$seeds/$target/"
+    fi
+done
 manifest="$corpus/bad-checksum/manifest.json"
 length=$(stat -c %s "$manifest")
 {

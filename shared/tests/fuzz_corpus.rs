@@ -4,10 +4,10 @@
 //! fuzzing (libFuzzer, nightly) is `fuzz/run.sh SECONDS`, which seeds from the same files.
 
 use std::fs;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
+use shared::fuzz::corpus::{assert_accepts, assert_refuses, files, replay};
 
 use crate::common::temp_dir;
 
@@ -15,74 +15,12 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-const CORPUS: &str = "trainer/tests/bad_inputs";
-
-/// The files of `folder` whose extension is one of `extensions` (any, when empty), sorted.
-fn files(folder: &Path, extensions: &[&str]) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(folder) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .filter(|path| {
-            let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            extensions.is_empty() || extensions.contains(&extension)
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-/// Seeds for `target` (as `fuzz/run.sh` copies them) and its committed crash regressions
-/// (`fuzz/regressions/<target>/`), as (name, bytes).
+/// `seeds`, then the target's committed seeds and regressions.
 fn inputs(target: &str, seeds: Vec<PathBuf>) -> Vec<(String, Vec<u8>)> {
-    let regressions = files(&repo(&format!("fuzz/regressions/{target}")), &[]);
-    seeds
-        .into_iter()
-        .chain(regressions)
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, fs::read(&path).unwrap())
-        })
-        .collect()
+    shared::fuzz::corpus::inputs(&repo(""), target, seeds)
 }
 
-/// Runs `entry` on every input; panics naming each input that panicked, and returns the
-/// names of the accepted ones.
-fn replay(
-    target: &str,
-    inputs: &[(String, Vec<u8>)],
-    entry: impl Fn(&[u8]) -> bool,
-) -> Vec<String> {
-    assert!(!inputs.is_empty(), "no inputs for the {target} target");
-    let mut accepted = Vec::new();
-    let mut panicked = Vec::new();
-    for (name, bytes) in inputs {
-        match catch_unwind(AssertUnwindSafe(|| entry(bytes))) {
-            Ok(true) => accepted.push(name.clone()),
-            Ok(false) => {}
-            Err(_) => panicked.push(name.clone()),
-        }
-    }
-    assert!(panicked.is_empty(), "{target}: panicked on {panicked:?}");
-    accepted
-}
-
-fn assert_accepts(accepted: &[String], names: &[&str]) {
-    for name in names {
-        assert!(
-            accepted.iter().any(|a| a == name),
-            "{name} was refused; accepted: {accepted:?}"
-        );
-    }
-}
-
-fn assert_refuses(accepted: &[String], names: &[&str]) {
-    for name in names {
-        assert!(!accepted.iter().any(|a| a == name), "{name} was accepted");
-    }
-}
+const CORPUS: &str = "trainer/tests/bad_inputs";
 
 #[test]
 fn label_csv_corpus() {
@@ -96,7 +34,18 @@ fn manifest_corpus() {
     let seeds = vec![repo(CORPUS).join("bad-checksum/manifest.json")];
     let inputs = inputs("manifest", seeds);
     let accepted = replay("manifest", &inputs, shared::fuzz::manifest);
-    assert_accepts(&accepted, &["manifest.json"]);
+    // A manifest naming each architecture, and one of a model over several tasks.
+    assert_accepts(
+        &accepted,
+        &[
+            "manifest.json",
+            "resnet152.json",
+            "mobilenet_v3_large.json",
+            "efficientnet_b3.json",
+            "convnext_tiny.json",
+            "multi-task.json",
+        ],
+    );
 }
 
 #[test]
@@ -116,7 +65,9 @@ fn image_corpus() {
 
 #[test]
 fn weights_corpus() {
-    let seeds = files(&repo(CORPUS), &["pth", "safetensors"]);
+    // The corpus, and a weight file of every family.
+    let mut seeds = files(&repo(CORPUS), &["pth", "safetensors"]);
+    seeds.extend(files(&repo("shared/tests/golden"), &["pth", "safetensors"]));
     let dir = temp_dir("fuzz-weights");
     let scratch = dir.join("weights");
     let device = Device::flex();
@@ -125,7 +76,14 @@ fn weights_corpus() {
     });
     assert_accepts(
         &accepted,
-        &["tiny-resnet18.safetensors", "tiny-resnet18-f16.pth"],
+        &[
+            "tiny-resnet18.safetensors",
+            "tiny-resnet18-f16.pth",
+            "resnet50_w8.pth",
+            "mobilenet_v3_small_w25.pth",
+            "efficientnet_b3_w25.safetensors",
+            "convnext_tiny_w25.pth",
+        ],
     );
     assert_refuses(
         &accepted,
@@ -151,5 +109,5 @@ fn bundle_corpus() {
     let accepted = replay("bundle", &inputs, |data| {
         shared::fuzz::bundle(data, &device)
     });
-    assert_accepts(&accepted, &["tiny"]);
+    assert_accepts(&accepted, &["tiny", "mobilenet_v3_small", "multi-task"]);
 }

@@ -11,6 +11,7 @@ pub mod device;
 pub mod devices;
 pub mod evaluate;
 pub mod export;
+pub mod fuzz;
 pub mod infer;
 #[cfg(feature = "wgpu")]
 pub mod kernel_cache;

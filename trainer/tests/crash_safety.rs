@@ -1,6 +1,7 @@
 //! Crash safety of `trainer train`: SIGKILL at random moments, then `--resume`, again and
-//! again; a disk that fills up while a checkpoint is written; two trainers on one run folder. On the CPU backend with a
-//! tiny model, through the real binary.
+//! again; a disk that fills up while a checkpoint is written; two trainers on one run folder;
+//! a device failure while a checkpoint is written. With a tiny model, through the real binary,
+//! on the CPU backend (the device failure on wgpu).
 //!
 //! `TRAINER_TEST_KILLS` sets the number of kills (5 by default; `scripts/kill-resume.sh`
 //! runs 20) and `TRAINER_TEST_SEED` the seed of the kill moments (printed on every run).
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::common::{
     TRAIN, assert_same_epochs, check_checkpoints, check_finished_checkpoints, copy_dir, epochs,
-    fashionai_root, prepare, read_json, temp_dir,
+    fashionai_root, prepare, read_json, temp_dir, trainer, trainer_with_env,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -303,4 +304,62 @@ fn a_second_trainer_is_refused_and_a_killed_one_leaves_no_lock() {
     doomed.wait().unwrap();
     let resumed = spawn_train(&killed, 8, true, &log).wait().unwrap();
     assert!(resumed.success(), "{}", fs::read_to_string(&log).unwrap());
+}
+
+/// A device failure in the first step of an epoch, while the last epoch's checkpoint may still
+/// be being written (burn-train writes it on its own threads): the checkpoint is complete every
+/// time, and `--resume` continues from it. On wgpu (lavapipe in CI), where the failure is
+/// injected (`TRAINER_FAIL_AT_STEP`: an allocation over any device's limit); each run trains
+/// one epoch and fails at the next one's first step, `TRAINER_TEST_FAILURES` times (10), then
+/// a last `--resume` finishes the run.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_failure_at_an_epochs_first_step_leaves_the_last_checkpoint_whole() {
+    let dir = temp_dir("first-step");
+    let (data, run) = (dir.join("data"), dir.join("run"));
+    fashionai_root(&data, 4, &[]);
+    assert!(prepare(&data, &run, &[]).status.success());
+    let steps = read_json(&run.join("dataset.json"))["counts"]["train"]
+        .as_u64()
+        .unwrap()
+        / 8;
+    let failures: usize = env_or("TRAINER_TEST_FAILURES", 10);
+    let (epochs_arg, fail_at) = ((failures + 1).to_string(), (steps + 1).to_string());
+    #[rustfmt::skip]
+    let args = [
+        &["train", "--run", run.to_str().unwrap()], TRAIN,
+        &["--epochs", &epochs_arg, "--device", "gpu", "--pretrained", "none"],
+    ].concat();
+    for epoch in 1..=failures {
+        let resume = if epoch > 1 { &["--resume"][..] } else { &[] };
+        let failed = trainer_with_env(
+            &[("TRAINER_FAIL_AT_STEP", &fail_at)],
+            &[&args[..], resume].concat(),
+        );
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(!failed.status.success());
+        assert!(
+            stderr.contains("training stopped: a step failed on")
+                && stderr.contains(&format!(
+                    "the checkpoint of epoch {epoch} is complete: continue with --resume"
+                )),
+            "failure {epoch}: {stderr}"
+        );
+        let names = check_finished_checkpoints(&run);
+        for part in ["model", "optim", "scheduler"] {
+            let name = format!("{part}-{epoch}.bpk");
+            assert!(
+                names.contains(&name),
+                "failure {epoch}: {name} in {names:?}"
+            );
+        }
+        assert_eq!(latest_complete(&run), Some(epoch));
+        // The failed epoch may have run on to its end (the failure surfaces when its weights
+        // are read back) and have its metrics recorded; `--resume` drops them.
+        assert!((epoch..=epoch + 1).contains(&recorded_epochs(&run)));
+    }
+    let finished = trainer(&[&args[..], &["--resume"]].concat());
+    assert!(finished.status.success());
+    assert_eq!(recorded_epochs(&run), failures + 1);
+    check_finished_checkpoints(&run);
 }

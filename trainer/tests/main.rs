@@ -9,6 +9,7 @@ mod crash_safety;
 mod data_parallel;
 mod devices;
 mod end_to_end;
+mod fuzz_corpus;
 mod legacy;
 mod multi_task;
 mod prepare;

@@ -12,9 +12,21 @@ use crate::train::metric_names::RunMetric;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
     pub epoch: usize,
+    #[serde(deserialize_with = "values")]
     pub train: BTreeMap<String, f64>,
+    #[serde(deserialize_with = "values")]
     pub valid: BTreeMap<String, f64>,
     pub seconds: f64,
+}
+
+/// An epoch's values, where JSON's `null` is the NaN it was written for (a loss that
+/// diverged, or an epoch that a failing device ran to its end).
+fn values<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<BTreeMap<String, f64>, D::Error> {
+    let values = BTreeMap::<String, Option<f64>>::deserialize(reader)?;
+    Ok(values
+        .into_iter()
+        .map(|(key, value)| (key, value.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 /// Which weights of an epoch: the trained ones, or `--model-ema`'s average of them.
@@ -122,6 +134,23 @@ mod tests {
             valid,
             ..EpochRecord::default()
         }
+    }
+
+    /// A NaN value (a diverged loss) is written as JSON's `null` and read back as NaN, so that
+    /// `--resume` reads the record of a run whose loss diverged.
+    #[test]
+    fn a_nan_value_is_read_back() {
+        let mut record = epoch(1, 0.5, None);
+        record.train.insert("loss".to_string(), f64::NAN);
+        let json = serde_json::to_string(&Metrics {
+            epochs: vec![record],
+            ..Metrics::default()
+        })
+        .unwrap();
+        assert!(json.contains(r#""loss":null"#), "{json}");
+        let read: Metrics = serde_json::from_str(&json).unwrap();
+        assert!(read.epochs[0].train["loss"].is_nan());
+        assert_eq!(read.epochs[0].valid["fashionai_ap"], 0.5);
     }
 
     /// The best epoch is the first of the highest AP, the trained weights' or the average's;

@@ -102,12 +102,17 @@ pub fn of_checkpoint(path: &Path) -> Option<&Path> {
         .filter(|run| settings_json(run).is_file())
 }
 
-/// The run's training settings, `train.json`.
+/// The run's training settings, `train.json`, refused where they could not train (users edit
+/// and copy this file).
 pub fn read_settings(run: &Path) -> Result<TrainConfig> {
     let path = settings_json(run);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not a training configuration", path.display()))
+    let config: TrainConfig = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a training configuration", path.display()))?;
+    config
+        .validate()
+        .with_context(|| format!("{}: bad settings", path.display()))?;
+    Ok(config)
 }
 
 #[cfg(test)]

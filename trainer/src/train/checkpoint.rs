@@ -1,12 +1,17 @@
 //! Checkpoints in `<run>/checkpoint/{model,optim,scheduler}-<epoch>.bpk` (burnpack), written
 //! atomically so that a crash or a full disk never leaves a half-written file under a final
-//! name, and the newest complete epoch to resume from.
+//! name, complete before the next epoch's first step, and the newest complete epoch to resume
+//! from.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 use burn::tensor::Bytes;
-use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
+use burn::train::checkpoint::{
+    Checkpoint, Checkpointer, CheckpointerError, CheckpointingAction, CheckpointingStrategy,
+};
+use burn::train::metric::store::EventStoreClient;
 
 use shared::model::Net;
 
@@ -15,6 +20,73 @@ use crate::device::{Compute, fit};
 use crate::ranks;
 use crate::run;
 
+/// The checkpoint parts being written. burn-train writes an epoch's checkpoint on its own
+/// threads (one per part) while the next epoch starts; the writing reads the weights from the
+/// device, so a device failure in the next epoch's first steps could take the checkpoint with
+/// it. So the epoch's end announces its parts ([`Announcing`]), each part's writer says when
+/// it is done (written and synced, or failed), and training steps [`wait`](Self::wait) for
+/// them.
+#[derive(Clone, Debug, Default)]
+pub struct Writes(Arc<(Mutex<usize>, Condvar)>);
+
+impl Writes {
+    fn announce(&self, parts: usize) {
+        *self.pending() += parts;
+    }
+
+    fn done(&self) {
+        let mut pending = self.pending();
+        *pending = pending.saturating_sub(1);
+        if *pending == 0 {
+            self.0.1.notify_all();
+        }
+    }
+
+    /// Returns once every announced part is written or has failed.
+    pub fn wait(&self) {
+        let mut pending = self.pending();
+        while *pending > 0 {
+            pending = self.0.1.wait(pending).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.0.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A checkpointing strategy whose saves are announced to [`Writes`] before burn-train hands
+/// them to the writers (it calls the strategy on the training thread at the epoch's end).
+pub struct Announcing<S> {
+    strategy: S,
+    writes: Writes,
+}
+
+impl<S> Announcing<S> {
+    pub fn new(strategy: S, writes: &Writes) -> Self {
+        Announcing {
+            strategy,
+            writes: writes.clone(),
+        }
+    }
+}
+
+impl<S: CheckpointingStrategy> CheckpointingStrategy for Announcing<S> {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        let actions = self.strategy.checkpointing(epoch, store);
+        let saves = actions
+            .iter()
+            .filter(|action| matches!(action, CheckpointingAction::Save))
+            .count();
+        self.writes.announce(saves * run::CHECKPOINT_PARTS.len());
+        actions
+    }
+}
+
 /// burn-train's file checkpointer, made atomic, and saving nothing a failed device never
 /// computed.
 pub struct AtomicCheckpointer {
@@ -22,21 +94,21 @@ pub struct AtomicCheckpointer {
     part: &'static str,
     /// The device the run trains on, as messages name it.
     device: String,
+    writes: Writes,
 }
 
 impl AtomicCheckpointer {
-    pub fn new(run: &Path, part: &'static str, compute: &Compute) -> Self {
+    pub fn new(run: &Path, part: &'static str, compute: &Compute, writes: &Writes) -> Self {
         AtomicCheckpointer {
             run: run.to_path_buf(),
             part,
             device: compute.name.clone(),
+            writes: writes.clone(),
         }
     }
-}
 
-impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
-    /// Only rank 0 of a data-parallel run writes: every rank holds the same model.
-    fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
+    /// Writes one part of an epoch's checkpoint.
+    fn write<R: Checkpoint>(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
         if !ranks::world().is_root() {
             return Ok(());
         }
@@ -59,6 +131,15 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
             .map_err(|err| {
                 CheckpointerError::Unknown(format!("saving {}: {err:#}", path.display()))
             })
+    }
+}
+
+impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
+    /// Only rank 0 of a data-parallel run writes: every rank holds the same model.
+    fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
+        let written = self.write(epoch, record);
+        self.writes.done();
+        written
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {

@@ -49,7 +49,7 @@ use crate::recipe::{ClassWeights, TrainConfig};
 use crate::run;
 use crate::run::lock::RunLock;
 use crate::run::metrics::Weights;
-use checkpoint::{AtomicCheckpointer, latest_complete};
+use checkpoint::{Announcing, AtomicCheckpointer, Writes, latest_complete};
 use history::History;
 use loader::{BadImages, ImageLoader, Mode};
 use metrics::{OfEma, Ranking, RankingMetric};
@@ -203,7 +203,17 @@ fn train_from(
     }
     let scaler = model.mixed.clone();
     let bad = BadImages::default();
-    let training = supervised_training(run, config, manifest, &heads, last_epoch, compute, &bad)?;
+    let writes = Writes::default();
+    model = model.waiting_for(&writes);
+    let training = supervised_training(
+        run,
+        config,
+        manifest,
+        &heads,
+        last_epoch,
+        compute,
+        (&bad, &writes),
+    )?;
     // Several ranks stop together: on Ctrl-C the launcher ends them all (the checkpoints on
     // disk are complete), where one rank stopping alone would leave the others waiting.
     if world.size == 1 {
@@ -307,7 +317,7 @@ fn supervised_training(
     heads: &Heads,
     last_epoch: Option<usize>,
     compute: &Compute,
-    bad: &BadImages,
+    (bad, writes): (&BadImages, &Writes),
 ) -> Result<SupervisedTraining<Classifier>> {
     let size = config.input();
     let train_loader = ImageLoader::new(
@@ -354,11 +364,11 @@ fn supervised_training(
             root,
         )?)
         .with_custom_checkpointers(
-            AtomicCheckpointer::new(run, "model", compute),
-            AtomicCheckpointer::new(run, "optim", compute),
-            AtomicCheckpointer::new(run, "scheduler", compute),
+            AtomicCheckpointer::new(run, "model", compute, writes),
+            AtomicCheckpointer::new(run, "optim", compute, writes),
+            AtomicCheckpointer::new(run, "scheduler", compute, writes),
         )
-        .with_checkpointing_strategy(strategy)
+        .with_checkpointing_strategy(Announcing::new(strategy, writes))
         .with_application_logger(None)
         .renderer(Box::new(progress::Bars::new(bar)))
         .num_epochs(config.epochs);
@@ -438,9 +448,6 @@ fn resumed_settings(run: &Path) -> Result<Option<(TrainConfig, Option<usize>)>> 
         return Ok(None);
     }
     let config = run::read_settings(run)?;
-    config
-        .validate()
-        .with_context(|| format!("{}: bad settings", path.display()))?;
     let last = latest_complete(run);
     if last.is_none() {
         ranks::say(format_args!(

@@ -16,6 +16,7 @@ use shared::model::{Arch, Net};
 use shared::precision::Precision;
 use shared::tasks::Mark;
 
+use super::checkpoint::Writes;
 use super::loader::Batch;
 use super::loss::{Criterion, Scored, score};
 use super::metrics::{OfAverage, RankingInput};
@@ -61,6 +62,9 @@ pub struct Classifier {
     /// The network's architecture (which of its parameters are the classifier's).
     #[module(skip)]
     pub arch: Arch,
+    /// The checkpoint being written, which a step waits for.
+    #[module(skip)]
+    pub writes: Writes,
 }
 
 impl Classifier {
@@ -84,7 +88,15 @@ impl Classifier {
             frozen_until: 0,
             steps: Arc::default(),
             arch: config.model.arch,
+            writes: Writes::default(),
         }
+    }
+
+    /// Each training step first waits for the checkpoint being written, so that nothing of
+    /// the next epoch can fail into the last one's.
+    pub fn waiting_for(mut self, writes: &Writes) -> Self {
+        self.writes = writes.clone();
+        self
     }
 
     /// Trains the classifier only until step `until` (`--freeze-epochs`), counting from
@@ -158,6 +170,7 @@ impl TrainStep for Classifier {
     /// part's activations are alive at a time. (Parts are equal but for a batch that lost an
     /// unreadable image.)
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
+        self.writes.wait();
         let fail = injected_failure_due();
         let frozen = self.steps.fetch_add(1, Ordering::Relaxed) < self.frozen_until;
         // In mixed precision the loss is also scaled up (precision.rs).

@@ -4,6 +4,8 @@
 //! the same functions on every test run. None may panic, whatever the bytes; each returns
 //! whether the input was accepted, so the replay can also check that good files still are.
 
+pub mod corpus;
+
 use std::path::Path;
 
 use burn::prelude::Device;
