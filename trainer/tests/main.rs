@@ -10,6 +10,8 @@ mod data_parallel;
 mod devices;
 mod end_to_end;
 mod fuzz_corpus;
+#[cfg(feature = "wgpu")]
+mod kernel_cache;
 mod legacy;
 mod multi_task;
 mod prepare;
