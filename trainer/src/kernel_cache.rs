@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::cubecl::config::cache::CacheConfig;
 use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+use burn::cubecl::future::block_on;
 
 pub fn dir() -> PathBuf {
     match std::env::var_os("TRAINER_CACHE_DIR") {
@@ -99,8 +100,8 @@ fn check(dir: &Path) {
 }
 
 /// Whether a cache database (SQLite's file format) is whole: its header, the pages the header
-/// counts, and the header of its write-ahead log. A file a kill or a full disk cut short, or
-/// one overwritten, fails one of them.
+/// counts, the header of its write-ahead log, and every row read. A file a kill or a full disk
+/// cut short, or one overwritten, fails one of them.
 fn whole(path: &Path) -> Result<(), String> {
     let bytes = fs::read(path).map_err(|err| err.to_string())?;
     if bytes.is_empty() {
@@ -130,9 +131,42 @@ fn whole(path: &Path) -> Result<(), String> {
             if !wal.is_empty()
                 && !matches!(wal.get(..4), Some([0x37, 0x7f, 0x06, 0x82 | 0x83])) =>
         {
-            Err(format!("{}: not a write-ahead log", log.display()))
+            return Err(format!("{}: not a write-ahead log", log.display()));
         }
-        _ => Ok(()),
+        _ => {}
+    }
+    readable(path)
+}
+
+/// Reads every row of every table through the database engine cubecl uses, which panics on
+/// some damaged pages (on the device's thread, where it fails the first kernel).
+fn readable(path: &Path) -> Result<(), String> {
+    let location = path.to_str().ok_or("its path is not UTF-8")?;
+    let read = async {
+        let database = turso::Builder::new_local(location).build().await?;
+        let connection = database.connect()?;
+        let mut tables = Vec::new();
+        let mut rows = connection
+            .query("SELECT name FROM sqlite_schema WHERE type = 'table'", ())
+            .await?;
+        while let Some(row) = rows.next().await? {
+            tables.push(row.get::<String>(0)?);
+        }
+        for table in tables {
+            let mut rows = connection
+                .query(format!("SELECT * FROM \"{table}\""), ())
+                .await?;
+            while let Some(row) = rows.next().await? {
+                for column in 0..row.column_count() {
+                    row.get_value(column)?;
+                }
+            }
+        }
+        Ok::<(), turso::Error>(())
+    };
+    match crate::device::catch_failure(|| block_on(read)) {
+        None => Err("a page of it does not read".into()),
+        Some(result) => result.map_err(|err| err.to_string()),
     }
 }
 

@@ -153,6 +153,16 @@ fn a_damaged_kernel_cache_never_stops_training() {
         }
         bytes
     });
+    // Bytes changed inside the database's pages, its header whole: the database engine
+    // panics reading some of them.
+    let pages = damaged("pages", &|file, mut bytes| {
+        if file.extension().is_some_and(|e| e == "db") {
+            for byte in bytes.iter_mut().skip(4096).step_by(97) {
+                *byte = byte.wrapping_mul(31).wrapping_add(7);
+            }
+        }
+        bytes
+    });
     // A cache folder that cannot be written: a read-only mount of a healthy one.
     let read_only = damaged("read-only", &|_, bytes| bytes);
     let read_only_setup = format!(
@@ -170,6 +180,7 @@ fn a_damaged_kernel_cache_never_stops_training() {
         &[
             ("garbage", &garbage, None),
             ("truncated", &truncated, None),
+            ("pages", &pages, None),
             ("read-only", &read_only, Some(&read_only_setup)),
             ("full", &full, Some(&full_setup)),
         ],
@@ -180,10 +191,15 @@ fn a_damaged_kernel_cache_never_stops_training() {
         "was damaged (not a database file): rebuilt",
     );
     check("truncated", &outputs[1], "was damaged (");
-    check("read-only", &outputs[2], "cannot be written (");
-    check("full", &outputs[3], "could not be used fully (");
+    check("pages", &outputs[2], "was damaged (");
+    check("read-only", &outputs[3], "cannot be written (");
+    check("full", &outputs[4], "could not be used fully (");
     // The rebuilt caches are whole: the next run uses them without a note.
-    for (case, cache) in [("garbage", &garbage), ("truncated", &truncated)] {
+    for (case, cache) in [
+        ("garbage", &garbage),
+        ("truncated", &truncated),
+        ("pages", &pages),
+    ] {
         let next = train_with_cache(&prepared, &dir.join(format!("{case}-next")), cache, None);
         assert_eq!(cache_notes(&next), Vec::<String>::new(), "{case}");
     }

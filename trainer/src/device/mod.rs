@@ -97,17 +97,21 @@ static PICKED: Mutex<Vec<(DeviceChoice, Compute)>> = Mutex::new(Vec::new());
 /// (through `BURN_DEVICE`), which burn uses when loading optimiser checkpoints; otherwise a
 /// CPU run would still start the GPU driver.
 pub fn pick(choice: DeviceChoice) -> Result<Compute> {
-    let mut picked = PICKED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, compute)) = picked.iter().find(|(earlier, _)| *earlier == choice) {
+    let picked = || {
+        PICKED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some((_, compute)) = picked().iter().find(|(earlier, _)| *earlier == choice) {
         return Ok(compute.clone());
     }
+    // Not under the lock: a failing first computation is reported through `name`, which
+    // takes it.
     let compute = match choice {
         DeviceChoice::Cpu => cpu(),
         _ => gpu(choice)?,
     };
-    picked.push((choice, compute.clone()));
+    picked().push((choice, compute.clone()));
     Ok(compute)
 }
 
