@@ -28,6 +28,9 @@ pub use schedule::{LrScheduler, ScheduleOptions, WarmupMethod};
 
 use crate::ranks;
 
+/// More epochs than anyone trains, few enough that step counts cannot overflow.
+const MAX_EPOCHS: usize = 100_000;
+
 /// Mixed precision's starting loss scale: PyTorch's `GradScaler` default.
 pub const INITIAL_LOSS_SCALE: f32 = 65536.0;
 
@@ -181,8 +184,14 @@ impl TrainConfig {
         if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
             bail!("--epochs, --batch-size and --accumulate must be at least 1");
         }
+        if self.epochs > MAX_EPOCHS {
+            bail!("--epochs must be at most {MAX_EPOCHS}");
+        }
         let ranks = ranks::world().size;
-        if !self.batch_size.is_multiple_of(ranks * self.accumulate) {
+        if !self
+            .batch_size
+            .is_multiple_of(ranks.saturating_mul(self.accumulate))
+        {
             let into = match ranks {
                 1 => String::new(),
                 _ => format!("{ranks} ranks x "),
@@ -286,7 +295,20 @@ mod tests {
             "{uneven}"
         );
         assert!(config(64, 0).validate().is_err());
+        assert!(config(64, usize::MAX).validate().is_err());
         assert_eq!(config(64, 4).micro_batch(), 16);
+    }
+
+    /// A hand-edited `train.json` cannot ask for a schedule whose step count overflows.
+    #[test]
+    fn epochs_are_bounded() {
+        let config = |epochs| TrainConfig {
+            epochs,
+            ..TrainConfig::default()
+        };
+        assert!(config(MAX_EPOCHS).validate().is_ok());
+        let error = config(MAX_EPOCHS + 1).validate().unwrap_err().to_string();
+        assert_eq!(error, "--epochs must be at most 100000");
     }
 
     /// The defaults are the tutorial's recipe, and they pass their own validation.

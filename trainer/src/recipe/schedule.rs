@@ -131,7 +131,7 @@ impl ScheduleOptions {
                 let passed = self
                     .lr_steps
                     .iter()
-                    .filter(|&&epoch| epoch > 0 && epoch * per_epoch <= step)
+                    .filter(|&&epoch| epoch > 0 && epoch.saturating_mul(per_epoch) <= step)
                     .count();
                 lr * self.lr_factor.powi(passed as i32)
             }
