@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes every target for SECONDS each (default 60) with libFuzzer, seeded from the committed
-# bad-input corpus and crash regressions (fuzz/regressions/), and prints the executions and
+# Fuzzes every target (or those named after SECONDS) for SECONDS each (default 60) with
+# libFuzzer, seeded from the committed bad-input corpus, the weight files of every family,
+# fuzz/seeds/ and the crash regressions (fuzz/regressions/), and prints the executions and
 # crashes per target. Crashing inputs are left in fuzz/artifacts/<target>/; the run fails if
 # there is one. `cargo test` replays the same seeds and regressions through the same entry
-# points on the stable toolchain (shared/tests/fuzz_corpus.rs); this is the long search.
+# points on the stable toolchain (shared/tests/fuzz_corpus.rs, trainer/tests/fuzz_corpus.rs);
+# this is the long search.
 #
 #   fuzz/run.sh 600             # installs the nightly toolchain and cargo-fuzz when missing
 #   fuzz/run.sh 3600 settings   # some targets only

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use shared::fuzz::corpus::{assert_accepts, inputs, replay};
+use shared::fuzz::corpus::{assert_accepts, assert_refuses, inputs, replay};
 
 use crate::common::temp_dir;
 
@@ -19,11 +19,19 @@ fn settings_corpus() {
     let accepted = replay("settings", &inputs, |data| {
         trainer::fuzz::settings(data, &run)
     });
-    // The first version's settings, the modern recipe with every option set, another family.
+    // The first version's settings, the modern recipe with every option set, another family,
+    // a run over several tasks; not an epoch count that overflows the step count.
     assert_accepts(
         &accepted,
-        &["legacy.json", "modern.json", "mobilenet_v3_small.json"],
+        &[
+            "legacy.json",
+            "modern.json",
+            "mobilenet_v3_small.json",
+            "multi-task.json",
+            "huge-epochs.json",
+        ],
     );
+    assert_refuses(&accepted, &["too-many-epochs.json"]);
 }
 
 #[test]

@@ -109,7 +109,7 @@ fn a_damaged_kernel_cache_never_stops_training() {
     assert!(prepare(&data, &prepared, &[]).status.success());
 
     // Two trainers filling one empty cache at once, then a run on the cache they left: it is
-    // whole, and gives the numbers every case must give.
+    // whole, and gives the numbers every case must give. Then two at once on that warm cache.
     let healthy = dir.join("healthy");
     let both = train_at_once(
         &prepared,
@@ -124,6 +124,16 @@ fn a_damaged_kernel_cache_never_stops_training() {
         assert_same_losses(case, losses(&dir.join(case)), expected);
     }
     assert!(files(&healthy).iter().any(|f| f.ends_with("default.db")));
+    // Two trainers starting at once on it: each checks the cache while the other has it open.
+    let again = train_at_once(
+        &prepared,
+        &dir,
+        &[("third", &healthy, None), ("fourth", &healthy, None)],
+    );
+    for (case, output) in ["third", "fourth"].iter().zip(&again) {
+        assert_eq!(cache_notes(output), Vec::<String>::new(), "{case}");
+        assert_same_losses(case, losses(&dir.join(case)), expected);
+    }
 
     let check = |case: &str, output: &Output, note: &str| {
         let notes = cache_notes(output);

@@ -41,8 +41,10 @@ impl EpochRecord {
     /// The epoch's validation FashionAI AP and whose it is: `--model-ema`'s average's where
     /// that is higher than the trained weights'.
     pub fn best(&self) -> Option<(f64, Weights)> {
-        let trained = self.valid.get(RunMetric::BEST.key()).copied();
-        let average = self.valid.get(&RunMetric::BEST.average_key()).copied();
+        // A NaN (an epoch that diverged) is no score.
+        let value = |key: &str| self.valid.get(key).copied().filter(|v| !v.is_nan());
+        let trained = value(RunMetric::BEST.key());
+        let average = value(&RunMetric::BEST.average_key());
         match (trained, average) {
             (Some(trained), Some(average)) if average > trained => Some((average, Weights::Ema)),
             (Some(trained), _) => Some((trained, Weights::Trained)),
@@ -151,6 +153,21 @@ mod tests {
         let read: Metrics = serde_json::from_str(&json).unwrap();
         assert!(read.epochs[0].train["loss"].is_nan());
         assert_eq!(read.epochs[0].valid["fashionai_ap"], 0.5);
+    }
+
+    /// An epoch whose AP is NaN (it diverged) is never the best.
+    #[test]
+    fn a_nan_score_is_never_the_best() {
+        let mut metrics = Metrics {
+            epochs: vec![
+                epoch(1, 0.5, None),
+                epoch(2, f64::NAN, Some(f64::NAN)),
+                epoch(3, 0.4, None),
+            ],
+            ..Metrics::default()
+        };
+        metrics.update_best();
+        assert_eq!(metrics.best_epoch, Some(1));
     }
 
     /// The best epoch is the first of the highest AP, the trained weights' or the average's;

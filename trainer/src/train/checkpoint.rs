@@ -27,17 +27,29 @@ use crate::run;
 /// it is done (written and synced, or failed), and training steps [`wait`](Self::wait) for
 /// them.
 #[derive(Clone, Debug, Default)]
-pub struct Writes(Arc<(Mutex<usize>, Condvar)>);
+pub struct Writes(Arc<(Mutex<Pending>, Condvar)>);
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// The checkpointers writing each save (one per part).
+    writers: usize,
+    parts: usize,
+}
 
 impl Writes {
-    fn announce(&self, parts: usize) {
-        *self.pending() += parts;
+    fn add_writer(&self) {
+        self.pending().writers += 1;
+    }
+
+    fn announce(&self, saves: usize) {
+        let mut pending = self.pending();
+        pending.parts += saves * pending.writers;
     }
 
     fn done(&self) {
         let mut pending = self.pending();
-        *pending = pending.saturating_sub(1);
-        if *pending == 0 {
+        pending.parts = pending.parts.saturating_sub(1);
+        if pending.parts == 0 {
             self.0.1.notify_all();
         }
     }
@@ -45,13 +57,22 @@ impl Writes {
     /// Returns once every announced part is written or has failed.
     pub fn wait(&self) {
         let mut pending = self.pending();
-        while *pending > 0 {
+        while pending.parts > 0 {
             pending = self.0.1.wait(pending).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, usize> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.0.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Marks a part done when dropped: whether its write returned or panicked.
+struct Done<'a>(&'a Writes);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }
 
@@ -82,7 +103,7 @@ impl<S: CheckpointingStrategy> CheckpointingStrategy for Announcing<S> {
             .iter()
             .filter(|action| matches!(action, CheckpointingAction::Save))
             .count();
-        self.writes.announce(saves * run::CHECKPOINT_PARTS.len());
+        self.writes.announce(saves);
         actions
     }
 }
@@ -99,6 +120,7 @@ pub struct AtomicCheckpointer {
 
 impl AtomicCheckpointer {
     pub fn new(run: &Path, part: &'static str, compute: &Compute, writes: &Writes) -> Self {
+        writes.add_writer();
         AtomicCheckpointer {
             run: run.to_path_buf(),
             part,
@@ -137,9 +159,8 @@ impl AtomicCheckpointer {
 impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     /// Only rank 0 of a data-parallel run writes: every rank holds the same model.
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        let written = self.write(epoch, record);
-        self.writes.done();
-        written
+        let _done = Done(&self.writes);
+        self.write(epoch, record)
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {

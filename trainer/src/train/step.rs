@@ -92,8 +92,8 @@ impl Classifier {
         }
     }
 
-    /// Each training step first waits for the checkpoint being written, so that nothing of
-    /// the next epoch can fail into the last one's.
+    /// Each training step first waits for the checkpoint being written, so that no step of
+    /// the next epoch can fail the device while the last one's is read from it.
     pub fn waiting_for(mut self, writes: &Writes) -> Self {
         self.writes = writes.clone();
         self
