@@ -52,30 +52,34 @@ def measure(args, batch, device):
         optimiser.step()
         loss.item()
 
-    model.train()
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    for _ in range(1, args.warmup):
+    train = first = None
+    if args.bench != "inference":
+        model.train()
+        start = time.perf_counter()
         step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    sync(device)
-    train = args.steps * batch / (time.perf_counter() - start)
-
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-
-    model.eval()
-    with torch.no_grad(), autocast():
-        for _ in range(max(args.warmup, 1)):
-            model(x).cpu()
+        first = time.perf_counter() - start
+        for _ in range(1, args.warmup):
+            step()
         sync(device)
         start = time.perf_counter()
         for _ in range(args.steps):
-            model(x).cpu()
-        infer = args.steps * batch / (time.perf_counter() - start)
+            step()
+        sync(device)
+        train = args.steps * batch / (time.perf_counter() - start)
+
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+
+    infer = None
+    if args.bench != "train":
+        model.eval()
+        with torch.no_grad(), autocast():
+            for _ in range(max(args.warmup, 1)):
+                model(x).cpu()
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                model(x).cpu()
+            infer = args.steps * batch / (time.perf_counter() - start)
     return {"batch_size": batch, "train_images_per_s": train, "infer_images_per_s": infer,
             "first_step_s": first, "train_peak_mib": peak}
 
@@ -123,6 +127,8 @@ def measure_pipeline(images, workers, transform=train_input):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--arch", default="resnet50")
+    parser.add_argument("--bench", choices=["both", "train", "inference"], default="both",
+                        help="what to time, as timm's benchmark.py --bench")
     parser.add_argument("--batch-sizes", default="32,64")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -144,8 +150,13 @@ def main():
     results = []
     for batch in [int(b) for b in args.batch_sizes.split(",") if b]:
         r = measure(args, batch, device)
-        print(f"batch {batch:>4}: train {r['train_images_per_s']:>8.1f} images/s, "
-              f"inference {r['infer_images_per_s']:>8.1f} images/s (first step {r['first_step_s']:.1f} s)")
+        line = f"batch {batch:>4}:"
+        if r["train_images_per_s"] is not None:
+            line += (f" train {r['train_images_per_s']:>8.1f} images/s"
+                     f" (first step {r['first_step_s']:.1f} s)")
+        if r["infer_images_per_s"] is not None:
+            line += f" inference {r['infer_images_per_s']:>8.1f} images/s"
+        print(line)
         results.append(r)
     pipeline = modern = None
     if args.pipeline_images > 0:

@@ -30,6 +30,10 @@ use crate::train::{optimizer, schedule};
 pub struct BenchArgs {
     #[arg(long, default_value = "resnet50")]
     pub arch: Arch,
+    /// What to time, as timm's `benchmark.py --bench`: the training step, the inference pass
+    /// (BatchNorms folded, as `eval`, `predict` and `classify` run it), or both.
+    #[arg(long, value_enum, default_value = "both")]
+    pub bench: Bench,
     /// Batch sizes to measure.
     #[arg(long, value_delimiter = ',', default_value = "32,64")]
     pub batch_sizes: Vec<usize>,
@@ -64,14 +68,21 @@ pub struct BenchArgs {
     pub json: Option<std::path::PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bench {
+    Both,
+    Train,
+    Inference,
+}
+
 #[derive(Serialize)]
 struct ModelResult {
     batch_size: usize,
     /// Images of the global batch per second, over all ranks.
-    train_images_per_s: f64,
+    train_images_per_s: Option<f64>,
     /// Per rank, on its part of the batch.
-    infer_images_per_s: f64,
-    first_step_s: f64,
+    infer_images_per_s: Option<f64>,
+    first_step_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -107,16 +118,20 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
     }
     let world = ranks::world();
     ranks::say(format_args!(
-        "{} at {}px on {} ({} rank(s), --accumulate {}), training in {:?}",
+        "{} at {}px on {} ({} rank(s), --accumulate {}), in {:?}",
         args.arch, args.input_size, compute.name, world.size, args.accumulate, args.precision
     ));
     let mut models = Vec::new();
     for &batch_size in &args.batch_sizes {
         let result = measure_model(&args, batch_size, compute)?;
-        ranks::say(format_args!(
-            "batch {batch_size:>4}: train {:>8.1} images/s, inference {:>8.1} images/s per rank (first step {:.1} s)",
-            result.train_images_per_s, result.infer_images_per_s, result.first_step_s
-        ));
+        let mut line = format!("batch {batch_size:>4}:");
+        if let Some((train, first)) = result.train_images_per_s.zip(result.first_step_s) {
+            line += &format!(" train {train:>8.1} images/s (first step {first:.1} s)");
+        }
+        if let Some(infer) = result.infer_images_per_s {
+            line += &format!(" inference {infer:>8.1} images/s per rank");
+        }
+        ranks::say(format_args!("{line}"));
         models.push(result);
     }
     let allreduce = args
@@ -170,7 +185,7 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
 }
 
 /// The trainer's own step (forward, cross-entropy, backward, SGD) on a synthetic batch, then
-/// a forward pass without autodiff, each timed after a synchronisation.
+/// a forward pass without autodiff (of the trained model), each timed after a synchronisation.
 fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Result<ModelResult> {
     let mut config = TrainConfig {
         epochs: 1,
@@ -184,18 +199,8 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
     config.model.input_size = Some(args.input_size);
     config.validate()?;
     let shape = config.net(args.classes);
-    let footprint = shape.footprint(args.input_size as usize, &Device::flex());
     // This rank's part of each batch.
     let per_rank = batch_size / ranks::world().size;
-    fit::check_training(per_rank, args.accumulate, &footprint, compute)?;
-    let device = &compute.device;
-    let train_device = device.clone().autodiff();
-    let net = shape.init(&train_device);
-    let classes = (0..args.classes).map(|class| class.to_string()).collect();
-    let heads = Heads::single("bench", classes)?;
-    let model = Classifier::new(net, heads, &config);
-    let optim = optimizer::optimizer(&config.optimizer, &model);
-    let mut learner = Learner::new(model, optim, schedule::Schedule::new(&config, 1));
     let side = args.input_size as usize;
     let batch = |device: &Device| Batch {
         images: Tensor::random(
@@ -216,29 +221,53 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
         tasks: std::sync::Arc::new(vec![0; per_rank]),
         mixed: None,
     };
-    let mut step = || -> Result<()> {
-        let output = learner.train_step(batch(&train_device));
-        learner.lr_step();
-        learner.optimizer_step(output.grads);
-        device::read(output.item.loss, "a training step")?;
-        Ok(())
+    let device = &compute.device;
+    let mut result = ModelResult {
+        batch_size,
+        train_images_per_s: None,
+        infer_images_per_s: None,
+        first_step_s: None,
     };
-    let started = Instant::now();
-    step()?;
-    let first_step_s = started.elapsed().as_secs_f64();
-    for _ in 1..args.warmup {
+    let net = if args.bench == Bench::Inference {
+        shape.init(device)
+    } else {
+        let footprint = shape.footprint(args.input_size as usize, &Device::flex());
+        fit::check_training(per_rank, args.accumulate, &footprint, compute)?;
+        let train_device = device.clone().autodiff();
+        let classes = (0..args.classes).map(|class| class.to_string()).collect();
+        let heads = Heads::single("bench", classes)?;
+        let model = Classifier::new(shape.init(&train_device), heads, &config);
+        let optim = optimizer::optimizer(&config.optimizer, &model);
+        let mut learner = Learner::new(model, optim, schedule::Schedule::new(&config, 1));
+        let mut step = || -> Result<()> {
+            let output = learner.train_step(batch(&train_device));
+            learner.lr_step();
+            learner.optimizer_step(output.grads);
+            device::read(output.item.loss, "a training step")?;
+            Ok(())
+        };
+        let started = Instant::now();
         step()?;
+        result.first_step_s = Some(started.elapsed().as_secs_f64());
+        for _ in 1..args.warmup {
+            step()?;
+        }
+        train_device.sync()?;
+        let started = Instant::now();
+        for _ in 0..args.steps {
+            step()?;
+        }
+        train_device.sync()?;
+        let seconds = started.elapsed().as_secs_f64();
+        result.train_images_per_s = Some((args.steps * batch_size) as f64 / seconds);
+        learner.model().valid().net
+    };
+    if args.bench == Bench::Train {
+        return Ok(result);
     }
-    train_device.sync()?;
-    let started = Instant::now();
-    for _ in 0..args.steps {
-        step()?;
-    }
-    train_device.sync()?;
-    let train_images_per_s = (args.steps * batch_size) as f64 / started.elapsed().as_secs_f64();
 
     // Inference as `eval`, `predict` and `classify` run it: BatchNorms folded.
-    let net = learner.model().valid().net.folded();
+    let net = net.folded();
     let input = batch(device).images;
     for _ in 0..args.warmup.max(1) {
         device::read(
@@ -254,13 +283,9 @@ fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Resu
             "inference",
         )?;
     }
-    let infer_images_per_s = (args.steps * per_rank) as f64 / started.elapsed().as_secs_f64();
-    Ok(ModelResult {
-        batch_size,
-        train_images_per_s,
-        infer_images_per_s,
-        first_step_s,
-    })
+    let seconds = started.elapsed().as_secs_f64();
+    result.infer_images_per_s = Some((args.steps * per_rank) as f64 / seconds);
+    Ok(result)
 }
 
 /// The mean time of an all-reduce of `values` f32 values (after one untimed).

@@ -2,6 +2,7 @@
 //! of six). Most run the real `trainer` binary on generated data.
 
 mod bad_inputs;
+mod bench;
 mod classify;
 mod common;
 mod crash_safety;

@@ -156,8 +156,35 @@ fn cpu() -> Compute {
     }
     Compute {
         device: Device::flex(),
-        name: "the CPU (burn's flex backend)".into(),
+        name: format!(
+            "the CPU (burn's flex backend, {} matrix kernels)",
+            cpu_kernels()
+        ),
         limits: Limits::default(),
+    }
+}
+
+/// The instruction set of the CPU backend's matrix kernels on this CPU: the `gemm` crate picks
+/// them at run time by the same checks (AVX-512 only in builds with burn's `x86-v4`, which the
+/// trainer enables).
+fn cpu_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            "AVX-512"
+        } else if std::arch::is_x86_feature_detected!("fma") {
+            "AVX2"
+        } else {
+            "scalar"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "portable"
     }
 }
 
