@@ -17,7 +17,7 @@ python=${PYTHON:-python3}
 read -r -a archs <<< "${ARCHS:-resnet18 resnet34 resnet50 resnet101 resnet152 mobilenet_v3_large mobilenet_v3_small efficientnet_b0 efficientnet_b1 efficientnet_b2 efficientnet_b3 convnext_tiny}"
 if [ -z "${TRAINERS:-}" ]; then
     # The CPU backend alone: the GPU one (default feature `wgpu`) is not measured here.
-    cargo build --release --locked -p trainer --no-default-features
+    cargo build --release --locked -p trainer --no-default-features --features avx512
     TRAINERS="burn=target/release/trainer"
 fi
 read -r -a trainers <<< "$TRAINERS"

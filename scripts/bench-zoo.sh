@@ -18,7 +18,7 @@ python=${PYTHON:-python3}
 read -r -a archs <<< "${ARCHS:-resnet50 resnet18 mobilenet_v3_large mobilenet_v3_small efficientnet_b0 convnext_tiny}"
 batch=${BATCH:-16}
 # The CPU backend alone: the GPU one (default feature `wgpu`) is not measured here.
-cargo build --release --locked -p trainer --no-default-features
+cargo build --release --locked -p trainer --no-default-features --features avx512
 TRUNK_SKIP_VERSION_CHECK=true trunk build --release
 trainer=target/release/trainer
 "$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class 4 --epochs 1 --device cpu

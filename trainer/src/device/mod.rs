@@ -165,12 +165,11 @@ fn cpu() -> Compute {
 }
 
 /// The instruction set of the CPU backend's matrix kernels on this CPU: the `gemm` crate picks
-/// them at run time by the same checks (AVX-512 only in builds with burn's `x86-v4`, which the
-/// trainer enables).
+/// them at run time by the same checks (AVX-512 only in builds with the `avx512` feature).
 fn cpu_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
             "AVX-512"
         } else if std::arch::is_x86_feature_detected!("fma") {
             "AVX2"
