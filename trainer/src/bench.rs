@@ -184,8 +184,9 @@ fn measure(args: BenchArgs, compute: &Compute) -> Result<()> {
     Ok(())
 }
 
-/// The trainer's own step (forward, cross-entropy, backward, SGD) on a synthetic batch, then
-/// a forward pass without autodiff (of the trained model), each timed after a synchronisation.
+/// What `--bench` asks for: the trainer's own step (forward, cross-entropy, backward, SGD) on a
+/// synthetic batch, and a forward pass without autodiff (of the trained model, or of a freshly
+/// initialised one for `--bench inference`), each timed after a synchronisation.
 fn measure_model(args: &BenchArgs, batch_size: usize, compute: &Compute) -> Result<ModelResult> {
     let mut config = TrainConfig {
         epochs: 1,
