@@ -2,7 +2,8 @@
 # Set-up of a Debian/Ubuntu machine for the tests and the site build (idempotent, seconds when
 # done; scripts/test.sh runs it first): the Vulkan loader and Mesa's CPU Vulkan driver
 # (lavapipe, so burn's wgpu backend runs without a GPU), Open MPI (data-parallel training),
-# Chromium for the browser tests, the Rust targets and components this workspace builds with,
+# Chromium for the browser tests, the Rust targets and components this workspace builds with
+# (rust-src: the page's threaded module rebuilds the standard library),
 # the crates it needs, the site's build tools (trunk, wasm-bindgen, binaryen's wasm-opt) and the browser-test driver.
 #
 #   scripts/setup.sh          all of it
@@ -57,8 +58,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 rustup target add wasm32-unknown-unknown
-rustup component add rustfmt clippy
+rustup component add rustfmt clippy rust-src
 cargo fetch --locked
+# The standard library's own crates, which the page's threaded module compiles from rust-src
+# (scripts/build-threads.sh).
+RUSTC_BOOTSTRAP=1 cargo fetch --locked -Zbuild-std=panic_abort,std --target wasm32-unknown-unknown
 
 # playwright-core drives the system's chromium; binaryen 132's wasm-opt (Debian's 108 makes
 # wasm that Chromium rejects). `npm ci` starts from an empty node_modules each time, so it runs

@@ -42,8 +42,9 @@ stage "cargo fmt --check" bash -c \
 # the compiler burn uses on Vulkan (cubecl's SPIR-V one, which lavapipe cannot run), and
 # `avx512`, the CPU kernels' instruction set (on by default): the golden training numbers
 # (trainer/tests/golden/) were recorded with the AVX2 kernels, which every x86-64 test machine
-# runs, and the AVX-512 ones round differently.
-features=(--no-default-features --features shared/wgpu,shared/download,trainer/wgpu,trainer/mpi)
+# runs, and the AVX-512 ones round differently. `web/threads` only builds for wasm with atomics
+# (scripts/build-threads.sh, from the site build).
+features=(--no-default-features --features shared/wgpu,shared/download,trainer/wgpu,trainer/mpi,web/webgpu)
 
 # clippy lints the workspace's crates while they are compiled for the tests
 # (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` does), so the dependencies are compiled once
@@ -67,7 +68,7 @@ SITE_TARGET_DIR=$site_target_dir setsid bash -c 'start=$SECONDS
     {
         env -u CARGO_TARGET_DIR bash scripts/setup.sh site &&
             echo $((SECONDS - start)) > target/site-tools.seconds &&
-            TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=$SITE_TARGET_DIR \
+            TRUNK_SKIP_VERSION_CHECK=true CARGO_TARGET_DIR=$SITE_TARGET_DIR SITE_CARGO_PROFILE=site-ci \
                 trunk build --cargo-profile site-ci
     } > target/site-build.log 2>&1
     status=$?

@@ -20,6 +20,10 @@ use backend::Backend;
 use error::{Code, PageError};
 pub use prediction::Prediction;
 use prediction::{Model, Photo};
+/// `initThreadPool(n)` for the page: starts rayon's pool of `n` Web Workers, which burn's CPU
+/// backend then runs on (threaded module only).
+#[cfg(all(feature = "threads", target_arch = "wasm32"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// The loaded model; one per worker.
 struct Loaded {

@@ -1,7 +1,8 @@
 // The page's numbers in headless Chromium: download sizes, time to the first prediction and
-// per-image latency, on the WebGPU path and on the CPU path; then ONNX Runtime Web running the
-// same network (an ONNX export of the bundle's weights) in the same browser, on its wasm and
-// webgpu execution providers. Run by scripts/bench-web.sh, which makes the ResNet-50 bundle and
+// per-image latency, on the WebGPU path and on the CPU path (one thread, and the threaded
+// module with as many as the page takes); then ONNX Runtime Web running the same network (an
+// ONNX export of the bundle's weights) in the same browser, on its wasm execution provider
+// with the same thread counts, and on webgpu. Run by scripts/bench-web.sh, which makes the ResNet-50 bundle and
 // its ONNX export; results go into BENCHMARKS.md by hand.
 //
 // Usage: node web/tests/bench.mjs <bundle dir> <model.onnx> <photo>... [--runs N] [--cpu] [--json FILE]
@@ -10,7 +11,7 @@
 
 import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { launchChromium, serveSite } from './harness.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -33,13 +34,23 @@ cpSync(join(root, 'node_modules', 'onnxruntime-web', 'dist'), join(site, 'ort'),
 cpSync(onnx, join(site, 'ort', 'model.onnx'));
 writeFileSync(join(site, 'ort', 'index.html'), '<!doctype html><title>ONNX Runtime Web</title>');
 
+// A host without cross-origin isolation (the page's CPU path runs on one thread, and ORT's
+// wasm has no threads either) and one that sends COOP and COEP (threads for both). The
+// service worker is kept out (its first-visit reload would count in the load time).
 const server = await serveSite(site);
+const isolating = await serveSite(site, '/', 0,
+  { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
 const { url } = server;
+const newContext = () => browser.newContext({ serviceWorkers: 'block' });
 
 const wasm = readFileSync(join(site, 'web_bg.wasm'));
+const threadedWasm = readFileSync(join(site, 'mt', 'web_bg.wasm'));
 const manifest = JSON.parse(readFileSync(join(site, 'model', 'manifest.json')));
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
-console.log(`wasm: ${mib(wasm.length)} raw, ${mib(gzipSync(wasm, { level: 9 }).length)} gzipped`);
+const brotli = (bytes) => brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+for (const [name, bytes] of [['wasm', wasm], ['threaded CPU wasm (mt/)', threadedWasm]]) {
+  console.log(`${name}: ${mib(bytes.length)} raw, ${mib(gzipSync(bytes, { level: 9 }).length)} gzipped, ${mib(brotli(bytes))} brotli`);
+}
 console.log(`bundle: ${manifest.arch} ${manifest.precision}, ${manifest.preprocessing.crop} px, ` +
   `weights ${mib(statSync(join(site, 'model', manifest.weights.file)).size)}`);
 
@@ -60,11 +71,12 @@ async function classify(page, photo, count) {
 
 console.log('\n| path | model ready (s) | first prediction (s) | per image, median of later ones (ms) |');
 console.log('|---|---|---|---|');
-for (const backend of cpuOnly ? ['cpu'] : ['webgpu', 'cpu']) {
-  const context = await browser.newContext();
+const paths = [['cpu', url], ['cpu', isolating.url], ...(cpuOnly ? [] : [['webgpu', isolating.url]])];
+for (const [backend, site] of paths) {
+  const context = await newContext();
   const page = await context.newPage();
   const start = Date.now();
-  await page.goto(`${url}?backend=${backend}`);
+  await page.goto(`${site}?backend=${backend}`);
   await page.waitForFunction(() => /Model ready|could not/.test(document.querySelector('#model-status').textContent), null, { timeout: 0 });
   const ready = (Date.now() - start) / 1000;
   const where = await page.textContent('#backend');
@@ -73,21 +85,24 @@ for (const backend of cpuOnly ? ['cpu'] : ['webgpu', 'cpu']) {
   const times = [];
   for (let i = 0; i < runs; i++) times.push(await classify(page, photos[(i + 1) % photos.length], i + 2));
   console.log(`| ${where} | ${ready.toFixed(1)} | ${first.toFixed(1)} | ${median(times)} (${times.join(', ')}) |`);
-  rows.push({ path: `page, ${backend}`, ready_s: ready, first_s: first, ms: median(times), times });
+  const threads = Number(await page.getAttribute('#backend', 'data-threads')) || null;
+  rows.push({ path: `page, ${backend}${threads ? `, ${threads} thread(s)` : ''}`, threads, ready_s: ready, first_s: first, ms: median(times), times });
   await context.close();
 }
 
-// ONNX Runtime Web on one thread (the page's CPU path has one; without cross-origin isolation
-// ORT's wasm has no threads either), the same 224 px input, output read back to JavaScript.
+// ONNX Runtime Web with the page's thread counts (1, then what the threaded page took), the
+// same input size, output read back to JavaScript.
 const ort = JSON.parse(readFileSync(join(root, 'node_modules', 'onnxruntime-web', 'package.json')));
-for (const provider of cpuOnly ? ['wasm'] : ['webgpu', 'wasm']) {
-  const context = await browser.newContext();
+const pageThreads = Math.max(...rows.map((r) => r.threads ?? 1));
+const ortRuns = [['wasm', 1], ...(pageThreads > 1 ? [['wasm', pageThreads]] : []), ...(cpuOnly ? [] : [['webgpu', 1]])];
+for (const [provider, threads] of ortRuns) {
+  const context = await newContext();
   const page = await context.newPage();
   const start = Date.now();
-  await page.goto(`${url}ort/index.html`);
-  const result = await page.evaluate(async ({ provider, runs, crop }) => {
+  await page.goto(`${isolating.url}ort/index.html`);
+  const result = await page.evaluate(async ({ provider, threads, runs, crop }) => {
     const ort = await import('./ort.all.min.mjs');
-    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.numThreads = threads;
     const session = await ort.InferenceSession.create('model.onnx', { executionProviders: [provider] });
     const ready = performance.now();
     const input = () => new ort.Tensor('float32', Float32Array.from({ length: 3 * crop * crop }, Math.random), [1, 3, crop, crop]);
@@ -103,19 +118,21 @@ for (const provider of cpuOnly ? ['wasm'] : ['webgpu', 'wasm']) {
     const times = [];
     for (let i = 0; i < runs; i++) times.push(Math.round(await run()));
     return { ready, first, times };
-  }, { provider, runs, crop: manifest.preprocessing.crop }).catch((error) => ({ error: error.message }));
+  }, { provider, threads, runs, crop: manifest.preprocessing.crop }).catch((error) => ({ error: error.message }));
+  const label = `${ort.version}, ${provider}${provider === 'wasm' ? `, ${threads} thread(s)` : ''}`;
   if (result.error) {
-    console.log(`| ONNX Runtime Web ${ort.version}, ${provider} | failed: ${result.error.split('\n')[0]} | | |`);
+    console.log(`| ONNX Runtime Web ${label} | failed: ${result.error.split('\n')[0]} | | |`);
   } else {
     const navigation = await page.evaluate(() => performance.timeOrigin);
     const since = (t) => ((navigation + t - start) / 1000).toFixed(1);
-    console.log(`| ONNX Runtime Web ${ort.version}, ${provider} | ${since(result.ready)} | ${since(result.first)} | ${median(result.times)} (${result.times.join(', ')}) |`);
-    rows.push({ path: `ort ${ort.version}, ${provider}`, ready_s: Number(since(result.ready)), first_s: Number(since(result.first)), ms: median(result.times), times: result.times });
+    console.log(`| ONNX Runtime Web ${label} | ${since(result.ready)} | ${since(result.first)} | ${median(result.times)} (${result.times.join(', ')}) |`);
+    rows.push({ path: `ort ${label}`, threads, ready_s: Number(since(result.ready)), first_s: Number(since(result.first)), ms: median(result.times), times: result.times });
   }
   await context.close();
 }
 await browser.close();
 server.close();
+isolating.close();
 if (jsonFile) {
   writeFileSync(jsonFile, JSON.stringify({
     arch: manifest.arch, crop: manifest.preprocessing.crop, wasm_bytes: wasm.length,

@@ -296,6 +296,17 @@ async function pasteFile(page, path) {
   }, { name: path.split('/').pop(), data });
 }
 
+// The CPU runs on the threaded module with min(cores, 8) threads, and the page says so.
+async function checkThreads(page, note) {
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const threads = Math.min(cores, 8);
+  assert.ok(threads > 1, `the browser reports ${cores} core(s): the threads cannot be tested`);
+  assert.equal(await page.getAttribute('#backend', 'data-threads'), String(threads));
+  const text = await page.textContent('#backend');
+  assert.ok(text.startsWith(`Running on the CPU in WebAssembly, ${threads} threads`), text);
+  assert.match(text, note);
+}
+
 let failed = false;
 try {
   for (const backend of ['webgpu', 'cpu']) {
@@ -304,6 +315,10 @@ try {
     assert.match(await page.textContent('#model-status'), /Model ready \(downloaded\)/);
     assert.equal(await page.getAttribute('#backend', 'data-backend'), backend, await page.textContent('#backend'));
     log(`${backend}: ${await page.textContent('#backend')}`);
+    // The service worker made the page cross-origin isolated (one reload on this first
+    // visit): the CPU runs on threads, and WebGPU works as well under isolation.
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, `${backend}: not isolated`);
+    if (backend === 'cpu') await checkThreads(page, /\(the page reloaded once to allow them\)/);
 
     await page.setInputFiles('#picker', files);
     const cards = await cardsDone(page, files.length);
@@ -413,6 +428,31 @@ try {
       await page.screenshot({ path: join(work, `page-${backend}-${arch}.png`), fullPage: true });
     }
     await context.close();
+  }
+
+  // Cross-origin isolation without the service worker: a host that sends COOP and COEP itself
+  // gets threads on the first load, without a reload; where neither isolates the page, the
+  // CPU runs on one thread. Both give the command line's answers.
+  {
+    const good = files.filter((f) => !expected.get(f.split('/').pop()).error).slice(0, 3);
+    const isolating = await serveSite(site, '/', 0,
+      { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+    for (const [what, address] of [['host headers', isolating.url], ['no isolation', url]]) {
+      const context = await browser.newContext({ serviceWorkers: 'block' });
+      const page = await openPage(context, 'cpu', address);
+      const text = await page.textContent('#backend');
+      log(`cpu, ${what}: ${text}`);
+      if (what === 'host headers') {
+        await checkThreads(page, /threads\.$/);
+      } else {
+        assert.equal(await page.getAttribute('#backend', 'data-threads'), '1', text);
+        assert.match(text, /^Running on the CPU in WebAssembly, 1 thread \(the page is not cross-origin isolated\)/);
+      }
+      await page.setInputFiles('#picker', good);
+      checkCards(await cardsDone(page, good.length), `cpu, ${what}`);
+      await context.close();
+    }
+    isolating.close();
   }
 
   // 50 photos dropped at once, the bad-input corpus among them: each gets its answer or its

@@ -14,7 +14,8 @@ const TYPES = {
 // Serves `site` under `prefix` on 127.0.0.1 as static hosts do (with Last-Modified);
 // `requests` collects the paths asked for, `bytes` the body bytes sent per path.
 // `port` 0 picks a free one; the same port again is the same origin (its service worker).
-export async function serveSite(site, prefix = '/', port = 0) {
+// `headers` go with every file (a host's own, such as COOP and COEP).
+export async function serveSite(site, prefix = '/', port = 0, headers = {}) {
   const requests = [];
   const bytes = new Map();
   const server = createServer((request, response) => {
@@ -29,6 +30,7 @@ export async function serveSite(site, prefix = '/', port = 0) {
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
         'content-length': body.length,
         'last-modified': statSync(file).mtime.toUTCString(),
+        ...headers,
       });
       if (request.method !== 'HEAD') bytes.set(path, (bytes.get(path) ?? 0) + body.length);
       response.end(body);

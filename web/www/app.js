@@ -5,6 +5,7 @@
 import { Camera } from './camera.js';
 import { Cards } from './cards.js';
 import { $, announce } from './dom.js';
+import { isolateByReloading } from './isolation.js';
 import { Model } from './model.js';
 import { WorkerClient } from './worker-client.js';
 
@@ -119,9 +120,10 @@ function wire() {
 
 // The service worker (sw.js) keeps the page and the model for offline use, and says when a
 // new deploy is ready. Pages opened from a file or without the API work as before.
+// Resolves with its registration, or null.
 function offline() {
-  if (!navigator.serviceWorker) return;
-  navigator.serviceWorker.register('sw.js').catch(() => {});
+  if (!navigator.serviceWorker) return Promise.resolve(null);
+  const registration = navigator.serviceWorker.register('sw.js').catch(() => null);
   navigator.serviceWorker.addEventListener('message', ({ data }) => {
     if (!data?.update || !$('#update').hidden) return;
     $('#update').hidden = false;
@@ -131,10 +133,10 @@ function offline() {
   $('#use-update').addEventListener('click', async () => {
     (await navigator.serviceWorker.ready).active?.postMessage({ type: 'use-update' });
   });
+  return registration;
 }
 
 const requested = new URLSearchParams(location.search).get('backend');
 if (['auto', 'webgpu', 'cpu'].includes(requested)) $('#backend-choice').value = requested;
 wire();
-offline();
-model.start();
+if (!(await isolateByReloading(offline()))) model.start();

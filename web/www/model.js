@@ -1,6 +1,7 @@
 // The model: the bundle published with the page (downloaded with progress, kept in the Cache
 // API) or one the user drops, checked and loaded by the worker on the chosen backend.
 import { $, announce, mib, readFile, taskName } from './dom.js';
+import { remembered } from './isolation.js';
 import { ErrorCode } from './protocol.js';
 
 const MODEL_DIR = 'model/';
@@ -199,9 +200,13 @@ export class Model {
       `warm it up in ${seconds(loaded.warmUpMs)}, so the photos' times are the model's own.`;
     const where = $('#backend');
     where.dataset.backend = backend;
+    where.dataset.threads = loaded.threads ?? '';
+    const threads = `${loaded.threads} thread${loaded.threads === 1 ? '' : 's'}`;
     where.textContent = backend === 'webgpu'
       ? `Running on the GPU through WebGPU: ${this.webgpu.name}${this.webgpu.fallback ? ' (a software fallback)' : ''}.`
-      : `Running on the CPU in WebAssembly${note || (this.webgpu.available ? '' : ` (${this.webgpu.reason})`)}.`;
+      : `Running on the CPU in WebAssembly, ${threads}${loaded.why ? ` (${loaded.why})` : ''}` +
+        `${loaded.threads > 1 && remembered() ? ' (the page reloaded once to allow them)' : ''}` +
+        `${note || (this.webgpu.available ? '' : ` (${this.webgpu.reason})`)}.`;
   }
 
   // `auto` takes a real GPU; a software-only WebGPU adapter (SwiftShader) is slower than the

@@ -50,8 +50,9 @@
  */
 
 /**
- * How long a model took to load, and its first run (the warm-up) after that.
- * @typedef {{ loadMs: number, warmUpMs: number }} Loaded
+ * How long a model took to load, and its first run (the warm-up) after that; on the CPU, how
+ * many threads it runs on, and why only one where that is so (null on the GPU).
+ * @typedef {{ loadMs: number, warmUpMs: number, threads: number | null, why: string | null }} Loaded
  */
 
 /**

@@ -1,5 +1,6 @@
-// The service worker: the page loads and classifies offline after one visit, and a deploy
-// never mixes with the version a page started with.
+// The service worker: the page loads and classifies offline after one visit, a deploy never
+// mixes with the version a page started with, and the page is cross-origin isolated (the
+// CPU path's threads need it) on hosts that cannot send the headers for that themselves.
 //
 // The app shell (page, scripts, wasm) is kept as one set, in a cache named for its content,
 // and pages are served from the current set: a second visit downloads none of it. After each
@@ -12,8 +13,9 @@
 // kept too (model.js keeps the weights).
 
 const SHELL = [
-  './', 'app.js', 'camera.js', 'cards.js', 'dom.js', 'model.js', 'protocol.js', 'worker-client.js',
-  'worker.js', 'web.js', 'web_bg.wasm', 'style.css', 'app.webmanifest', 'icon-192.png', 'icon-512.png',
+  './', 'app.js', 'camera.js', 'cards.js', 'dom.js', 'isolation.js', 'model.js', 'protocol.js',
+  'worker-client.js', 'worker.js', 'web.js', 'web_bg.wasm', 'mt/web.js', 'mt/web_bg.wasm', 'mt/pool.js',
+  'style.css', 'app.webmanifest', 'icon-192.png', 'icon-512.png',
 ];
 const MODEL_MANIFEST = 'model/manifest.json';
 const PREFIX = 'skirt-classifier-shell-';
@@ -76,7 +78,21 @@ async function fromShell(event, key) {
   }
   const { current } = await state();
   const cached = current && (await complete(current)) && (await (await caches.open(current)).match(key));
-  return cached || fetch(event.request);
+  return isolated(cached || (await fetch(event.request)));
+}
+
+/**
+ * `response` with the headers that make the page cross-origin isolated (COOP and COEP, as
+ * coi-serviceworker adds them): the page, its worker and the rest of the shell. Under them,
+ * files from other origins load only with CORS, which the page's fetches use anyway.
+ * Redirects and opaque responses pass as they are.
+ */
+function isolated(response) {
+  if (response.status === 0 || response.type === 'opaqueredirect') return response;
+  const headers = new Headers(response.headers);
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
 // The model's manifest from the network (a new export shows at once), else the last one seen.

@@ -1,19 +1,49 @@
 // The Web Worker that owns the wasm module: decoding, preprocessing and inference run here, so
 // the page stays responsive. Requests (protocol.js) are answered one at a time, in order.
-import init, { check_image_size, classify, classify_pixels, load_model, read_manifest } from './web.js';
+//
+// Two builds of the module: the default one (web.js: WebGPU, and the CPU on this one thread)
+// and, for the CPU where the page is cross-origin isolated, the threaded one (mt/web.js, built
+// by scripts/build-threads.sh), whose rayon pool runs on Web Workers of its own.
+import * as single from './web.js';
 import { CodedError, ErrorCode } from './protocol.js';
 
-// Every request waits for the wasm module; one that cannot be fetched or compiled answers
+/** The most threads the CPU path uses: beyond this, more workers cost memory for little. */
+const MAX_THREADS = 8;
+
+// Every request waits for the default module; one that cannot be fetched or compiled answers
 // each of them with that.
-const ready = download(new URL('web_bg.wasm', import.meta.url)).then(init).catch((error) => {
+const ready = download(new URL('web_bg.wasm', import.meta.url)).then(single.default).catch((error) => {
   throw new CodedError(ErrorCode.NOT_STARTED, `its WebAssembly module did not load (${error.message})`);
 });
 ready.catch(() => {}); // Reported with the requests, not as an unhandled rejection.
 let queue = Promise.resolve();
+/** The module that holds the model: the default one, or the threaded one for the CPU. */
+let active = single;
+/** @type {Promise<{ module: any, threads: number, why?: string }> | null} the CPU's module, once asked for */
+let cpu = null;
 
 self.onmessage = (event) => {
   queue = queue.then(() => answer(event.data));
 };
+
+/**
+ * The module for the CPU path: the threaded one with a pool of min(cores, MAX_THREADS)
+ * threads where the page is cross-origin isolated, else the default one on this thread, with
+ * the reason.
+ */
+function cpuModule() {
+  cpu ??= (async () => {
+    const cores = navigator.hardwareConcurrency ?? 1;
+    if (!self.crossOriginIsolated) return { module: single, threads: 1, why: 'the page is not cross-origin isolated' };
+    if (cores < 2) return { module: single, threads: 1, why: 'the browser reports one core' };
+    const threaded = await import('./mt/web.js');
+    await threaded.default(await download(new URL('mt/web_bg.wasm', import.meta.url)));
+    const threads = Math.min(cores, MAX_THREADS);
+    await threaded.initThreadPool(threads);
+    return { module: threaded, threads };
+  })().catch((error) => ({ module: single, threads: 1, why: `the threaded module did not start (${error.message})` }));
+  return cpu;
+}
 
 /**
  * The wasm module, downloaded with progress notices (it is the page's largest file after the
@@ -64,17 +94,19 @@ async function handle(request) {
       return [await probeWebGpu(), []];
     case 'manifest': {
       const { name, bytes } = request.manifest;
-      return [JSON.parse(read_manifest(name, new Uint8Array(bytes))), []];
+      return [JSON.parse(single.read_manifest(name, new Uint8Array(bytes))), []];
     }
     case 'load': {
       const { manifest, weights, backend } = request;
+      const { module, threads, why } = backend === 'cpu' ? await cpuModule() : { module: single, threads: null };
       const start = performance.now();
-      await load_model(manifest.name, new Uint8Array(manifest.bytes), weights.name, new Uint8Array(weights.bytes),
-        backend);
+      await module.load_model(manifest.name, new Uint8Array(manifest.bytes), weights.name,
+        new Uint8Array(weights.bytes), backend);
+      active = module;
       const loaded = performance.now();
       await warmUp();
       /** @type {import('./protocol.js').Loaded} */
-      const result = { loadMs: loaded - start, warmUpMs: performance.now() - loaded };
+      const result = { loadMs: loaded - start, warmUpMs: performance.now() - loaded, threads, why: why ?? null };
       return [result, []];
     }
     case 'classify': {
@@ -82,14 +114,14 @@ async function handle(request) {
       let p;
       let decodedByBrowser = false;
       try {
-        p = await classify(new Uint8Array(request.bytes));
+        p = await active.classify(new Uint8Array(request.bytes));
       } catch (error) {
         // A format the classifier's decoder lacks (HEIC, AVIF, GIF...): the browser may know it.
         if (error.code !== ErrorCode.UNSUPPORTED_IMAGE) throw error;
         const bitmap = await createImageBitmap(new Blob([request.bytes])).catch(() => null);
         if (!bitmap) throw error;
         const pixels = browserPixels(bitmap);
-        p = await classify_pixels(pixels.rgba, pixels.width, pixels.height);
+        p = await active.classify_pixels(pixels.rgba, pixels.width, pixels.height);
         decodedByBrowser = true;
       }
       /** @type {import('./protocol.js').Prediction} */
@@ -129,7 +161,7 @@ function answersOf(answers) {
 function browserPixels(bitmap) {
   try {
     const { width, height } = bitmap;
-    check_image_size(width, height);
+    active.check_image_size(width, height);
     const context = new OffscreenCanvas(width, height).getContext('2d');
     context.drawImage(bitmap, 0, 0);
     return { rgba: new Uint8Array(context.getImageData(0, 0, width, height).data.buffer), width, height };
@@ -148,7 +180,7 @@ async function warmUp() {
   context.fillStyle = '#808080';
   context.fillRect(0, 0, 64, 64);
   const blob = await canvas.convertToBlob({ type: 'image/png' });
-  (await classify(new Uint8Array(await blob.arrayBuffer()))).free();
+  (await active.classify(new Uint8Array(await blob.arrayBuffer()))).free();
 }
 
 /** What WebGPU offers here: an adapter, and whether it is a software fallback (SwiftShader). */
