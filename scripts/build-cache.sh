@@ -8,7 +8,8 @@
 #                                 it is cleared first, and this run builds cold
 #
 # Inside: native/ (the test build, with the tests' kernel cache in native/tmp/kernels: the GPU
-# backend's compiled kernels and autotune results), site/ (the wasm site build), last-clone
+# backend's compiled kernels and autotune results), site/ (the wasm site build; site/threads/
+# its threaded module, scripts/build-threads.sh), last-clone
 # (which clone built last), lock. Deleting the folder is always safe: the next run builds cold.
 #
 # Cargo's own fingerprints decide what is rebuilt. They name the workspace's crates by their
@@ -48,8 +49,10 @@ if [ "$(cat "$build_cache/last-clone" 2>/dev/null)" != "$(cat target/build-cache
     echo "build cache $build_cache: built last by another clone; this clone's crates are built anew"
     own=(-p shared -p trainer -p web)
     [ -d "$build_cache/native" ] && cargo clean --quiet --target-dir "$build_cache/native" "${own[@]}"
-    [ -d "$build_cache/site" ] && cargo clean --quiet --target-dir "$build_cache/site" \
-        --target wasm32-unknown-unknown --profile site-ci "${own[@]}"
+    for site_dir in "$build_cache/site" "$build_cache/site/threads"; do
+        [ -d "$site_dir" ] && cargo clean --quiet --target-dir "$site_dir" \
+            --target wasm32-unknown-unknown --profile site-ci "${own[@]}"
+    done
     cp target/build-cache-clone "$build_cache/last-clone"
 fi
 
