@@ -14,7 +14,7 @@ use crate::calibration::Calibration;
 use crate::heads::{Heads, TaskClasses};
 use crate::model::{Arch, Net, RESNET_BASE_WIDTH};
 use crate::precision::Precision;
-use crate::preprocess::{InputSize, Interpolation, MEAN, STD};
+use crate::preprocess::{InputSize, Interpolation, MEAN, STD, View};
 use crate::weights::{WeightError, load_safetensors_bytes};
 
 /// The manifest format of a model of one task.
@@ -38,6 +38,9 @@ pub struct Preprocessing {
     /// The resize's filter (bundles written before it was named: bicubic).
     #[serde(default)]
     pub interpolation: Interpolation,
+    /// How the photo fills the square (bundles written before views: the centre crop).
+    #[serde(default, skip_serializing_if = "is_crop")]
+    pub view: View,
     pub mean: [f32; 3],
     pub std: [f32; 3],
 }
@@ -48,6 +51,7 @@ impl Preprocessing {
             resize: size.resize,
             crop: size.crop,
             interpolation: size.interpolation,
+            view: size.view,
             mean: MEAN,
             std: STD,
         }
@@ -58,8 +62,13 @@ impl Preprocessing {
             resize: self.resize,
             crop: self.crop,
             interpolation: self.interpolation,
+            view: self.view,
         }
     }
+}
+
+fn is_crop(view: &View) -> bool {
+    *view == View::Crop
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

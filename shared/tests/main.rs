@@ -8,6 +8,7 @@ mod download;
 mod fuzz_corpus;
 mod preprocess_inputs;
 mod preprocess_parity;
+mod preprocess_views;
 mod resnet_parity;
 mod weight_errors;
 mod zoo_parity;

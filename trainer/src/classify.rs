@@ -2,7 +2,9 @@
 //! classes) or programs (`--json`: every class's probability and raw logit). A calibrated
 //! bundle's probabilities are calibrated, and its answers say when they are not sure or the
 //! photo looks unlike the training photos, as the page does. A model of several tasks says
-//! which garment (task) it thinks a photo shows, then answers every task.
+//! which garment (task) it thinks a photo shows, then answers every task. Several `--model`
+//! answer as an ensemble (`ensemble`): their probabilities averaged, each task by the models
+//! that know it.
 
 use std::path::PathBuf;
 
@@ -16,16 +18,18 @@ use shared::preprocess::Tta;
 use shared::ranking::ranked;
 
 use crate::device::{self, DeviceChoice};
-use crate::infer::{self, Options};
-use crate::trained::load_model;
+use crate::ensemble::EnsembleArgs;
+use crate::infer::Options;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
-    /// A bundle folder (`trainer export`), a checkpoint (`<run>/checkpoint/model-<epoch>.bpk`)
-    /// or a torchvision weight file
-    /// (`.pth` / `.safetensors`, e.g. the ImageNet weights, to check them before fine-tuning).
-    #[arg(long)]
-    pub model: PathBuf,
+    /// A bundle folder (`trainer export`), a checkpoint (`<run>/checkpoint/model-<epoch>.bpk`),
+    /// a run folder (its best epoch) or a torchvision weight file (`.pth` / `.safetensors`,
+    /// e.g. the ImageNet weights, to check them before fine-tuning); repeat for an ensemble.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ensemble: EnsembleArgs,
     /// Photos to classify (JPEG, PNG or WebP).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -42,7 +46,7 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Test-time augmentation (probabilities and logits are averaged over the views).
-    #[arg(long, value_enum, default_value = "none")]
+    #[arg(long, default_value = "none", value_name = "VIEWS")]
     pub tta: Tta,
     #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
@@ -66,14 +70,16 @@ enum Answer<'a> {
 /// Classifies; fails (after answering for every photo) if any photo could not be read.
 pub fn run(args: ClassifyArgs) -> Result<()> {
     let compute = device::pick(args.device)?;
-    let model = load_model(&args.model, args.labels.as_deref(), &compute.device)?;
+    let model = args
+        .ensemble
+        .load(&args.models, args.labels.as_deref(), &compute.device)?;
     let options = Options {
         tta: args.tta,
         batch_size: 32,
     };
-    let results = infer::scores(
-        &model,
+    let results = model.scores(
         &args.images,
+        None,
         options,
         &compute,
         &ProgressBar::hidden(),
@@ -81,17 +87,22 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let failed = results.iter().filter(|r| r.is_err()).count();
     // The calibration was fitted on single centre crops (as the page answers): averaged views
     // have other logits, so with --tta the answers are the views' plain average, unflagged.
-    let calibrated = model.calibrations.iter().any(Option::is_some);
-    if calibrated && args.tta != Tta::None {
+    // An ensemble's averaged probabilities are likewise uncalibrated.
+    let calibrated = model
+        .members
+        .iter()
+        .any(|m| m.calibrations.iter().any(Option::is_some));
+    let single = model.members.len() == 1 && args.tta.is_none();
+    if calibrated && !single {
         eprintln!(
-            "note: the bundle's calibration is for single crops (--tta none): these \
-             probabilities are uncalibrated and not flagged"
+            "note: a bundle's calibration is for its single view of one model (--tta none, one \
+             --model): these probabilities are uncalibrated and not flagged"
         );
     }
-    let calibrations: Vec<Option<&Calibration>> = model
-        .calibrations
+    let calibrations = model.calibrations();
+    let calibrations: Vec<Option<&Calibration>> = calibrations
         .iter()
-        .map(|c| c.as_ref().filter(|_| args.tta == Tta::None))
+        .map(|c| c.as_ref().filter(|_| single))
         .collect();
     let heads = &model.heads;
     let said: Vec<Answer> = args

@@ -17,6 +17,7 @@ use shared::precision::Precision;
 use shared::preprocess::Tta;
 
 use crate::device::{self, DeviceChoice};
+use crate::ensemble::Ensemble;
 use crate::infer::Options;
 use crate::predict::{OnError, TestSet};
 use crate::prepare::Holdout;
@@ -204,16 +205,23 @@ pub fn run(args: DemoArgs) -> Result<()> {
     train::train(&run, &config, &compute)?;
     let best = best_checkpoint(&run)?;
     let ten_crop = Options {
-        tta: Tta::TenCrop,
+        tta: Tta::TEN_CROP,
         batch_size: 64,
     };
+    let model = Ensemble::load(
+        std::slice::from_ref(&best),
+        None,
+        None,
+        None,
+        &compute.device,
+    )?;
     banner("eval (ten-crop)");
-    evaluate::evaluate(&run, &best, ten_crop, &compute)?;
+    evaluate::evaluate(&run, &model, None, ten_crop, &compute)?;
     banner("predict the test set");
     let test = TestSet::fashionai(data);
     let submission = args.out.join("submission.csv");
     predict::predict(
-        std::slice::from_ref(&best),
+        &model,
         &test,
         ten_crop,
         OnError::Fail,
@@ -221,7 +229,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &submission,
     )?;
     banner("export the web bundle");
-    export::export(&best, Precision::F16, &args.bundle, &compute)?;
+    export::export(&best, Precision::F16, None, &args.bundle, &compute)?;
     banner(&format!(
         "done. Toy data, run, submission: {}; web bundle: {}. Again, this model knows coloured bands, not skirts: train on FashionAI (README) for a real one.",
         args.out.display(),

@@ -10,29 +10,41 @@ use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use shared::heads::Heads;
 use shared::preprocess::Tta;
 use shared::tasks::{Label, Mark};
 
 use crate::atomic::write_atomic;
 use crate::data::Manifest;
+use crate::data::Sample;
 use crate::device::{self, Compute, DeviceChoice};
-use crate::infer::{self, Options};
+use crate::ensemble::{Ensemble, EnsembleArgs, MemberScores};
+use crate::infer::{Options, Scores};
 use crate::run;
 use crate::train::metric_names::RunMetric;
 use crate::train::metrics::{accuracy, fashionai_ap, mean_reciprocal_rank};
-use crate::trained::{best_checkpoint, load_model};
+use crate::trained::best_checkpoint;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The run folder (its validation split is evaluated).
     #[arg(long)]
     pub run: PathBuf,
-    /// A checkpoint `<run>/checkpoint/model-<epoch>.bpk` or a bundle folder from `trainer
-    /// export` (default: the run's best epoch).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Test-time augmentation: softmax averaged over the views.
-    #[arg(long, value_enum, default_value = "none")]
+    /// A checkpoint `<run>/checkpoint/model-<epoch>.bpk`, a run folder or a bundle folder
+    /// from `trainer export` (default: the run's best epoch); repeat for an ensemble, which
+    /// is reported with each of its models.
+    #[arg(long = "model")]
+    pub models: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ensemble: EnsembleArgs,
+    /// A teacher to compare with (its runs, bundles or checkpoints; several: an ensemble),
+    /// evaluated on the same images, with the share of answers both give alike (default: a
+    /// distilled run's teacher).
+    #[arg(long = "teacher")]
+    pub teachers: Vec<PathBuf>,
+    /// Test-time augmentation: softmax averaged over the views (`none`, or a list such as
+    /// `flip`, `ten-crop`, `flip,pad`).
+    #[arg(long, default_value = "none", value_name = "VIEWS")]
     pub tta: Tta,
     /// Images (views with --tta) per forward pass.
     #[arg(long, default_value_t = 64)]
@@ -82,7 +94,7 @@ struct TaskReport {
 /// loss with the garment head's), the garment head's accuracy and each task's numbers.
 #[derive(Serialize)]
 struct Report {
-    model: PathBuf,
+    model: String,
     tta: Tta,
     images: usize,
     unreadable: usize,
@@ -96,67 +108,204 @@ struct Report {
     confusion: Vec<Vec<usize>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tasks: Vec<TaskReport>,
+    /// Of an ensemble's member or a teacher: the share of images whose answer (each image's
+    /// task's most probable class) is the evaluated model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agreement: Option<f64>,
+    /// An ensemble's models, each evaluated alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    members: Vec<Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teacher: Option<Box<Report>>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let model = match &args.model {
-        Some(path) => path.clone(),
-        None => best_checkpoint(&args.run)?,
+    let models = match args.models.is_empty() {
+        true => vec![best_checkpoint(&args.run)?],
+        false => args.models.clone(),
+    };
+    let teachers = match args.teachers.is_empty() {
+        true => run::read_settings(&args.run)
+            .ok()
+            .and_then(|settings| settings.distillation)
+            .map(|kd| kd.teachers)
+            .unwrap_or_default(),
+        false => args.teachers.clone(),
     };
     let options = Options {
         tta: args.tta,
         batch_size: args.batch_size,
     };
-    evaluate(&args.run, &model, options, &device::pick(args.device)?)
+    let compute = device::pick(args.device)?;
+    let ensemble = args.ensemble.load(&models, None, &compute.device)?;
+    let teacher = (!teachers.is_empty())
+        .then(|| Ensemble::load(&teachers, None, args.ensemble.view, None, &compute.device))
+        .transpose()?;
+    evaluate(&args.run, &ensemble, teacher.as_ref(), options, &compute)
 }
 
-/// Evaluates the model at `model_path` on `run`'s validation split; prints the report and
-/// saves it with the confusion matrices in the run folder.
-pub fn evaluate(run: &Path, model_path: &Path, options: Options, compute: &Compute) -> Result<()> {
+/// Evaluates `model` (and each of its members, and `teacher`) on `run`'s validation split;
+/// prints the report and saves it with the confusion matrices in the run folder.
+pub fn evaluate(
+    run: &Path,
+    model: &Ensemble,
+    teacher: Option<&Ensemble>,
+    options: Options,
+    compute: &Compute,
+) -> Result<()> {
     let manifest = Manifest::read(run)?;
-    let trained = load_model(model_path, None, &compute.device)?;
-    let heads = &trained.heads;
-    if *heads != manifest.info.heads()? {
-        bail!(
-            "{} was trained on other tasks or classes than {} has",
-            model_path.display(),
-            run.display()
-        );
+    let heads = manifest.info.heads()?;
+    for (ensemble, role) in std::iter::once((model, "")).chain(teacher.map(|t| (t, "the teacher ")))
+    {
+        if ensemble.heads != heads {
+            bail!(
+                "{role}{} was trained on other tasks or classes than {} has",
+                ensemble.name(),
+                run.display()
+            );
+        }
     }
     let images: Vec<PathBuf> = manifest.val.iter().map(|s| s.image.clone()).collect();
     if images.is_empty() {
         bail!("{}: the validation split is empty", run.display());
     }
-    let bar = ProgressBar::new(images.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "evaluating [{bar:30}] {pos}/{len} images {per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+    let tasks: Vec<usize> = manifest.val.iter().map(|s| s.task).collect();
+    // Each model's scores: the members' alone, then the ensemble's from them.
+    let score = |ensemble: &Ensemble, what: &str| -> Result<(Vec<MemberScores>, Vec<Answer>)> {
+        let bar = ProgressBar::new(images.len() as u64).with_style(
+            ProgressStyle::with_template(&format!(
+                "evaluating{what} [{{bar:30}}] {{pos}}/{{len}} images {{per_sec}} eta {{eta}}"
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        let scored = match ensemble.members.len() {
+            1 => {
+                let own = ensemble.scores(&images, Some(&tasks), options, compute, &bar)?;
+                (Vec::new(), own.into_iter().map(Some).collect())
+            }
+            _ => {
+                let each = ensemble.member_scores(&images, Some(&tasks), options, compute, &bar)?;
+                let combined = ensemble.combined(&each).into_iter().map(Some).collect();
+                (each, combined)
+            }
+        };
+        bar.finish_and_clear();
+        Ok(scored)
+    };
+    let (members, answers) = score(model, "")?;
+    for (answer, sample) in answers.iter().zip(&manifest.val) {
+        if let Some(Err(err)) = answer {
+            eprintln!("warning: skipping {}: {err}", sample.image.display());
+        }
+    }
+    let mut report = report_of(
+        &model.name(),
+        &heads,
+        &heads,
+        &manifest.val,
+        &answers,
+        options.tta,
     );
-    let results = infer::scores(&trained, &images, options, compute, &bar)?;
-    bar.finish_and_clear();
+    report.members = model
+        .members
+        .iter()
+        .zip(&members)
+        .map(|(member, own)| {
+            let name = member.source.display().to_string();
+            let mut alone = report_of(
+                &name,
+                &member.heads,
+                &heads,
+                &manifest.val,
+                own,
+                options.tta,
+            );
+            alone.agreement = agreement(&heads, &answers, &member.heads, own, &manifest.val);
+            alone
+        })
+        .collect();
+    if let Some(teacher) = teacher {
+        let (_, theirs) = score(teacher, " the teacher")?;
+        let mut scored = report_of(
+            &teacher.name(),
+            &heads,
+            &heads,
+            &manifest.val,
+            &theirs,
+            options.tta,
+        );
+        scored.agreement = agreement(&heads, &answers, &heads, &theirs, &manifest.val);
+        report.teacher = Some(Box::new(scored));
+    }
+    let pictures: Vec<(PathBuf, Vec<String>, Vec<Vec<usize>>)> = match heads.is_multi_task() {
+        false => vec![(
+            run::confusion_png(run),
+            heads.tasks()[0].classes.clone(),
+            report.confusion.clone(),
+        )],
+        true => heads
+            .tasks()
+            .iter()
+            .zip(&report.tasks)
+            .map(|(task, scored)| {
+                (
+                    run::task_confusion_png(run, &task.name),
+                    task.classes.clone(),
+                    scored.scores.confusion.clone(),
+                )
+            })
+            .collect(),
+    };
+    print(&report);
+    write_atomic(&run::eval_json(run), &serde_json::to_vec_pretty(&report)?)?;
+    for (path, classes, confusion) in &pictures {
+        write_atomic(path, &crate::plots::confusion(classes, confusion)?)?;
+    }
+    let written: Vec<String> = std::iter::once(run::eval_json(run))
+        .chain(pictures.into_iter().map(|(path, _, _)| path))
+        .map(|path| path.display().to_string())
+        .collect();
+    println!("saved {}", written.join(", "));
+    Ok(())
+}
 
-    // Per task: each image's probabilities over the task's classes, and its marks.
+/// An image's scores: `None` where the model does not answer its task.
+type Answer = Option<Result<Scores, String>>;
+
+/// The report of a model of `heads` (some or all of the run's) on the images of its tasks.
+fn report_of(
+    name: &str,
+    heads: &Heads,
+    run_heads: &Heads,
+    val: &[Sample],
+    answers: &[Answer],
+    tta: Tta,
+) -> Report {
     let tasks = heads.tasks().len();
+    // Per task: each image's probabilities over the task's classes, and its marks.
     let mut seen = vec![(Vec::new(), Vec::new()); tasks];
-    let (mut garment, mut loss, mut unreadable) = (Vec::new(), 0.0, 0);
-    for (result, sample) in results.into_iter().zip(&manifest.val) {
-        let scores = match result {
-            Ok(scores) => scores.probabilities,
-            Err(err) => {
-                eprintln!("warning: skipping {}: {err}", sample.image.display());
+    let (mut garment, mut loss, mut unreadable, mut evaluated) = (Vec::new(), 0.0, 0, 0);
+    for (answer, sample) in answers.iter().zip(val) {
+        let Some(task) = own_task(heads, run_heads, sample) else {
+            continue;
+        };
+        let scores = match answer {
+            None => continue,
+            Some(Ok(scores)) => &scores.probabilities,
+            Some(Err(_)) => {
                 unreadable += 1;
                 continue;
             }
         };
-        let (probabilities, marks) = &mut seen[sample.task];
-        let own = scores[heads.columns(sample.task)].to_vec();
+        evaluated += 1;
+        let (probabilities, marks) = &mut seen[task];
+        let own = scores[heads.columns(task)].to_vec();
         loss -= f64::from(own[sample.label.class].max(1e-12)).ln();
         if let Some(columns) = heads.garment() {
             let garments = &scores[columns];
-            loss -= f64::from(garments[sample.task].max(1e-12)).ln();
-            garment.push((garments.to_vec(), Label::one_hot(sample.task, tasks).marks));
+            loss -= f64::from(garments[task].max(1e-12)).ln();
+            garment.push((garments.to_vec(), Label::one_hot(task, tasks).marks));
         }
         probabilities.push(own);
         marks.push(sample.label.marks.clone());
@@ -171,10 +320,9 @@ pub fn evaluate(run: &Path, model_path: &Path, options: Options, compute: &Compu
             scores: task_scores(&task.classes, probabilities, marks),
         })
         .collect();
-    let evaluated = images.len() - unreadable;
     let mut report = Report {
-        model: model_path.to_path_buf(),
-        tta: options.tta,
+        model: name.to_string(),
+        tta,
         images: evaluated,
         unreadable,
         summary: mean_summary(&reports, loss / evaluated.max(1) as f64),
@@ -182,16 +330,13 @@ pub fn evaluate(run: &Path, model_path: &Path, options: Options, compute: &Compu
         classes: Vec::new(),
         confusion: Vec::new(),
         tasks: Vec::new(),
+        agreement: None,
+        members: Vec::new(),
+        teacher: None,
     };
-    let mut pictures = Vec::new();
     match heads.is_multi_task() {
         false => {
             let only = reports.remove(0).scores;
-            pictures.push((
-                run::confusion_png(run),
-                heads.tasks()[0].classes.clone(),
-                only.confusion.clone(),
-            ));
             report.summary = only.summary;
             report.classes = only.classes;
             report.confusion = only.confusion;
@@ -199,27 +344,44 @@ pub fn evaluate(run: &Path, model_path: &Path, options: Options, compute: &Compu
         true => {
             let (probabilities, marks): (Vec<_>, Vec<_>) = garment.into_iter().unzip();
             report.garment_accuracy = Some(accuracy(&probabilities, &marks));
-            for (task, scored) in heads.tasks().iter().zip(&reports) {
-                pictures.push((
-                    run::task_confusion_png(run, &task.name),
-                    task.classes.clone(),
-                    scored.scores.confusion.clone(),
-                ));
-            }
             report.tasks = reports;
         }
     }
-    print(&report);
-    write_atomic(&run::eval_json(run), &serde_json::to_vec_pretty(&report)?)?;
-    for (path, classes, confusion) in &pictures {
-        write_atomic(path, &crate::plots::confusion(classes, confusion)?)?;
+    report
+}
+
+/// The sample's task among `heads`' (`None`: not one of them).
+fn own_task(heads: &Heads, run_heads: &Heads, sample: &Sample) -> Option<usize> {
+    let name = &run_heads.tasks()[sample.task].name;
+    heads.tasks().iter().position(|task| &task.name == name)
+}
+
+/// The share of the images both models answer (their task's most probable class) alike.
+fn agreement(
+    heads: &Heads,
+    answers: &[Answer],
+    other_heads: &Heads,
+    others: &[Answer],
+    val: &[Sample],
+) -> Option<f64> {
+    let (mut same, mut both) = (0usize, 0usize);
+    for ((answer, other), sample) in answers.iter().zip(others).zip(val) {
+        let (Some(Ok(ours)), Some(Ok(theirs))) = (answer, other) else {
+            continue;
+        };
+        let (Some(task), Some(their_task)) = (
+            own_task(heads, heads, sample),
+            own_task(other_heads, heads, sample),
+        ) else {
+            continue;
+        };
+        let top = |scores: &Scores, heads: &Heads, task| {
+            shared::ranking::argmax(&scores.probabilities[heads.columns(task)])
+        };
+        both += 1;
+        same += usize::from(top(ours, heads, task) == top(theirs, other_heads, their_task));
     }
-    let written: Vec<String> = std::iter::once(run::eval_json(run))
-        .chain(pictures.into_iter().map(|(path, _, _)| path))
-        .map(|path| path.display().to_string())
-        .collect();
-    println!("saved {}", written.join(", "));
-    Ok(())
+    (both > 0).then(|| same as f64 / both as f64)
 }
 
 /// Over several tasks: the mean of the tasks' numbers (of those with images), and the loss
@@ -283,8 +445,8 @@ fn task_scores(classes: &[String], probabilities: &[Vec<f32>], marks: &[Vec<Mark
 
 fn print(report: &Report) {
     println!(
-        "{} on {} validation images (tta {:?}{}):",
-        report.model.display(),
+        "{} on {} validation images (tta {}{}):",
+        report.model,
         report.images,
         report.tta,
         if report.unreadable > 0 {
@@ -308,6 +470,25 @@ fn print(report: &Report) {
         println!("\n{} ({} images)", task.task, task.images);
         print_summary(&task.scores.summary);
         print_classes(&task.scores.classes, &task.scores.confusion);
+    }
+    let compared = report
+        .members
+        .iter()
+        .map(|m| ("member", m))
+        .chain(report.teacher.as_deref().map(|t| ("teacher", t)));
+    for (role, other) in compared {
+        let agreement = other
+            .agreement
+            .map_or(String::new(), |a| format!(", agreement {a:.4}"));
+        println!(
+            "{role} {} on {} of these images{agreement}:",
+            other.model, other.images
+        );
+        print_summary(&other.summary);
+        for task in &other.tasks {
+            print!("  {:<28}", task.task);
+            print_summary(&task.scores.summary);
+        }
     }
 }
 

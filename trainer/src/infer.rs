@@ -43,7 +43,7 @@ pub fn scores(
     // Only evaluated: each BatchNorm folded into its convolution.
     let (net, size) = (&model.net.clone().folded(), model.size);
     let batch_size = options.batch_size.max(1);
-    let views = options.tta.views();
+    let views = options.tta.views(size.view);
     let crop = size.crop as usize;
     let per_pass = fit::inference_batch(batch_size, &net.footprint(crop), compute)?;
     let per_batch = (batch_size / views).max(1);

@@ -9,6 +9,8 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod devices;
+pub mod distill;
+pub mod ensemble;
 pub mod evaluate;
 pub mod export;
 pub mod fuzz;

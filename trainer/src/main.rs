@@ -3,7 +3,8 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::{
-    bench, classify, demo, devices, evaluate, export, predict, prepare, tasks, train, weights,
+    bench, classify, demo, devices, distill, evaluate, export, predict, prepare, tasks, train,
+    weights,
 };
 
 #[derive(Parser)]
@@ -25,7 +26,11 @@ enum Command {
     Prepare(prepare::PrepareArgs),
     /// Fine-tune a network on a prepared run folder (GPU through wgpu, or the CPU).
     Train(Box<train::TrainArgs>),
-    /// Evaluate a trained model on a run's validation images (metrics, confusion matrix).
+    /// Train a student on a teacher's softened probabilities and the labels (knowledge
+    /// distillation: e.g. an ensemble of large models into one small model for the page).
+    Distill(Box<distill::DistillArgs>),
+    /// Evaluate a trained model or an ensemble on a run's validation images (metrics,
+    /// confusion matrix; each member, a teacher).
     Eval(evaluate::EvalArgs),
     /// Write the competition's submission CSV for a test set (ten-crop by default).
     Predict(predict::PredictArgs),
@@ -56,6 +61,12 @@ fn main() {
                 args.apply_recipe(train);
             }
             train::run(*args)
+        }
+        Command::Distill(mut args) => {
+            if let Some(distill) = matches.subcommand_matches("distill") {
+                args.train.apply_recipe(distill);
+            }
+            distill::run(*args)
         }
         Command::Eval(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),

@@ -1,7 +1,8 @@
-//! `trainer predict`: the competition's submission file for a test set. Each model answers
-//! the questions of its task, or of its tasks for a model of several (several models or one
-//! multi-task model, one file; one forward pass per photo and model); rows keep the
-//! questions' order: `Images/<task>/<hash>.jpg,<task>,p0;p1;...`.
+//! `trainer predict`: the competition's submission file for a test set. The models answer the
+//! questions of their tasks (several models of one task each, or one of several tasks, one
+//! file; one forward pass per photo, view and model); several models of a task answer it
+//! together, as an ensemble (`ensemble`); rows keep the questions' order:
+//! `Images/<task>/<hash>.jpg,<task>,p0;p1;...`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,15 +16,18 @@ use shared::preprocess::Tta;
 use crate::atomic::write_atomic;
 
 use crate::device::{self, Compute, DeviceChoice};
-use crate::infer::{self, Options};
-use crate::trained::{Trained, load_model};
+use crate::ensemble::{Ensemble, EnsembleArgs};
+use crate::infer::Options;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// A checkpoint (`<run>/checkpoint/model-<epoch>.bpk`) or a bundle folder; repeat for
-    /// several tasks (or give one model of several tasks).
+    /// A checkpoint (`<run>/checkpoint/model-<epoch>.bpk`), a run folder (its best epoch) or
+    /// a bundle folder; repeat for several tasks (or give one model of several tasks), or for
+    /// an ensemble: models of the same task are averaged in probability.
     #[arg(long = "model", required = true)]
     pub models: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ensemble: EnsembleArgs,
     /// The test set root (with `Images/`).
     #[arg(long)]
     pub data: PathBuf,
@@ -34,7 +38,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Test-time augmentation, softmax averaged over the views.
-    #[arg(long, value_enum, default_value = "ten-crop")]
+    #[arg(long, default_value = "ten-crop", value_name = "VIEWS")]
     pub tta: Tta,
     /// What an unreadable image gets: stop with an error (nothing written), no row, or a
     /// row of equal probabilities. Each one is reported in every case.
@@ -73,8 +77,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
         batch_size: args.batch_size,
     };
     let compute = device::pick(args.device)?;
+    let ensemble = args.ensemble.load(&args.models, None, &compute.device)?;
     predict(
-        &args.models,
+        &ensemble,
         &test,
         options,
         args.on_error,
@@ -98,10 +103,10 @@ impl TestSet {
     }
 }
 
-/// Answers `test`'s questions with `models` (each task answered by one of them) and writes the
-/// submission `out`.
+/// Answers `test`'s questions with `ensemble` (each task answered by the models that know
+/// it) and writes the submission `out`.
 pub fn predict(
-    models: &[PathBuf],
+    ensemble: &Ensemble,
     test: &TestSet,
     options: Options,
     on_error: OnError,
@@ -109,53 +114,32 @@ pub fn predict(
     out: &Path,
 ) -> Result<()> {
     let questions = read_questions(&test.questions)?;
-    let models: Vec<Trained> = models
+    let heads = &ensemble.heads;
+    let task_of = |name: &str| heads.tasks().iter().position(|t| t.name == name);
+    let asked: Vec<usize> = (0..questions.len())
+        .filter(|&i| task_of(&questions[i].task).is_some())
+        .collect();
+    let images: Vec<PathBuf> = asked
         .iter()
-        .map(|path| load_model(path, None, &compute.device))
-        .collect::<Result<_>>()?;
-    // Which model answers each task, and with which of its heads.
-    let mut by_task: HashMap<String, (usize, usize)> = HashMap::new();
-    for (index, model) in models.iter().enumerate() {
-        for (head, task) in model.heads.tasks().iter().enumerate() {
-            if let Some(&(other, _)) = by_task.get(&task.name) {
-                bail!(
-                    "{} and {} both answer {}",
-                    models[other].source.display(),
-                    model.source.display(),
-                    task.name
-                );
-            }
-            by_task.insert(task.name.clone(), (index, head));
-        }
-    }
+        .map(|&i| test.data.join(&questions[i].image))
+        .collect();
+    let tasks: Vec<usize> = asked
+        .iter()
+        .filter_map(|&i| task_of(&questions[i].task))
+        .collect();
+    let bar = ProgressBar::new(images.len() as u64).with_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let names: Vec<&str> = heads.tasks().iter().map(|t| t.name.as_str()).collect();
+    bar.set_message(names.join(", "));
+    let scores = ensemble.scores(&images, Some(&tasks), options, compute, &bar)?;
+    bar.finish_and_clear();
     let mut answers: Vec<Option<Result<Vec<f32>, String>>> = vec![None; questions.len()];
-    for (index, model) in models.iter().enumerate() {
-        let indices: Vec<usize> = (0..questions.len())
-            .filter(|&i| by_task.get(&questions[i].task).map(|&(m, _)| m) == Some(index))
-            .collect();
-        let images: Vec<PathBuf> = indices
-            .iter()
-            .map(|&i| test.data.join(&questions[i].image))
-            .collect();
-        let bar = ProgressBar::new(images.len() as u64).with_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        let names: Vec<&str> = model
-            .heads
-            .tasks()
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect();
-        bar.set_message(names.join(", "));
-        let scores = infer::scores(model, &images, options, compute, &bar)?;
-        bar.finish_and_clear();
-        for (&i, result) in indices.iter().zip(scores) {
-            let (_, head) = by_task[&questions[i].task];
-            let columns = model.heads.columns(head);
-            answers[i] = Some(result.map(|s| s.probabilities[columns].to_vec()));
-        }
+    for ((&i, &task), result) in asked.iter().zip(&tasks).zip(scores) {
+        let columns = heads.columns(task);
+        answers[i] = Some(result.map(|s| s.probabilities[columns].to_vec()));
     }
 
     // The competition's format: no header, `image,task,p0;p1;...`.
@@ -179,8 +163,8 @@ pub fn predict(
                 match on_error {
                     OnError::Fail | OnError::Skip => continue,
                     OnError::Uniform => {
-                        let (model, head) = by_task[&question.task];
-                        let classes = models[model].heads.columns(head).len();
+                        let task = task_of(&question.task).expect("an answered task");
+                        let classes = heads.columns(task).len();
                         vec![1.0 / classes as f32; classes]
                     }
                 }

@@ -1,5 +1,5 @@
 //! A trained model as the evaluation commands find it: a checkpoint `model-<epoch>.bpk` in a
-//! run folder, with the architecture from the run's `train.json` and the classes from its
+//! run folder (or the run folder, for its best epoch), with the architecture from the run's `train.json` and the classes from its
 //! `dataset.json`; a bundle from `trainer export`; or a torchvision weight file, whose classes
 //! are numbered (or named by a labels file).
 
@@ -146,12 +146,16 @@ pub fn load_bundle(dir: &Path, device: &Device) -> Result<Trained> {
     })
 }
 
-/// A bundle folder, a checkpoint (`.bpk`) or a torchvision `.pth` / `.safetensors` file.
-/// `labels` names a torchvision model's classes, one per line (e.g. ImageNet's 1000).
+/// A bundle folder, a run folder (its best epoch's checkpoint), a checkpoint (`.bpk`) or a
+/// torchvision `.pth` / `.safetensors` file. `labels` names a torchvision model's classes, one
+/// per line (e.g. ImageNet's 1000).
 pub fn load_model(path: &Path, labels: Option<&Path>, device: &Device) -> Result<Trained> {
     if path.is_dir() {
         if labels.is_some() {
-            bail!("--labels is for torchvision weight files; a bundle names its classes");
+            bail!("--labels is for torchvision weight files; a bundle or run names its classes");
+        }
+        if !path.join(MANIFEST_FILE).is_file() && run::settings_json(path).is_file() {
+            return load_checkpoint(&best_checkpoint(path)?, device);
         }
         return load_bundle(path, device);
     }

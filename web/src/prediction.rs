@@ -1,4 +1,5 @@
-//! One photo through the network: the centre crop the model sees, its answers (every task's,
+//! One photo through the network: the view the model sees (the centre crop, or the padded
+//! photo), its answers (every task's,
 //! and the garment head's for a model of several) and every output's activation map.
 
 use burn::prelude::*;
@@ -7,7 +8,7 @@ use shared::bundle::Bundle;
 use shared::calibration::Calibration;
 use shared::heads::Heads;
 use shared::preprocess::{
-    ImageError, Window, batch_tensor, load_resized, normalize, resize_shorter_side, rgb_from_rgba,
+    ImageError, batch_tensor, fit, load_resized, rgb_from_rgba, view_input, view_picture,
 };
 use wasm_bindgen::prelude::*;
 
@@ -79,8 +80,7 @@ pub async fn predict(
             rgba,
             width,
             height,
-        } => rgb_from_rgba(rgba, width, height)
-            .map(|rgb| resize_shorter_side(&rgb, size.resize, size.interpolation)),
+        } => rgb_from_rgba(rgba, width, height).map(|rgb| fit(&rgb, size)),
     }
     .map_err(|err| match err {
         ImageError::UnknownFormat | ImageError::UnsupportedFormat { .. } => {
@@ -88,9 +88,10 @@ pub async fn predict(
         }
         err => Code::BadImage.error(err),
     })?;
-    let (width, height) = resized.dimensions();
-    let crop = Window::center(width, height, size.crop).crop(&resized);
-    let input = batch_tensor(&[normalize(&crop)], size.crop as usize, device);
+    // The very input `trainer classify` computes; the picture shows it (the padding in the
+    // mean's colour).
+    let input = batch_tensor(&[view_input(&resized, size)], size.crop as usize, device);
+    let seen = view_picture(&resized, size);
 
     let net = &bundle.net;
     let features = net.features(input);
@@ -118,7 +119,7 @@ pub async fn predict(
         cam_scale_fixed: bundle.manifest.heatmap_scale.is_some(),
         cams,
         cam_size,
-        view: image_rgba(&crop),
+        view: image_rgba(&seen),
         view_size: size.crop,
     })
 }

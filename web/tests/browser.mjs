@@ -69,11 +69,18 @@ const ZOO = [
     execFileSync(trainer, ['demo', '--arch', 'convnext_tiny', '--out', join(work, 'convnext_tiny-demo'), '--bundle', bundle,
       '--per-class', '4', '--epochs', '1', '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'inherit'] });
   }],
-].map(([arch, make]) => {
-  const bundle = join(work, `${arch}-bundle`);
-  log(`training a ${arch} model`);
+  // The demo's model exported with `--view pad`: the whole photo, letterboxed on the mean.
+  ['resnet18', (bundle) => {
+    execFileSync(trainer, ['export', '--model', join(work, 'demo', 'run'), '--out', bundle, '--view', 'pad',
+      '--device', 'cpu'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }, 'pad'],
+].map(([arch, make, view = 'crop']) => {
+  const bundle = join(work, `${arch}-${view}-bundle`);
+  log(`making a ${arch} bundle (${view} view)`);
   make(bundle);
-  return { arch, bundle, manifest: JSON.parse(readFileSync(join(bundle, 'manifest.json'))) };
+  const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json')));
+  assert.equal(manifest.preprocessing.view ?? 'crop', view, `${arch}: the manifest's view`);
+  return { arch, view, bundle, manifest };
 });
 
 const toyPhotos = join(work, 'demo', 'data', 'Images', 'skirt_length_labels');
@@ -408,9 +415,13 @@ try {
 
     // The other families' bundles: the same probabilities as the command line's, each photo
     // resized as the architecture's manifest says.
-    for (const { arch, bundle, manifest: zooManifest, expected: answers } of ZOO) {
+    for (const { arch, view, bundle, manifest: zooManifest, expected: answers } of ZOO) {
       await dropFiles(page, [join(bundle, 'manifest.json'), join(bundle, 'model.safetensors')]);
-      await page.waitForFunction((a) => document.querySelector('#model-info').textContent.includes(`Model: ${a} `), arch);
+      const shows = view === 'pad' ? 'the whole photo padded' : 'the centre crop';
+      await page.waitForFunction(([a, s]) => {
+        const info = document.querySelector('#model-info').textContent;
+        return info.includes(`Model: ${a} `) && info.includes(s);
+      }, [arch, shows]);
       await page.click('#clear');
       await page.setInputFiles('#picker', files);
       for (const card of await cardsDone(page, files.length)) {

@@ -250,8 +250,10 @@ function showInfo(manifest, source) {
   const answers = manifest.tasks?.length
     ? `${manifest.tasks.length} attributes (${manifest.tasks.map((t) => taskName(t.name)).join(', ')})`
     : `${taskName(manifest.task)}, ${manifest.classes.length} classes`;
+  // `pad`: the whole photo, letterboxed; otherwise the centre square.
+  const view = manifest.preprocessing.view === 'pad' ? 'the whole photo padded to' : 'the centre crop at';
   $('#model-info').textContent = `Model: ${manifest.arch} (${manifest.precision}) for ${answers}, ` +
-    `${size}×${size} input; ${source}.`;
+    `${view} ${size}×${size}; ${source}.`;
 }
 
 function checkWeightsSize(name, bytes) {

@@ -21,7 +21,7 @@
  * A bundle's manifest (`shared::bundle::Manifest`), checked by the worker: a model of one task
  * (`task`, `classes`) or of several (`tasks`, each with its classes).
  * @typedef {{ arch: string, task: string, classes: string[], tasks?: { name: string, classes: string[] }[],
- *             precision: string, preprocessing: { crop: number },
+ *             precision: string, preprocessing: { crop: number, view?: 'crop' | 'pad' },
  *             weights: { file: string, bytes: number, sha256: string } }} Manifest
  */
 

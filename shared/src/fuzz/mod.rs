@@ -51,7 +51,7 @@ pub fn image(data: &[u8]) -> bool {
     if eval_input(data, size).is_err() {
         return false;
     }
-    let crops = tta_inputs(data, size, Tta::TenCrop).expect("decoded once, decodes again");
+    let crops = tta_inputs(data, size, Tta::TEN_CROP).expect("decoded once, decodes again");
     assert_eq!(crops.len(), 10);
     true
 }

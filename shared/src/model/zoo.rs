@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::efficientnet::Scale;
 use super::mobilenet_v3::Variant;
 use super::resnet::Depth;
-use crate::preprocess::{InputSize, Interpolation};
+use crate::preprocess::{InputSize, Interpolation, View};
 
 /// Every architecture the trainer and the page know, by torchvision's model name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -177,6 +177,7 @@ impl Arch {
             resize,
             crop,
             interpolation,
+            view: View::Crop,
         }
     }
 }

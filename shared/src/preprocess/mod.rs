@@ -1,9 +1,10 @@
 //! Image preprocessing, the single implementation shared by the trainer and the web page.
 //!
-//! Evaluation: decode -> EXIF orientation -> RGB -> shorter side 256 (PIL bicubic; each
-//! architecture's weights set the sizes and the filter, see [`InputSize`]) -> centre crop 224 ->
-//! normalise. Training swaps the centre crop for a random crop and a random
-//! horizontal flip; prediction can use ten crops.
+//! Evaluation: decode -> EXIF orientation -> RGB -> the view: shorter side 256 (PIL bicubic;
+//! each architecture's weights set the sizes and the filter, see [`InputSize`]) -> centre crop
+//! 224, or with [`View::Pad`] the whole photo, longer side 224, centred on a square of the
+//! normalisation mean -> normalise. Training swaps the centre crop (placement) for a random
+//! one and adds a random horizontal flip; prediction can average several views ([`Tta`]).
 
 mod decode;
 mod geometry;
@@ -13,7 +14,7 @@ mod resample;
 pub use decode::{
     ImageError, MAX_ASPECT, MAX_PIXELS, MAX_SIDE, check_size, decode_rgb, rgb_from_rgba,
 };
-pub use geometry::{Window, resize_shorter_side, ten_crop};
+pub use geometry::{Placement, Window, resize_longer_side, resize_shorter_side, ten_crop};
 pub use normalize::{MEAN, STD, batch_tensor, normalize};
 pub use resample::{Interpolation, resize};
 
@@ -28,14 +29,38 @@ pub const CROP: u32 = 224;
 /// A normalised `[3, crop, crop]` network input.
 pub type Input = Vec<f32>;
 
-/// The resize and crop sides of a pipeline, and the resize's filter.
+/// How a photo fills the network's square input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum View {
+    /// The shorter side resized, then the centre square cropped (torchvision's evaluation
+    /// transforms): a tall photo loses its top and bottom.
+    #[default]
+    Crop,
+    /// The whole photo: the longer side resized to the square's, centred on a square padded
+    /// with the normalisation mean (zeros after normalising), so nothing is cut.
+    Pad,
+}
+
+impl View {
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Crop => "crop",
+            View::Pad => "pad",
+        }
+    }
+}
+
+/// The resize and crop sides of a pipeline, the resize's filter and the view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputSize {
-    /// Shorter side after the resize.
+    /// Shorter side after the resize ([`View::Crop`]).
     pub resize: u32,
-    /// Side of the square crop the network sees.
+    /// Side of the square the network sees.
     pub crop: u32,
     pub interpolation: Interpolation,
+    pub view: View,
 }
 
 impl InputSize {
@@ -44,6 +69,7 @@ impl InputSize {
         resize: RESIZE,
         crop: CROP,
         interpolation: Interpolation::Bicubic,
+        view: View::Crop,
     };
 
     /// A smaller (or larger) crop with this pipeline's resize-to-crop ratio (rounded up) and
@@ -52,8 +78,12 @@ impl InputSize {
         Self {
             resize: (crop * self.resize).div_ceil(self.crop),
             crop,
-            interpolation: self.interpolation,
+            ..self
         }
+    }
+
+    pub fn with_view(self, view: View) -> Self {
+        Self { view, ..self }
     }
 }
 
@@ -63,24 +93,51 @@ impl Default for InputSize {
     }
 }
 
-/// Decodes and resizes: the part every pipeline shares, and the expensive one.
+/// A pixel of the normalisation mean, to show [`View::Pad`]'s padding.
+pub const MEAN_PIXEL: image::Rgb<u8> = image::Rgb([124, 116, 104]);
+
+/// Decodes and resizes for the view: the part every pipeline shares, and the expensive one.
 pub fn load_resized(bytes: &[u8], size: InputSize) -> Result<RgbImage, ImageError> {
-    Ok(resize_shorter_side(
-        &decode_rgb(bytes)?,
-        size.resize,
-        size.interpolation,
-    ))
+    Ok(fit(&decode_rgb(bytes)?, size))
 }
 
-/// Validation / inference input: the centre crop.
+/// The view's resize: the shorter side to `resize` ([`View::Crop`]) or the longer side to
+/// `crop` ([`View::Pad`]).
+pub fn fit(image: &RgbImage, size: InputSize) -> RgbImage {
+    match size.view {
+        View::Crop => resize_shorter_side(image, size.resize, size.interpolation),
+        View::Pad => resize_longer_side(image, size.crop, size.interpolation),
+    }
+}
+
+/// Validation / inference input: the centre crop, or the padded photo.
 pub fn eval_input(bytes: &[u8], size: InputSize) -> Result<Input, ImageError> {
-    Ok(center_crop_input(&load_resized(bytes, size)?, size.crop))
+    Ok(view_input(&load_resized(bytes, size)?, size))
 }
 
-/// The centre crop of an already resized image.
-pub fn center_crop_input(resized: &RgbImage, crop: u32) -> Input {
+/// The network input of an image already resized by [`fit`].
+pub fn view_input(resized: &RgbImage, size: InputSize) -> Input {
     let (width, height) = resized.dimensions();
-    normalize(&Window::center(width, height, crop).crop(resized))
+    match size.view {
+        View::Crop => normalize(&Window::center(width, height, size.crop).crop(resized)),
+        View::Pad => Placement::center(width, height, size.crop).letterbox(
+            &normalize(resized),
+            width,
+            height,
+            size.crop,
+        ),
+    }
+}
+
+/// What [`view_input`] shows the network, as a picture (the padding in [`MEAN_PIXEL`]).
+pub fn view_picture(resized: &RgbImage, size: InputSize) -> RgbImage {
+    let (width, height) = resized.dimensions();
+    match size.view {
+        View::Crop => Window::center(width, height, size.crop).crop(resized),
+        View::Pad => {
+            Placement::center(width, height, size.crop).paste(resized, size.crop, MEAN_PIXEL)
+        }
+    }
 }
 
 /// Training input: a random crop, mirrored with probability 1/2.
@@ -95,7 +152,7 @@ pub fn train_crop(
     size: InputSize,
     rng: &mut impl Rng,
 ) -> Result<RgbImage, ImageError> {
-    let resized = load_resized(bytes, size)?;
+    let resized = resize_shorter_side(&decode_rgb(bytes)?, size.resize, size.interpolation);
     let (width, height) = resized.dimensions();
     let mut crop = Window::random(width, height, size.crop, rng).crop(&resized);
     flip_at_random(&mut crop, rng);
@@ -111,49 +168,155 @@ pub fn flip_at_random(image: &mut RgbImage, rng: &mut impl Rng) {
 
 /// Test-time augmentation input: ten crops (see [`ten_crop`]).
 pub fn ten_crop_inputs(bytes: &[u8], size: InputSize) -> Result<[Input; 10], ImageError> {
-    Ok(ten_crop(&load_resized(bytes, size)?, size.crop).map(|crop| normalize(&crop)))
+    let resized = resize_shorter_side(&decode_rgb(bytes)?, size.resize, size.interpolation);
+    Ok(ten_crop(&resized, size.crop).map(|crop| normalize(&crop)))
 }
 
-/// Test-time augmentation: the views of an image whose softmax outputs are averaged.
+/// Test-time augmentation: the views of an image whose softmax outputs are averaged. Written
+/// `none` or a list such as `flip,pad`: the model's own view always, `crop` and `pad` add
+/// those views, `ten-crop` replaces the centre crop by the four corner crops, the centre crop
+/// and their mirror images ([`ten_crop`]), and `flip` adds the mirror image of each other
+/// single view.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum Tta {
-    /// The centre crop only.
-    #[default]
-    None,
-    /// The centre crop and its mirror image.
-    Flip,
-    /// The four corner crops and the centre crop, and their mirror images (see [`ten_crop`]).
-    TenCrop,
+#[serde(into = "String", try_from = "String")]
+pub struct Tta {
+    pub flip: bool,
+    pub ten_crop: bool,
+    pub crop: bool,
+    pub pad: bool,
 }
 
 impl Tta {
-    pub fn views(self) -> usize {
-        match self {
-            Tta::None => 1,
-            Tta::Flip => 2,
-            Tta::TenCrop => 10,
+    pub const NONE: Tta = Tta {
+        flip: false,
+        ten_crop: false,
+        crop: false,
+        pad: false,
+    };
+    pub const FLIP: Tta = Tta {
+        flip: true,
+        ..Tta::NONE
+    };
+    pub const TEN_CROP: Tta = Tta {
+        ten_crop: true,
+        ..Tta::NONE
+    };
+
+    pub fn is_none(self) -> bool {
+        self == Tta::NONE
+    }
+
+    /// Whether a model of `view` sees crops, and padded photos.
+    fn kinds(self, view: View) -> (bool, bool) {
+        (
+            view == View::Crop || self.crop || self.ten_crop,
+            view == View::Pad || self.pad,
+        )
+    }
+
+    /// The views of an image for a model of `view`.
+    pub fn views(self, view: View) -> usize {
+        let (crops, padded) = self.kinds(view);
+        let single = 1 + usize::from(self.flip);
+        let crops = match (crops, self.ten_crop) {
+            (false, _) => 0,
+            (true, true) => 10,
+            (true, false) => single,
+        };
+        crops + usize::from(padded) * single
+    }
+}
+
+impl core::fmt::Display for Tta {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names: Vec<&str> = [
+            (self.flip, "flip"),
+            (self.ten_crop, "ten-crop"),
+            (self.crop, "crop"),
+            (self.pad, "pad"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        match names.is_empty() {
+            true => f.write_str("none"),
+            false => f.write_str(&names.join(",")),
         }
     }
 }
 
-/// The network inputs of one image under `tta`.
-pub fn tta_inputs(bytes: &[u8], size: InputSize, tta: Tta) -> Result<Vec<Input>, ImageError> {
-    let resized = load_resized(bytes, size)?;
-    Ok(match tta {
-        Tta::None => vec![center_crop_input(&resized, size.crop)],
-        Tta::Flip => {
-            let (width, height) = resized.dimensions();
-            let crop = Window::center(width, height, size.crop).crop(&resized);
-            vec![
-                normalize(&crop),
-                normalize(&imageops::flip_horizontal(&crop)),
-            ]
+impl core::str::FromStr for Tta {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Tta, String> {
+        let mut tta = Tta::NONE;
+        if text.trim() == "none" {
+            return Ok(tta);
         }
-        Tta::TenCrop => ten_crop(&resized, size.crop)
-            .iter()
-            .map(normalize)
-            .collect(),
-    })
+        for name in text.split(',').map(str::trim) {
+            let flag = match name {
+                "flip" => &mut tta.flip,
+                "ten-crop" => &mut tta.ten_crop,
+                "crop" => &mut tta.crop,
+                "pad" => &mut tta.pad,
+                _ => {
+                    return Err(format!(
+                        "unknown view `{name}`: expected none, or a comma-separated list of \
+                         flip, ten-crop, crop and pad"
+                    ));
+                }
+            };
+            if *flag {
+                return Err(format!("`{name}` is listed twice"));
+            }
+            *flag = true;
+        }
+        Ok(tta)
+    }
+}
+
+impl From<Tta> for String {
+    fn from(tta: Tta) -> String {
+        tta.to_string()
+    }
+}
+
+impl TryFrom<String> for Tta {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Tta, String> {
+        text.parse()
+    }
+}
+
+/// The network inputs of one image under `tta`: the crops first, then the padded views.
+pub fn tta_inputs(bytes: &[u8], size: InputSize, tta: Tta) -> Result<Vec<Input>, ImageError> {
+    let decoded = decode_rgb(bytes)?;
+    let (crops, padded) = tta.kinds(size.view);
+    let mut inputs = Vec::with_capacity(tta.views(size.view));
+    // A view and, with `flip`, its mirror image.
+    let with_mirror = |image: RgbImage| match tta.flip {
+        true => {
+            let mirror = imageops::flip_horizontal(&image);
+            vec![image, mirror]
+        }
+        false => vec![image],
+    };
+    if crops {
+        let size = size.with_view(View::Crop);
+        let resized = fit(&decoded, size);
+        match tta.ten_crop {
+            true => inputs.extend(ten_crop(&resized, size.crop).iter().map(normalize)),
+            false => {
+                let crops = with_mirror(view_picture(&resized, size));
+                inputs.extend(crops.iter().map(normalize));
+            }
+        }
+    }
+    if padded {
+        let size = size.with_view(View::Pad);
+        let photos = with_mirror(fit(&decoded, size));
+        inputs.extend(photos.iter().map(|photo| view_input(photo, size)));
+    }
+    Ok(inputs)
 }

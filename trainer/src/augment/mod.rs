@@ -1,6 +1,7 @@
 //! The training images' augmentation (`recipe::Augmentation`), on the decoded 8-bit image as
 //! torchvision applies it to a PIL image: the tutorial's crop and flip or RandomResizedCrop
-//! and flip, then TrivialAugment or RandAugment (`auto`), then ColorJitter, then normalisation
+//! and flip (with `--view pad`: the whole photo, or RandomResizedCrop's region, resized to fit
+//! the square, flipped, and placed at random on the mean after normalisation), then TrivialAugment or RandAugment (`auto`), then ColorJitter, then normalisation
 //! and RandomErasing; MixUp and CutMix then mix the batch (`mix`). Every draw comes from the image's (or the batch's) own seeded generator,
 //! so the same seed, epoch and image give the same input.
 
@@ -11,9 +12,11 @@ pub mod geometry;
 pub mod mix;
 pub mod tone;
 
+use image::{RgbImage, imageops};
 use rand::Rng;
 use shared::preprocess::{
-    self, ImageError, Input, InputSize, decode_rgb, flip_at_random, normalize,
+    self, ImageError, Input, InputSize, Placement, View, decode_rgb, flip_at_random, normalize,
+    resize_longer_side,
 };
 
 use crate::recipe::Augmentation;
@@ -28,17 +31,37 @@ pub fn train_input(
     augmentation: &Augmentation,
     rng: &mut impl Rng,
 ) -> Result<Input, ImageError> {
-    let mut image = match augmentation.random_resized_crop {
-        false => preprocess::train_crop(bytes, size, rng)?,
-        true => {
+    let random_region = |image: &RgbImage, rng: &mut _| {
+        let (width, height) = image.dimensions();
+        let scale = [augmentation.rrc_scale[0], augmentation.rrc_scale[1]];
+        let ratio = [augmentation.rrc_ratio[0], augmentation.rrc_ratio[1]];
+        Region::random(width, height, scale, ratio, rng)
+    };
+    let mut image = match (size.view, augmentation.random_resized_crop) {
+        (View::Crop, false) => preprocess::train_crop(bytes, size, rng)?,
+        (View::Crop, true) => {
             let image = decode_rgb(bytes)?;
-            let (width, height) = image.dimensions();
-            let scale = [augmentation.rrc_scale[0], augmentation.rrc_scale[1]];
-            let ratio = [augmentation.rrc_ratio[0], augmentation.rrc_ratio[1]];
-            let region = Region::random(width, height, scale, ratio, rng);
-            let mut crop = region.resized(&image, size.crop, size.interpolation);
+            let mut crop =
+                random_region(&image, rng).resized(&image, size.crop, size.interpolation);
             flip_at_random(&mut crop, rng);
             crop
+        }
+        (View::Pad, rrc) => {
+            let mut image = decode_rgb(bytes)?;
+            if rrc {
+                let region = random_region(&image, rng);
+                image = imageops::crop_imm(
+                    &image,
+                    region.left,
+                    region.top,
+                    region.width,
+                    region.height,
+                )
+                .to_image();
+            }
+            let mut fitted = resize_longer_side(&image, size.crop, size.interpolation);
+            flip_at_random(&mut fitted, rng);
+            fitted
         }
     };
     if let Some(policy) = augmentation.auto_augment {
@@ -51,6 +74,11 @@ pub fn train_input(
         Jitter::new(jitter).draw(rng).apply(&mut image);
     }
     let mut input = normalize(&image);
+    if size.view == View::Pad {
+        let (width, height) = image.dimensions();
+        let placement = Placement::random(width, height, size.crop, rng);
+        input = placement.letterbox(&input, width, height, size.crop);
+    }
     if augmentation.random_erase > 0.0 {
         crop::random_erase(
             &mut input,

@@ -72,7 +72,7 @@ pub fn fit(
             .progress_chars("=> "),
     );
     let options = Options {
-        tta: Tta::None,
+        tta: Tta::NONE,
         batch_size: 32,
     };
     let results = infer::scores(&exported, &images, options, compute, &bar)?;
@@ -170,7 +170,7 @@ fn heatmap_scale(
         .iter()
         .filter_map(|(path, task)| {
             let bytes = std::fs::read(path).ok()?;
-            let input = preprocess::tta_inputs(&bytes, model.size, Tta::None)
+            let input = preprocess::tta_inputs(&bytes, model.size, Tta::NONE)
                 .ok()?
                 .pop()?;
             Some((input, *task))

@@ -20,6 +20,7 @@ use shared::bundle::{
     WEIGHTS_FILE, WeightsEntry,
 };
 use shared::precision::Precision;
+use shared::preprocess::View;
 use shared::weights::torchvision_safetensors;
 
 use crate::atomic::write_atomic;
@@ -40,6 +41,10 @@ pub struct ExportArgs {
     /// under 1e-2); the model always computes in f32.
     #[arg(long, value_enum, default_value = "f16")]
     pub precision: Precision,
+    /// How the page shows photos to the model, written into the manifest: `crop` or `pad`
+    /// (default: the training run's `--view`).
+    #[arg(long, value_enum)]
+    pub view: Option<View>,
     /// Where the calibration runs the validation photos through the exported model.
     #[arg(long, default_value = "auto", help = device::HELP)]
     pub device: DeviceChoice,
@@ -54,21 +59,26 @@ pub fn run(args: ExportArgs) -> Result<()> {
     export(
         &checkpoint,
         args.precision,
+        args.view,
         &args.out,
         &device::pick(args.device)?,
     )
 }
 
-/// Writes `checkpoint` as a web bundle into the folder `out`, its weights in `precision`,
-/// calibrated on `compute`.
+/// Writes `checkpoint` as a web bundle into the folder `out`, its weights in `precision`, its
+/// photos seen through `view` (default: the training's), calibrated on `compute`.
 pub fn export(
     checkpoint: &Path,
     precision: Precision,
+    view: Option<View>,
     out: &Path,
     compute: &Compute,
 ) -> Result<()> {
     let device = Device::flex();
-    let trained = load_checkpoint(checkpoint, &device)?;
+    let mut trained = load_checkpoint(checkpoint, &device)?;
+    if let Some(view) = view {
+        trained.size = trained.size.with_view(view);
+    }
     let run = run::of_checkpoint(checkpoint).context("the checkpoint's run folder")?;
     let config = run::read_settings(run)?;
 

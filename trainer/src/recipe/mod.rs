@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use shared::bundle::{MAX_CROP, MIN_CROP};
 use shared::model::{Arch, Family, NetConfig, RESNET_BASE_WIDTH};
 use shared::precision::Precision;
-use shared::preprocess::InputSize;
+use shared::preprocess::{InputSize, View};
+
+use crate::train::teacher::Distillation;
 
 pub use augmentation::Augmentation;
 pub use fine_tuning::FineTuning;
@@ -92,6 +94,10 @@ pub struct TrainConfig {
     #[command(flatten)]
     #[serde(flatten)]
     pub fine_tuning: FineTuning,
+    /// `trainer distill`'s teacher and loss; `None` for `trainer train`.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distillation: Option<Distillation>,
 }
 
 /// The network and its input.
@@ -112,6 +118,14 @@ pub struct ModelOptions {
     /// resized by the architecture's ratio (ResNet: to 256/224 of it).
     #[arg(long)]
     pub input_size: Option<u32>,
+    /// How a photo fills the square: `crop` (the shorter side resized, a random crop in
+    /// training and the centre crop after) or `pad` (the whole photo, its longer side
+    /// resized, placed at random in training and centred after, on the normalisation mean),
+    /// which keeps a tall photo's hem in view. Evaluation, prediction and the exported bundle
+    /// keep the training view.
+    #[arg(long, value_enum, default_value = "crop")]
+    #[serde(default)]
+    pub view: View,
     /// torchvision's `width_mult`: every layer's channels times this (1 = torchvision's
     /// models). Smaller values make a narrow model for quick experiments; a pretrained weight
     /// file must have the same width.
@@ -177,12 +191,16 @@ impl TrainConfig {
         self.model
             .input_size
             .map_or(size, |crop| size.with_crop(crop))
+            .with_view(self.model.view)
     }
 
     /// Settings that cannot train, refused before anything starts.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.batch_size == 0 || self.accumulate == 0 {
             bail!("--epochs, --batch-size and --accumulate must be at least 1");
+        }
+        if let Some(distillation) = &self.distillation {
+            distillation.validate()?;
         }
         if self.epochs > MAX_EPOCHS {
             bail!("--epochs must be at most {MAX_EPOCHS}");

@@ -22,6 +22,7 @@ pub mod precision;
 mod progress;
 pub mod schedule;
 pub mod step;
+pub mod teacher;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +55,7 @@ use history::History;
 use loader::{BadImages, ImageLoader, Mode};
 use metrics::{OfEma, Ranking, RankingMetric};
 use step::Classifier;
+use teacher::Teacher;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -196,6 +198,9 @@ fn train_from(
     );
     if let Some(ClassWeights::Balanced) = config.regularisation.class_weights {
         model = model.with_class_weights(loss::balanced_weights(&heads, &manifest.train));
+    }
+    if let Some(distillation) = &config.distillation {
+        model = model.with_teacher(Teacher::load(distillation, &heads, &compute.device)?);
     }
     if world.size > 1 {
         let digest = starting_point(run, config, &model.net, last_epoch)?;

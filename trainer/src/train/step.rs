@@ -22,6 +22,7 @@ use super::loss::{Criterion, Scored, score};
 use super::metrics::{OfAverage, RankingInput};
 use super::optimizer::clip_grad_norm;
 use super::precision::LossScaler;
+use super::teacher::Teacher;
 use super::{data_parallel, depth, ema};
 use crate::ranks;
 use crate::recipe::TrainConfig;
@@ -65,6 +66,9 @@ pub struct Classifier {
     /// The checkpoint being written, which a step waits for.
     #[module(skip)]
     pub writes: Writes,
+    /// `trainer distill`'s teacher, whose softened probabilities join the loss.
+    #[module(skip)]
+    pub teacher: Option<Teacher>,
 }
 
 impl Classifier {
@@ -89,7 +93,14 @@ impl Classifier {
             steps: Arc::default(),
             arch: config.model.arch,
             writes: Writes::default(),
+            teacher: None,
         }
+    }
+
+    /// Distils `teacher` into this model (`trainer distill`).
+    pub fn with_teacher(mut self, teacher: Teacher) -> Self {
+        self.teacher = Some(teacher);
+        self
     }
 
     /// Each training step first waits for the checkpoint being written, so that no step of
@@ -192,7 +203,14 @@ impl TrainStep for Classifier {
             if len == 0 {
                 continue;
             }
-            let outputs = self.logits(batch.images.clone().narrow(0, start, len), frozen);
+            let part_images = batch.images.clone().narrow(0, start, len);
+            let outputs = self.logits(part_images.clone(), frozen);
+            // The teacher scores the very images the student sees (augmented, mixed).
+            let distilled = self.teacher.as_ref().map(|teacher| {
+                let tasks = &batch.tasks[start..start + len];
+                let term = teacher.loss(part_images, outputs.clone(), tasks);
+                (teacher.alpha(), term.mul_scalar(len as f32 / images as f32))
+            });
             let mut part = score(
                 &self.heads,
                 outputs.clone(),
@@ -214,6 +232,9 @@ impl TrainStep for Classifier {
                 if mixed.lambda < 0.5 {
                     part = other;
                 }
+            }
+            if let Some((alpha, term)) = distilled {
+                share = share.mul_scalar(1.0 - alpha) + term.mul_scalar(alpha);
             }
             if fail {
                 // More than any GPU holds in one buffer (at most 4 GiB): the allocation fails
