@@ -38,8 +38,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub ensemble: EnsembleArgs,
     /// A teacher to compare with (its runs, bundles or checkpoints; several: an ensemble),
-    /// evaluated on the same images, with the share of answers both give alike (default: a
-    /// distilled run's teacher).
+    /// evaluated on the same images, with the share of answers both give alike (default,
+    /// without --model: a distilled run's teacher).
     #[arg(long = "teacher")]
     pub teachers: Vec<PathBuf>,
     /// Test-time augmentation: softmax averaged over the views (`none`, or a list such as
@@ -124,7 +124,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         true => vec![best_checkpoint(&args.run)?],
         false => args.models.clone(),
     };
-    let teachers = match args.teachers.is_empty() {
+    // A distilled run's own model is compared with its teacher unless told otherwise.
+    let teachers = match args.teachers.is_empty() && args.models.is_empty() {
         true => run::read_settings(&args.run)
             .ok()
             .and_then(|settings| settings.distillation)

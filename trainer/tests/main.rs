@@ -10,6 +10,7 @@ mod crash_safety;
 mod data_parallel;
 mod devices;
 mod end_to_end;
+mod ensembles;
 mod fuzz_corpus;
 #[cfg(feature = "wgpu")]
 mod kernel_cache;

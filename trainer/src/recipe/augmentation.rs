@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Augmentation {
     /// torchvision's RandomResizedCrop instead of the tutorial's resize and random crop: a
     /// region of --rrc-scale of the image's area and --rrc-ratio aspect, resized to the input
-    /// size with the architecture's filter (`--random-resized-crop false` turns a preset's off).
+    /// size with the architecture's filter (with `--view pad`: resized to fit and padded;
+    /// `--random-resized-crop false` turns a preset's off).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     #[serde(default)]
     pub random_resized_crop: bool,

@@ -264,3 +264,71 @@ pub fn kd_loss(
         .mul_scalar(temperature * temperature)
         .reshape([1])
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::heads::TaskClasses;
+
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Case {
+        heads: Vec<(String, usize)>,
+        student: Vec<Vec<f32>>,
+        teacher: Vec<Vec<f32>>,
+        tasks: Vec<usize>,
+        temperature: f32,
+        loss: f32,
+    }
+
+    fn matrix(rows: &[Vec<f32>], device: &Device) -> Tensor<2> {
+        let shape = [rows.len(), rows[0].len()];
+        Tensor::from_data(TensorData::new(rows.concat(), shape), device)
+    }
+
+    /// Hinton's term equals PyTorch's `KLDivLoss(reduction="batchmean", log_target=True)`
+    /// times T^2 (tools/make_kd_golden.py), for one task and for two with the garment head.
+    #[test]
+    fn distillation_loss_matches_pytorch() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/kd.json");
+        let cases: Vec<Case> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let device = Device::flex();
+        for case in cases {
+            let heads = Heads::new(
+                case.heads
+                    .iter()
+                    .map(|(name, classes)| TaskClasses {
+                        name: name.clone(),
+                        classes: (0..*classes).map(|c| c.to_string()).collect(),
+                    })
+                    .collect(),
+            )
+            .unwrap();
+            // The teacher's probabilities at T, head by head.
+            let targets: Vec<Vec<f32>> = case
+                .teacher
+                .iter()
+                .map(|row| {
+                    let scaled: Vec<f32> = row.iter().map(|v| v / case.temperature).collect();
+                    heads.softmax(&scaled)
+                })
+                .collect();
+            let loss = kd_loss(
+                &heads,
+                matrix(&case.student, &device),
+                matrix(&targets, &device),
+                &case.tasks,
+                true,
+                case.temperature,
+            );
+            let ours = loss.into_data().try_to_vec::<f32>().unwrap()[0];
+            assert!(
+                (ours - case.loss).abs() <= 1e-5 * case.loss.abs().max(1.0),
+                "{:?} at T {}: {ours} against PyTorch's {}",
+                case.heads,
+                case.temperature,
+                case.loss
+            );
+        }
+    }
+}

@@ -182,8 +182,14 @@ pub fn export(run: &Path, bundle: &Path, precision: &str) -> Output {
 /// `trainer train --run <run> <args...>`, killed with SIGKILL as soon as epoch 1's checkpoint
 /// is complete (and before the run ends, or the test has no crash to test).
 pub fn train_killed_after_epoch_one(run: &Path, args: &[&str]) {
+    killed_after_epoch_one("train", run, args);
+}
+
+/// `trainer <command> --run <run> <args...>` (`train` or `distill`), killed as
+/// [`train_killed_after_epoch_one`] says.
+pub fn killed_after_epoch_one(command: &str, run: &Path, args: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "--run", run.to_str().unwrap()])
+        .args([command, "--run", run.to_str().unwrap()])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
