@@ -45,14 +45,20 @@ pub fn manifest(data: &[u8]) -> bool {
 }
 
 /// A photo (JPEG, PNG or WebP, sniffed), through decoding, EXIF orientation, the size limits,
-/// the bicubic resize, the crops and normalisation.
+/// the bicubic resize, the crops, the padded view (any aspect ratio fits the square) and
+/// normalisation.
 pub fn image(data: &[u8]) -> bool {
     let size = InputSize::IMAGENET.with_crop(32);
     if eval_input(data, size).is_err() {
         return false;
     }
-    let crops = tta_inputs(data, size, Tta::TEN_CROP).expect("decoded once, decodes again");
-    assert_eq!(crops.len(), 10);
+    let tta = Tta {
+        pad: true,
+        ..Tta::TEN_CROP
+    };
+    let views = tta_inputs(data, size, tta).expect("decoded once, decodes again");
+    assert_eq!(views.len(), 11);
+    assert!(views.iter().all(|view| view.len() == 3 * 32 * 32));
     true
 }
 

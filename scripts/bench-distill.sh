@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Ensembles and distillation on generated photos (BENCHMARKS.md): two teachers of different
+# architectures (ResNet-50 with the centre crop, EfficientNet-B0 with the padded view), their
+# ensemble, a MobileNetV3-Small distilled from it, and the same student trained on the labels
+# alone, all on one split of the demo's photos (few of them, few epochs: models that still
+# make mistakes), at 64 px, from random weights, on the CPU. Prints each evaluation and the
+# bundles' sizes; the eval.json files stay in target/bench-distill/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=target/bench-distill
+rm -rf "$work"
+cargo build --release --locked -p trainer
+trainer=target/release/trainer
+common=(--pretrained none --input-size 64 --batch-size 16 --lr 0.02 --device cpu)
+"$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-16}" \
+    --epochs 1 --device cpu > /dev/null
+for run in resnet50 efficientnet_b0 student labels-only; do
+    # The same seeded split in every run folder.
+    "$trainer" prepare --data "$work/demo/data" --out "$work/$run" > /dev/null
+done
+"$trainer" train --run "$work/resnet50" --arch resnet50 --epochs 4 "${common[@]}"
+"$trainer" train --run "$work/efficientnet_b0" --arch efficientnet_b0 --view pad --epochs 4 "${common[@]}"
+"$trainer" distill --teacher "$work/resnet50" --teacher "$work/efficientnet_b0" \
+    --run "$work/student" --arch mobilenet_v3_small --epochs 6 "${common[@]}"
+"$trainer" train --run "$work/labels-only" --arch mobilenet_v3_small --epochs 6 "${common[@]}"
+echo "== the ensemble and its members"
+"$trainer" eval --run "$work/labels-only" --model "$work/resnet50" --model "$work/efficientnet_b0" \
+    --device cpu | grep -v '^ *[0-9]'
+echo "== the distilled student against its teacher"
+"$trainer" eval --run "$work/student" --device cpu | grep -v '^ *[0-9]'
+echo "== the student trained on the labels alone against the same teacher"
+"$trainer" eval --run "$work/labels-only" --teacher "$work/resnet50" \
+    --teacher "$work/efficientnet_b0" --device cpu | grep -v '^ *[0-9]'
+echo "== bundles (f16)"
+for run in resnet50 efficientnet_b0 student; do
+    "$trainer" export --model "$work/$run" --out "$work/$run-bundle" --device cpu | tail -1
+done
