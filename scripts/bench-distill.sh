@@ -9,8 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=target/bench-distill
 rm -rf "$work"
-cargo build --release --locked -p trainer
-trainer=target/release/trainer
+# TRAINER names a trainer binary already built (the numbers do not depend on the build).
+if [ -z "${TRAINER:-}" ]; then
+    cargo build --release --locked -p trainer
+fi
+trainer=${TRAINER:-target/release/trainer}
 common=(--pretrained none --input-size 64 --batch-size 16 --lr 0.02 --device cpu)
 "$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-16}" \
     --epochs 1 --device cpu > /dev/null

@@ -32,11 +32,13 @@ enum Command {
     /// Evaluate a trained model or an ensemble on a run's validation images (metrics,
     /// confusion matrix; each member, a teacher).
     Eval(evaluate::EvalArgs),
-    /// Write the competition's submission CSV for a test set (ten-crop by default).
+    /// Write the competition's submission CSV for a test set (ten-crop by default; several
+    /// models of a task answer it as an ensemble).
     Predict(predict::PredictArgs),
     /// Export a checkpoint as a web bundle (manifest.json + model.safetensors).
     Export(export::ExportArgs),
-    /// Classify photos with a checkpoint or a torchvision weight file.
+    /// Classify photos with a bundle, checkpoint, run or torchvision weight file (several: an
+    /// ensemble).
     Classify(classify::ClassifyArgs),
     /// Measure training, inference and input-pipeline images/s.
     Bench(bench::BenchArgs),
