@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Ensembles and distillation on generated photos (BENCHMARKS.md): two teachers of different
-# architectures (ResNet-50 with the centre crop, EfficientNet-B0 with the padded view), their
-# ensemble, a MobileNetV3-Small distilled from it, and the same student trained on the labels
-# alone, all on one split of the demo's photos (few of them, few epochs: models that still
-# make mistakes), at 64 px, from random weights, on the CPU. Prints each evaluation and the
-# bundles' sizes; the eval.json files stay in target/bench-distill/.
+# architectures (ResNet-18 with the centre crop, EfficientNet-B0 with the padded view, both at
+# half torchvision's width), their ensemble, a MobileNetV3-Small (half width) distilled from
+# it, and the same student trained on the labels alone, all on one split of the demo's photos
+# (few epochs: models that still make mistakes), at 64 px, from random weights, on the CPU.
+# Prints each evaluation and the bundles' sizes; the eval.json files stay in
+# target/bench-distill/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=target/bench-distill
@@ -14,27 +15,28 @@ if [ -z "${TRAINER:-}" ]; then
     cargo build --release --locked -p trainer
 fi
 trainer=${TRAINER:-target/release/trainer}
-common=(--pretrained none --input-size 64 --batch-size 16 --lr 0.02 --device cpu)
-"$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-16}" \
+common=(--pretrained none --input-size 64 --width-mult 0.5 --batch-size 16 --lr 0.02 --device cpu)
+"$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-24}" \
     --epochs 1 --device cpu > /dev/null
-for run in resnet50 efficientnet_b0 student labels-only; do
+for run in resnet18 efficientnet_b0 student labels-only; do
     # The same seeded split in every run folder.
-    "$trainer" prepare --data "$work/demo/data" --out "$work/$run" > /dev/null
+    "$trainer" prepare --data "$work/demo/data" --out "$work/$run" --val-fraction 0.3 > /dev/null
 done
-"$trainer" train --run "$work/resnet50" --arch resnet50 --epochs 4 "${common[@]}"
-"$trainer" train --run "$work/efficientnet_b0" --arch efficientnet_b0 --view pad --epochs 4 "${common[@]}"
-"$trainer" distill --teacher "$work/resnet50" --teacher "$work/efficientnet_b0" \
+"$trainer" train --run "$work/resnet18" --arch resnet18 --epochs "${EPOCHS:-3}" "${common[@]}"
+"$trainer" train --run "$work/efficientnet_b0" --arch efficientnet_b0 --view pad \
+    --epochs "${EPOCHS:-3}" "${common[@]}"
+"$trainer" distill --teacher "$work/resnet18" --teacher "$work/efficientnet_b0" \
     --run "$work/student" --arch mobilenet_v3_small --epochs 6 "${common[@]}"
 "$trainer" train --run "$work/labels-only" --arch mobilenet_v3_small --epochs 6 "${common[@]}"
 echo "== the ensemble and its members"
-"$trainer" eval --run "$work/labels-only" --model "$work/resnet50" --model "$work/efficientnet_b0" \
+"$trainer" eval --run "$work/labels-only" --model "$work/resnet18" --model "$work/efficientnet_b0" \
     --device cpu | grep -v '^ *[0-9]'
 echo "== the distilled student against its teacher"
 "$trainer" eval --run "$work/student" --device cpu | grep -v '^ *[0-9]'
 echo "== the student trained on the labels alone against the same teacher"
-"$trainer" eval --run "$work/labels-only" --teacher "$work/resnet50" \
+"$trainer" eval --run "$work/labels-only" --teacher "$work/resnet18" \
     --teacher "$work/efficientnet_b0" --device cpu | grep -v '^ *[0-9]'
 echo "== bundles (f16)"
-for run in resnet50 efficientnet_b0 student; do
+for run in resnet18 efficientnet_b0 student; do
     "$trainer" export --model "$work/$run" --out "$work/$run-bundle" --device cpu | tail -1
 done
