@@ -16,18 +16,18 @@ if [ -z "${TRAINER:-}" ]; then
 fi
 trainer=${TRAINER:-target/release/trainer}
 common=(--pretrained none --input-size 64 --width-mult 0.5 --batch-size 16 --lr 0.02 --device cpu)
-"$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-24}" \
+"$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-40}" \
     --epochs 1 --device cpu > /dev/null
 for run in resnet18 efficientnet_b0 student labels-only; do
     # The same seeded split in every run folder.
     "$trainer" prepare --data "$work/demo/data" --out "$work/$run" --val-fraction 0.3 > /dev/null
 done
-"$trainer" train --run "$work/resnet18" --arch resnet18 --epochs "${EPOCHS:-3}" "${common[@]}"
+"$trainer" train --run "$work/resnet18" --arch resnet18 --epochs "${EPOCHS:-8}" "${common[@]}"
 "$trainer" train --run "$work/efficientnet_b0" --arch efficientnet_b0 --view pad \
-    --epochs "${EPOCHS:-3}" "${common[@]}"
+    --epochs "${EPOCHS:-8}" "${common[@]}"
 "$trainer" distill --teacher "$work/resnet18" --teacher "$work/efficientnet_b0" \
-    --run "$work/student" --arch mobilenet_v3_small --epochs 6 "${common[@]}"
-"$trainer" train --run "$work/labels-only" --arch mobilenet_v3_small --epochs 6 "${common[@]}"
+    --run "$work/student" --arch mobilenet_v3_small --epochs "${STUDENT_EPOCHS:-10}" "${common[@]}"
+"$trainer" train --run "$work/labels-only" --arch mobilenet_v3_small --epochs "${STUDENT_EPOCHS:-10}" "${common[@]}"
 echo "== the ensemble and its members"
 "$trainer" eval --run "$work/labels-only" --model "$work/resnet18" --model "$work/efficientnet_b0" \
     --device cpu | grep -v '^ *[0-9]'

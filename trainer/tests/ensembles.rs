@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::common::{
-    assert_same_epochs, classify_json, copy_dir, epochs, export, floats, killed_after_epoch_one,
-    read_json, temp_dir, trainer,
+    TASKS, TRAIN, assert_same_epochs, classify_json, copy_dir, epochs, export, floats,
+    killed_after_epoch_one, multi_task_run, read_json, temp_dir, trainer,
 };
 
 /// The student: a narrower ResNet-18 at half the teacher's input side (the teacher sees the
@@ -359,4 +359,37 @@ fn the_padded_view_goes_from_training_to_the_bundle() {
         .zip(&from_bundle)
         .any(|(a, b)| floats(a, "logits") != floats(b, "logits"));
     assert!(differs, "the crop and pad views give the same answers");
+}
+
+/// A teacher of several tasks teaches a student of the same tasks, through every head: the
+/// student's run trains, and `eval` reports both per task, with the garment head.
+#[test]
+fn a_multi_task_teacher_teaches_a_multi_task_student() {
+    let dir = temp_dir("distill-tasks");
+    let (_, teacher) = multi_task_run(&dir, 8, 0, "0.25");
+    let recipe = [
+        TRAIN,
+        &["--pretrained", "none", "--epochs", "2", "--device", "cpu"],
+    ]
+    .concat();
+    let trained = trainer(&[&["train", "--run", teacher.to_str().unwrap()], &recipe[..]].concat());
+    assert!(trained.status.success());
+    let student = copy_split(&teacher, &dir.join("student"));
+    let distilled = distill(&student, &teacher, &recipe);
+    assert!(distilled.status.success());
+    let loss = epochs(&student)[1]["train"]["loss"].as_f64().unwrap();
+    assert!(loss.is_finite() && loss > 0.0, "training loss {loss}");
+    let evaluated = trainer(&[
+        "eval",
+        "--run",
+        student.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(evaluated.status.success());
+    let report = read_json(&student.join("eval.json"));
+    let theirs = &report["teacher"];
+    assert_eq!(theirs["tasks"].as_array().unwrap().len(), TASKS.len());
+    assert!(theirs["garment_accuracy"].as_f64().is_some(), "{theirs}");
+    assert!(theirs["agreement"].as_f64().is_some(), "{theirs}");
 }
