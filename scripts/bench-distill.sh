@@ -2,7 +2,8 @@
 # Ensembles and distillation on generated photos (BENCHMARKS.md): two teachers of different
 # architectures (ResNet-18 with the centre crop, EfficientNet-B0 with the padded view, both at
 # half torchvision's width), their ensemble, a MobileNetV3-Small (half width) distilled from
-# it, and the same student trained on the labels alone, all on one split of the demo's photos
+# it (STUDENT=<arch> STUDENT_WIDTH=<w> for another), and the same student trained on the
+# labels alone, all on one split of the demo's photos
 # (few epochs: models that still make mistakes), at 64 px, from random weights, on the CPU.
 # Prints each evaluation and the bundles' sizes; the eval.json files stay in
 # target/bench-distill/.
@@ -15,19 +16,21 @@ if [ -z "${TRAINER:-}" ]; then
     cargo build --release --locked -p trainer
 fi
 trainer=${TRAINER:-target/release/trainer}
-common=(--pretrained none --input-size 64 --width-mult 0.5 --batch-size 16 --lr 0.02 --device cpu)
+common=(--pretrained none --input-size 64 --batch-size 16 --lr 0.02 --device cpu)
+teacher=(--width-mult 0.5 --epochs "${EPOCHS:-8}" "${common[@]}")
 "$trainer" demo --out "$work/demo" --bundle "$work/demo-bundle" --per-class "${PER_CLASS:-40}" \
     --epochs 1 --device cpu > /dev/null
 for run in resnet18 efficientnet_b0 student labels-only; do
     # The same seeded split in every run folder.
     "$trainer" prepare --data "$work/demo/data" --out "$work/$run" --val-fraction 0.3 > /dev/null
 done
-"$trainer" train --run "$work/resnet18" --arch resnet18 --epochs "${EPOCHS:-8}" "${common[@]}"
-"$trainer" train --run "$work/efficientnet_b0" --arch efficientnet_b0 --view pad \
-    --epochs "${EPOCHS:-8}" "${common[@]}"
+"$trainer" train --run "$work/resnet18" --arch resnet18 "${teacher[@]}"
+"$trainer" train --run "$work/efficientnet_b0" --arch efficientnet_b0 --view pad "${teacher[@]}"
+student=(--arch "${STUDENT:-mobilenet_v3_small}" --epochs "${STUDENT_EPOCHS:-10}" "${common[@]}"
+    --width-mult "${STUDENT_WIDTH:-0.5}")
 "$trainer" distill --teacher "$work/resnet18" --teacher "$work/efficientnet_b0" \
-    --run "$work/student" --arch mobilenet_v3_small --epochs "${STUDENT_EPOCHS:-10}" "${common[@]}"
-"$trainer" train --run "$work/labels-only" --arch mobilenet_v3_small --epochs "${STUDENT_EPOCHS:-10}" "${common[@]}"
+    --run "$work/student" "${student[@]}"
+"$trainer" train --run "$work/labels-only" "${student[@]}"
 echo "== the ensemble and its members"
 "$trainer" eval --run "$work/labels-only" --model "$work/resnet18" --model "$work/efficientnet_b0" \
     --device cpu | grep -v '^ *[0-9]'
