@@ -85,18 +85,18 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         &ProgressBar::hidden(),
     )?;
     let failed = results.iter().filter(|r| r.is_err()).count();
-    // The calibration was fitted on single centre crops (as the page answers): averaged views
-    // have other logits, so with --tta the answers are the views' plain average, unflagged.
-    // An ensemble's averaged probabilities are likewise uncalibrated.
+    // The calibration was fitted on the bundle's own view of each photo (as the page
+    // answers): averaged views, another view or an ensemble's averaged probabilities have
+    // other logits, so their answers are plain probabilities, unflagged.
     let calibrated = model
         .members
         .iter()
         .any(|m| m.calibrations.iter().any(Option::is_some));
-    let single = model.members.len() == 1 && args.tta.is_none();
+    let single = model.members.len() == 1 && args.tta.is_none() && args.ensemble.view.is_none();
     if calibrated && !single {
         eprintln!(
-            "note: a bundle's calibration is for its single view of one model (--tta none, one \
-             --model): these probabilities are uncalibrated and not flagged"
+            "note: a bundle's calibration is for its own view of one photo by one model (--tta \
+             none, one --model, no --view): these probabilities are uncalibrated and not flagged"
         );
     }
     let calibrations = model.calibrations();

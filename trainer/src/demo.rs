@@ -208,7 +208,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         tta: Tta::TEN_CROP,
         batch_size: 64,
     };
-    let model = Ensemble::load(
+    let mut model = Ensemble::load(
         std::slice::from_ref(&best),
         None,
         None,
@@ -216,7 +216,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &compute.device,
     )?;
     banner("eval (ten-crop)");
-    evaluate::evaluate(&run, &model, None, ten_crop, &compute)?;
+    evaluate::evaluate(&run, &mut model, None, ten_crop, &compute)?;
     banner("predict the test set");
     let test = TestSet::fashionai(data);
     let submission = args.out.join("submission.csv");

@@ -30,8 +30,13 @@ pub fn run(mut args: DistillArgs) -> Result<()> {
             args.train.run.display()
         ),
         // The saved settings, teacher included, continue the run.
-        (true, _) => {}
-        (false, _) => {
+        (true, Some(_)) => {}
+        (true, None) if args.distillation.teachers.is_empty() => bail!(
+            "{} has no saved settings to resume: start the distillation with --teacher",
+            args.train.run.display()
+        ),
+        // Nothing saved yet: the run starts, as `train --resume` starts one.
+        _ => {
             let mut distillation = args.distillation;
             distillation.teachers = distillation
                 .teachers

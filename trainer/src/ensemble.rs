@@ -113,10 +113,27 @@ impl Ensemble {
         })
     }
 
+    /// The ensemble answering the tasks of `heads` in their order: refused (false) unless its
+    /// tasks and classes are those, in any order.
+    pub fn order_as(&mut self, heads: &Heads) -> bool {
+        let mine = self.heads.tasks();
+        let same = mine.len() == heads.tasks().len()
+            && heads.tasks().iter().all(|task| mine.contains(task));
+        if same {
+            self.heads = heads.clone();
+        }
+        same
+    }
+
+    /// Whether some member has a garment head (which says which task a photo shows).
+    pub fn knows_garments(&self) -> bool {
+        self.members.iter().any(|m| m.heads.is_multi_task())
+    }
+
     /// The calibrations of a single model; an ensemble's averaged probabilities have none.
     pub fn calibrations(&self) -> Vec<Option<Calibration>> {
         match &self.members[..] {
-            [only] => only.calibrations.clone(),
+            [only] if only.heads == self.heads => only.calibrations.clone(),
             _ => vec![None; self.heads.tasks().len()],
         }
     }
@@ -133,7 +150,9 @@ impl Ensemble {
         compute: &Compute,
         progress: &ProgressBar,
     ) -> Result<Vec<Result<Scores, String>>> {
-        if let [only] = &self.members[..] {
+        if let [only] = &self.members[..]
+            && only.heads == self.heads
+        {
             return infer::scores(only, images, options, compute, progress);
         }
         let each = self.member_scores(images, tasks, options, compute, progress)?;

@@ -124,41 +124,58 @@ pub fn run(args: EvalArgs) -> Result<()> {
         true => vec![best_checkpoint(&args.run)?],
         false => args.models.clone(),
     };
-    // A distilled run's own model is compared with its teacher unless told otherwise.
-    let teachers = match args.teachers.is_empty() && args.models.is_empty() {
+    // A distilled run's own model is compared with its teacher (weights included) unless
+    // told otherwise.
+    let (teachers, teacher_weights) = match args.teachers.is_empty() && args.models.is_empty() {
         true => run::read_settings(&args.run)
             .ok()
             .and_then(|settings| settings.distillation)
-            .map(|kd| kd.teachers)
+            .map(|kd| (kd.teachers, kd.teacher_weights))
             .unwrap_or_default(),
-        false => args.teachers.clone(),
+        false => (args.teachers.clone(), None),
     };
     let options = Options {
         tta: args.tta,
         batch_size: args.batch_size,
     };
     let compute = device::pick(args.device)?;
-    let ensemble = args.ensemble.load(&models, None, &compute.device)?;
-    let teacher = (!teachers.is_empty())
-        .then(|| Ensemble::load(&teachers, None, args.ensemble.view, None, &compute.device))
+    let mut ensemble = args.ensemble.load(&models, None, &compute.device)?;
+    let mut teacher = (!teachers.is_empty())
+        .then(|| {
+            let weights = teacher_weights.as_deref();
+            Ensemble::load(
+                &teachers,
+                weights,
+                args.ensemble.view,
+                None,
+                &compute.device,
+            )
+        })
         .transpose()?;
-    evaluate(&args.run, &ensemble, teacher.as_ref(), options, &compute)
+    evaluate(
+        &args.run,
+        &mut ensemble,
+        teacher.as_mut(),
+        options,
+        &compute,
+    )
 }
 
 /// Evaluates `model` (and each of its members, and `teacher`) on `run`'s validation split;
 /// prints the report and saves it with the confusion matrices in the run folder.
 pub fn evaluate(
     run: &Path,
-    model: &Ensemble,
-    teacher: Option<&Ensemble>,
+    model: &mut Ensemble,
+    mut teacher: Option<&mut Ensemble>,
     options: Options,
     compute: &Compute,
 ) -> Result<()> {
     let manifest = Manifest::read(run)?;
     let heads = manifest.info.heads()?;
-    for (ensemble, role) in std::iter::once((model, "")).chain(teacher.map(|t| (t, "the teacher ")))
-    {
-        if ensemble.heads != heads {
+    let compared = std::iter::once((&mut *model, ""))
+        .chain(teacher.as_deref_mut().map(|t| (t, "the teacher ")));
+    for (ensemble, role) in compared {
+        if !ensemble.order_as(&heads) {
             bail!(
                 "{role}{} was trained on other tasks or classes than {} has",
                 ensemble.name(),
@@ -202,7 +219,7 @@ pub fn evaluate(
     }
     let mut report = report_of(
         &model.name(),
-        &heads,
+        (&heads, model.knows_garments()),
         &heads,
         &manifest.val,
         &answers,
@@ -216,7 +233,7 @@ pub fn evaluate(
             let name = member.source.display().to_string();
             let mut alone = report_of(
                 &name,
-                &member.heads,
+                (&member.heads, member.heads.is_multi_task()),
                 &heads,
                 &manifest.val,
                 own,
@@ -230,7 +247,7 @@ pub fn evaluate(
         let (_, theirs) = score(teacher, " the teacher")?;
         let mut scored = report_of(
             &teacher.name(),
-            &heads,
+            (&heads, teacher.knows_garments()),
             &heads,
             &manifest.val,
             &theirs,
@@ -274,10 +291,11 @@ pub fn evaluate(
 /// An image's scores: `None` where the model does not answer its task.
 type Answer = Option<Result<Scores, String>>;
 
-/// The report of a model of `heads` (some or all of the run's) on the images of its tasks.
+/// The report of a model of `heads` (some or all of the run's) on the images of its tasks;
+/// with `garments` the garment head's too (an ensemble of single-task models has none).
 fn report_of(
     name: &str,
-    heads: &Heads,
+    (heads, garments): (&Heads, bool),
     run_heads: &Heads,
     val: &[Sample],
     answers: &[Answer],
@@ -303,7 +321,7 @@ fn report_of(
         let (probabilities, marks) = &mut seen[task];
         let own = scores[heads.columns(task)].to_vec();
         loss -= f64::from(own[sample.label.class].max(1e-12)).ln();
-        if let Some(columns) = heads.garment() {
+        if let Some(columns) = heads.garment().filter(|_| garments) {
             let garments = &scores[columns];
             loss -= f64::from(garments[task].max(1e-12)).ln();
             garment.push((garments.to_vec(), Label::one_hot(task, tasks).marks));
@@ -344,7 +362,7 @@ fn report_of(
         }
         true => {
             let (probabilities, marks): (Vec<_>, Vec<_>) = garment.into_iter().unzip();
-            report.garment_accuracy = Some(accuracy(&probabilities, &marks));
+            report.garment_accuracy = garments.then(|| accuracy(&probabilities, &marks));
             report.tasks = reports;
         }
     }

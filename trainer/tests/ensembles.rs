@@ -298,6 +298,12 @@ fn mismatched_members_and_teachers_are_refused() {
         "{stderr}"
     );
 
+    let fresh = copy_split(&teacher, &dir.join("fresh"));
+    let out = trainer(&["distill", "--run", fresh.to_str().unwrap(), "--resume"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no saved settings to resume"), "{stderr}");
+
     let coat = rename(&|m| m["task"] = "coat_length_labels".into(), "coat");
     let run = copy_split(&teacher, &dir.join("student"));
     let out = distill(&run, &coat, STUDENT);
@@ -361,12 +367,13 @@ fn the_padded_view_goes_from_training_to_the_bundle() {
     assert!(differs, "the crop and pad views give the same answers");
 }
 
-/// A teacher of several tasks teaches a student of the same tasks, through every head: the
-/// student's run trains, and `eval` reports both per task, with the garment head.
+/// A teacher of several tasks teaches a student of the same tasks, through every head, whatever
+/// their order (the student's run lists them the other way round): the student's run trains,
+/// and `eval` reports both per task, with the garment head.
 #[test]
 fn a_multi_task_teacher_teaches_a_multi_task_student() {
     let dir = temp_dir("distill-tasks");
-    let (_, teacher) = multi_task_run(&dir, 8, 0, "0.25");
+    let (data, teacher) = multi_task_run(&dir, 8, 0, "0.25");
     let recipe = [
         TRAIN,
         &["--pretrained", "none", "--epochs", "2", "--device", "cpu"],
@@ -374,7 +381,14 @@ fn a_multi_task_teacher_teaches_a_multi_task_student() {
     .concat();
     let trained = trainer(&[&["train", "--run", teacher.to_str().unwrap()], &recipe[..]].concat());
     assert!(trained.status.success());
-    let student = copy_split(&teacher, &dir.join("student"));
+    let student = dir.join("student");
+    let reversed: Vec<&str> = TASKS.iter().rev().copied().collect();
+    #[rustfmt::skip]
+    let prepared = trainer(&[
+        "prepare", "--data", data.to_str().unwrap(), "--out", student.to_str().unwrap(),
+        "--task", &reversed.join(","), "--val-fraction", "0.25",
+    ]);
+    assert!(prepared.status.success());
     let distilled = distill(&student, &teacher, &recipe);
     assert!(distilled.status.success());
     let loss = epochs(&student)[1]["train"]["loss"].as_f64().unwrap();
@@ -389,7 +403,16 @@ fn a_multi_task_teacher_teaches_a_multi_task_student() {
     assert!(evaluated.status.success());
     let report = read_json(&student.join("eval.json"));
     let theirs = &report["teacher"];
-    assert_eq!(theirs["tasks"].as_array().unwrap().len(), TASKS.len());
+    let names: Vec<&str> = theirs["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names, reversed,
+        "the teacher reported in the student's order"
+    );
     assert!(theirs["garment_accuracy"].as_f64().is_some(), "{theirs}");
     assert!(theirs["agreement"].as_f64().is_some(), "{theirs}");
 }

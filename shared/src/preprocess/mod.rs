@@ -43,15 +43,6 @@ pub enum View {
     Pad,
 }
 
-impl View {
-    pub fn name(self) -> &'static str {
-        match self {
-            View::Crop => "crop",
-            View::Pad => "pad",
-        }
-    }
-}
-
 /// The resize and crop sides of a pipeline, the resize's filter and the view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputSize {
@@ -140,7 +131,8 @@ pub fn view_picture(resized: &RgbImage, size: InputSize) -> RgbImage {
     }
 }
 
-/// Training input: a random crop, mirrored with probability 1/2.
+/// Training input: a random crop ([`View::Crop`] whatever `size.view`; the trainer's
+/// augmentation places padded photos itself), mirrored with probability 1/2.
 pub fn train_input(bytes: &[u8], size: InputSize, rng: &mut impl Rng) -> Result<Input, ImageError> {
     Ok(normalize(&train_crop(bytes, size, rng)?))
 }
@@ -174,9 +166,9 @@ pub fn ten_crop_inputs(bytes: &[u8], size: InputSize) -> Result<[Input; 10], Ima
 
 /// Test-time augmentation: the views of an image whose softmax outputs are averaged. Written
 /// `none` or a list such as `flip,pad`: the model's own view always, `crop` and `pad` add
-/// those views, `ten-crop` replaces the centre crop by the four corner crops, the centre crop
-/// and their mirror images ([`ten_crop`]), and `flip` adds the mirror image of each other
-/// single view.
+/// those views, `ten-crop` makes the crops the four corner crops, the centre crop and their
+/// mirror images ([`ten_crop`]) instead of the centre crop alone (and adds them for a model of
+/// the padded view), and `flip` adds the mirror image of each other single view.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Tta {

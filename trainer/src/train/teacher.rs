@@ -85,14 +85,14 @@ impl Teacher {
     /// Loads the teacher of `settings` on `device` (without autodiff), for a student of
     /// `heads`.
     pub fn load(settings: &Distillation, heads: &Heads, device: &Device) -> Result<Teacher> {
-        let ensemble = Ensemble::load(
+        let mut ensemble = Ensemble::load(
             &settings.teachers,
             settings.teacher_weights.as_deref(),
             None,
             None,
             device,
         )?;
-        if ensemble.heads != *heads {
+        if !ensemble.order_as(heads) {
             let tasks = |heads: &Heads| {
                 let names: Vec<String> = heads
                     .tasks()
@@ -144,7 +144,7 @@ impl Teacher {
         let tasks = heads.tasks().len();
         // Per ensemble head: the weighted sum of the members' probabilities, and the weights.
         let mut sums: Vec<Option<Tensor<2>>> = vec![None; tasks + 1];
-        let mut weights = vec![0.0f32; tasks + 1];
+        let mut weights = vec![0.0f32; tasks];
         for member in self.members.iter() {
             let input = match member.crop == side {
                 true => images.clone(),
@@ -171,7 +171,10 @@ impl Teacher {
                     Some(sum) => sum + weighted,
                     None => weighted,
                 });
-                weights[head] += member.weight;
+                // The garment head is renormalised instead.
+                if head < tasks {
+                    weights[head] += member.weight;
+                }
             };
             for (head, &task) in places.iter().enumerate() {
                 let columns = member.heads.columns(head);
@@ -194,7 +197,6 @@ impl Teacher {
         let mut columns: Vec<Tensor<2>> = sums
             .into_iter()
             .zip(&weights)
-            .take(tasks)
             .map(|(sum, &weight)| sum.expect("every task has a teacher").div_scalar(weight))
             .collect();
         if let Some(garment) = heads.garment() {
