@@ -368,8 +368,8 @@ fn the_padded_view_goes_from_training_to_the_bundle() {
 }
 
 /// A teacher of several tasks teaches a student of the same tasks, through every head, whatever
-/// their order (the student's run lists them the other way round): the student's run trains,
-/// and `eval` reports both per task, with the garment head.
+/// their order (the student's run lists them the other way round), with MixUp: the student's
+/// run trains, and `eval` reports both per task, with the garment head.
 #[test]
 fn a_multi_task_teacher_teaches_a_multi_task_student() {
     let dir = temp_dir("distill-tasks");
@@ -389,7 +389,12 @@ fn a_multi_task_teacher_teaches_a_multi_task_student() {
         "--task", &reversed.join(","), "--val-fraction", "0.25",
     ]);
     assert!(prepared.status.success());
-    let distilled = distill(&student, &teacher, &recipe);
+    // MixUp mixes photos of different tasks: the term covers both images' heads.
+    let distilled = distill(
+        &student,
+        &teacher,
+        &[&recipe[..], &["--mixup-alpha", "0.4"]].concat(),
+    );
     assert!(distilled.status.success());
     let loss = epochs(&student)[1]["train"]["loss"].as_f64().unwrap();
     assert!(loss.is_finite() && loss > 0.0, "training loss {loss}");

@@ -208,7 +208,9 @@ impl TrainStep for Classifier {
             // The teacher scores the very images the student sees (augmented, mixed).
             let distilled = self.teacher.as_ref().map(|teacher| {
                 let tasks = &batch.tasks[start..start + len];
-                let term = teacher.loss(part_images, outputs.clone(), tasks);
+                let mixed = (batch.mixed.as_ref())
+                    .map(|mixed| (&mixed.tasks[start..start + len], mixed.lambda));
+                let term = teacher.loss(part_images, outputs.clone(), tasks, mixed);
                 (teacher.alpha(), term.mul_scalar(len as f32 / images as f32))
             });
             let mut part = score(

@@ -4,8 +4,8 @@
 //! Hinton's loss: `alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * cross-entropy`,
 //! where `_T` is a softmax at temperature `T`. The KL divergence is PyTorch's
 //! `KLDivLoss(reduction="batchmean", log_target=True)` of the two log-softmaxes, taken over
-//! each image's own task head and, for several tasks, the garment head, as the cross-entropy
-//! is.
+//! each image's own task head and, for several tasks, the garment head (and a mixed image's
+//! other heads), as the cross-entropy is.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -211,17 +211,34 @@ impl Teacher {
 
     /// The distillation term of a training pass: `T^2` times the mean over its images of the
     /// KL divergence from the teacher's probabilities to the student's (`logits`), over each
-    /// image's own task head and, for several tasks, the garment head.
-    pub fn loss(&self, images: Tensor<4>, logits: Tensor<2>, tasks: &[usize]) -> Tensor<1> {
+    /// image's own task head and, for several tasks, the garment head. A batch mixed by MixUp
+    /// or CutMix (`mixed`: the other images' tasks and the share `lambda` of each image's own)
+    /// takes the term over the other image's heads too, in the cross-entropy's shares.
+    pub fn loss(
+        &self,
+        images: Tensor<4>,
+        logits: Tensor<2>,
+        tasks: &[usize],
+        mixed: Option<(&[usize], f32)>,
+    ) -> Tensor<1> {
         let (targets, garment_known) = self.targets(images);
-        kd_loss(
-            &self.heads,
-            logits,
-            targets,
-            tasks,
-            garment_known,
-            self.temperature,
-        )
+        let term = |tasks: &[usize]| {
+            kd_loss(
+                &self.heads,
+                logits.clone(),
+                targets.clone(),
+                tasks,
+                garment_known,
+                self.temperature,
+            )
+        };
+        match mixed {
+            // Both images of a mix are of one task where the model has one: the same term.
+            Some((others, lambda)) if others != tasks => {
+                term(tasks).mul_scalar(lambda) + term(others).mul_scalar(1.0 - lambda)
+            }
+            _ => term(tasks),
+        }
     }
 }
 
