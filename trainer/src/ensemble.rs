@@ -47,7 +47,7 @@ pub struct Ensemble {
     pub members: Vec<Trained>,
     /// Each member's weight (`--weights`, 1 each by default).
     pub weights: Vec<f32>,
-    /// The members' tasks, in the order they first appear.
+    /// The members' tasks, in the order they first appear (or a run's: `order_as`).
     pub heads: Heads,
 }
 
@@ -74,12 +74,12 @@ impl Ensemble {
         let weights = match weights {
             None => vec![1.0; members.len()],
             Some(weights) if weights.len() != members.len() => bail!(
-                "--weights has {} numbers for {} models",
-                weights.len(),
-                members.len()
+                "expected one weight per model, in their order ({} models), got {}",
+                members.len(),
+                weights.len()
             ),
             Some(weights) if weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) => {
-                bail!("--weights must be positive numbers")
+                bail!("the weights must be positive numbers")
             }
             Some(weights) => weights.to_vec(),
         };

@@ -209,7 +209,10 @@ fn an_ensemble_is_the_weighted_mean_of_its_members() {
         .concat(),
     );
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--weights has 1 numbers for 2 models"));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("expected one weight per model, in their order (2 models), got 1")
+    );
 }
 
 /// `eval` of an ensemble reports it and each member alone; an ensemble of a model with itself
