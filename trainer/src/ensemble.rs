@@ -239,24 +239,26 @@ impl Ensemble {
     }
 }
 
+/// Each of `member`'s tasks' place among `heads`' tasks, which include them.
+pub fn places(heads: &Heads, member: &Heads) -> Vec<usize> {
+    member
+        .tasks()
+        .iter()
+        .map(|task| {
+            (heads.tasks().iter())
+                .position(|t| t.name == task.name)
+                .expect("every member's task is the ensemble's")
+        })
+        .collect()
+}
+
 /// The probabilities of members of `(heads, weight)` (each in its own layout) in the layout of
 /// `heads`, their tasks' union: per task the weighted mean of the members that know it.
 fn combine(heads: &Heads, members: &[(&Heads, f32)], probabilities: &[&[f32]]) -> Vec<f32> {
     let mut sums = vec![0.0f32; heads.width()];
     let mut weights = vec![0.0f32; heads.tasks().len()];
     for (&(own, weight), probabilities) in members.iter().zip(probabilities) {
-        // Each of the member's tasks' place among the ensemble's.
-        let places: Vec<usize> = own
-            .tasks()
-            .iter()
-            .map(|task| {
-                heads
-                    .tasks()
-                    .iter()
-                    .position(|t| t.name == task.name)
-                    .expect("every member's task is the ensemble's")
-            })
-            .collect();
+        let places = places(heads, own);
         for (head, &task) in places.iter().enumerate() {
             let columns = heads.columns(task);
             for (sum, p) in sums[columns]

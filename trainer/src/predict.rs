@@ -116,16 +116,13 @@ pub fn predict(
     let questions = read_questions(&test.questions)?;
     let heads = &ensemble.heads;
     let task_of = |name: &str| heads.tasks().iter().position(|t| t.name == name);
-    let asked: Vec<usize> = (0..questions.len())
-        .filter(|&i| task_of(&questions[i].task).is_some())
-        .collect();
+    // The questions of the ensemble's tasks, and their task.
+    let (asked, tasks): (Vec<usize>, Vec<usize>) = (0..questions.len())
+        .filter_map(|i| Some((i, task_of(&questions[i].task)?)))
+        .unzip();
     let images: Vec<PathBuf> = asked
         .iter()
         .map(|&i| test.data.join(&questions[i].image))
-        .collect();
-    let tasks: Vec<usize> = asked
-        .iter()
-        .filter_map(|&i| task_of(&questions[i].task))
         .collect();
     let bar = ProgressBar::new(images.len() as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")

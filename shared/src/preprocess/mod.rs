@@ -110,7 +110,7 @@ pub fn eval_input(bytes: &[u8], size: InputSize) -> Result<Input, ImageError> {
 pub fn view_input(resized: &RgbImage, size: InputSize) -> Input {
     let (width, height) = resized.dimensions();
     match size.view {
-        View::Crop => normalize(&Window::center(width, height, size.crop).crop(resized)),
+        View::Crop => normalize(&view_picture(resized, size)),
         View::Pad => Placement::center(width, height, size.crop).letterbox(
             &normalize(resized),
             width,
@@ -144,7 +144,7 @@ pub fn train_crop(
     size: InputSize,
     rng: &mut impl Rng,
 ) -> Result<RgbImage, ImageError> {
-    let resized = resize_shorter_side(&decode_rgb(bytes)?, size.resize, size.interpolation);
+    let resized = load_resized(bytes, size.with_view(View::Crop))?;
     let (width, height) = resized.dimensions();
     let mut crop = Window::random(width, height, size.crop, rng).crop(&resized);
     flip_at_random(&mut crop, rng);
@@ -160,7 +160,7 @@ pub fn flip_at_random(image: &mut RgbImage, rng: &mut impl Rng) {
 
 /// Test-time augmentation input: ten crops (see [`ten_crop`]).
 pub fn ten_crop_inputs(bytes: &[u8], size: InputSize) -> Result<[Input; 10], ImageError> {
-    let resized = resize_shorter_side(&decode_rgb(bytes)?, size.resize, size.interpolation);
+    let resized = load_resized(bytes, size.with_view(View::Crop))?;
     Ok(ten_crop(&resized, size.crop).map(|crop| normalize(&crop)))
 }
 
@@ -184,10 +184,6 @@ impl Tta {
         ten_crop: false,
         crop: false,
         pad: false,
-    };
-    pub const FLIP: Tta = Tta {
-        flip: true,
-        ..Tta::NONE
     };
     pub const TEN_CROP: Tta = Tta {
         ten_crop: true,

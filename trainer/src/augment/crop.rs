@@ -68,8 +68,12 @@ impl Region {
     /// torchvision's `resized_crop` on a PIL image: this region, resized to `side` x `side`
     /// with Pillow's `filter`.
     pub fn resized(&self, image: &RgbImage, side: u32, filter: Interpolation) -> RgbImage {
-        let crop = imageops::crop_imm(image, self.left, self.top, self.width, self.height);
-        resize(&crop.to_image(), side, side, filter)
+        resize(&self.cut(image), side, side, filter)
+    }
+
+    /// This region of `image`.
+    pub fn cut(&self, image: &RgbImage) -> RgbImage {
+        imageops::crop_imm(image, self.left, self.top, self.width, self.height).to_image()
     }
 }
 

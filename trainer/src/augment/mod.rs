@@ -12,7 +12,7 @@ pub mod geometry;
 pub mod mix;
 pub mod tone;
 
-use image::{RgbImage, imageops};
+use image::RgbImage;
 use rand::Rng;
 use shared::preprocess::{
     self, ImageError, Input, InputSize, Placement, View, decode_rgb, flip_at_random, normalize,
@@ -49,15 +49,7 @@ pub fn train_input(
         (View::Pad, rrc) => {
             let mut image = decode_rgb(bytes)?;
             if rrc {
-                let region = random_region(&image, rng);
-                image = imageops::crop_imm(
-                    &image,
-                    region.left,
-                    region.top,
-                    region.width,
-                    region.height,
-                )
-                .to_image();
+                image = random_region(&image, rng).cut(&image);
             }
             let mut fitted = resize_longer_side(&image, size.crop, size.interpolation);
             flip_at_random(&mut fitted, rng);

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use shared::heads::Heads;
 use shared::model::Net;
 
-use crate::ensemble::Ensemble;
+use crate::ensemble::{Ensemble, places};
 
 /// `trainer distill`'s teacher and loss, saved with the run's settings (so that `--resume`
 /// finds the same teacher).
@@ -68,6 +68,8 @@ struct Member {
     heads: Heads,
     /// Its input's side: the student's batch is resized to it where it differs.
     crop: usize,
+    /// Each of its tasks' place among the student's.
+    places: Vec<usize>,
     weight: f32,
 }
 
@@ -114,6 +116,7 @@ impl Teacher {
             .into_iter()
             .zip(ensemble.weights)
             .map(|(member, weight)| Member {
+                places: places(heads, &member.heads),
                 net: member.net.folded(),
                 heads: member.heads,
                 crop: member.size.crop as usize,
@@ -155,16 +158,6 @@ impl Teacher {
                 ),
             };
             let logits = member.net.forward(input).div_scalar(self.temperature);
-            let places: Vec<usize> = member
-                .heads
-                .tasks()
-                .iter()
-                .map(|t| {
-                    (heads.tasks().iter())
-                        .position(|own| own.name == t.name)
-                        .expect("the teacher's tasks are the student's")
-                })
-                .collect();
             let mut add = |head: usize, probabilities: Tensor<2>| {
                 let weighted = probabilities.mul_scalar(member.weight);
                 sums[head] = Some(match sums[head].take() {
@@ -176,7 +169,7 @@ impl Teacher {
                     weights[head] += member.weight;
                 }
             };
-            for (head, &task) in places.iter().enumerate() {
+            for (head, &task) in member.places.iter().enumerate() {
                 let columns = member.heads.columns(head);
                 add(task, softmax(logits.clone().slice([0..count, columns]), 1));
             }
@@ -184,7 +177,7 @@ impl Teacher {
                 let garment = softmax(logits.slice([0..count, columns]), 1);
                 // Its tasks' columns in the student's order; zeros for tasks it lacks.
                 let ordered = (0..tasks)
-                    .map(|task| match places.iter().position(|&p| p == task) {
+                    .map(|task| match member.places.iter().position(|&p| p == task) {
                         Some(own) => garment.clone().slice([0..count, own..own + 1]),
                         None => Tensor::zeros([count, 1], &device),
                     })
